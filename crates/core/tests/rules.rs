@@ -1,0 +1,1068 @@
+//! One test per rule of DESIGN.md: feed one input, assert the exact outputs.
+
+use std::sync::Arc;
+
+use tenure_core::{
+    CommandError, Config, ConfigParams, DropReason, Duration, Envelope, Event, FencingToken,
+    Instant, Message, Node, NodeId, Output, PersistentState, Received, RoleKind, Term, Variant,
+};
+
+const N1: NodeId = NodeId(1);
+const N2: NodeId = NodeId(2);
+const N3: NodeId = NodeId(3);
+const LEASE: Duration = Duration::from_secs(2);
+
+fn config(members: &[u32], variant: Variant) -> Arc<Config> {
+    Arc::new(
+        Config::new(ConfigParams {
+            members: members.iter().copied().map(NodeId).collect(),
+            variant,
+            ..ConfigParams::default()
+        })
+        .expect("valid config"),
+    )
+}
+
+fn three() -> Arc<Config> {
+    config(&[1, 2, 3], Variant::Correct)
+}
+
+fn at(millis: u64) -> Instant {
+    Instant::from_nanos(millis * 1_000_000)
+}
+
+fn drain(node: &mut Node) -> Vec<Output> {
+    std::iter::from_fn(|| node.poll_output()).collect()
+}
+
+fn send(from: NodeId, to: NodeId, message: Message) -> Output {
+    Output::Send(Envelope { from, to, message })
+}
+
+fn deliver(node: &mut Node, now: Instant, from: NodeId, message: Message) -> Received {
+    node.handle_message(
+        now,
+        Envelope {
+            from,
+            to: node.id(),
+            message,
+        },
+    )
+}
+
+/// A node with persisted state `term`, booted at 0 and out of quarantine at `LEASE`.
+fn follower(config: Arc<Config>, id: NodeId, term: u64) -> Node {
+    let persisted = PersistentState {
+        term: Term(term),
+        voted_for: None,
+    };
+    let mut node = Node::new(config, id, Some(persisted), Instant::ZERO).expect("member");
+    drain(&mut node);
+    node
+}
+
+/// Node 1 of three, leader of term 1 at t = 2 s, its first heartbeat sent but not acked.
+fn elected_leader() -> Node {
+    let mut node = Node::new(three(), N1, None, Instant::ZERO).expect("member");
+    let boot = at(2_000);
+    node.handle_timeout(boot, 0);
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+    deliver(
+        &mut node,
+        boot,
+        N2,
+        Message::PreVoteReply {
+            term: Term(1),
+            granted: true,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Candidate);
+    deliver(
+        &mut node,
+        boot,
+        N2,
+        Message::VoteReply {
+            term: Term(1),
+            granted: true,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Leader);
+    drain(&mut node);
+    node
+}
+
+#[test]
+fn boot_quarantine_blocks_votes_and_campaigns_for_one_lease() {
+    // DESIGN: Promises — "A node that starts (or restarts) grants no vote for L after boot,
+    // not even to itself".
+    let mut node = Node::new(three(), N1, None, at(100)).expect("member");
+    assert_eq!(node.quarantine_until(), Some(at(2_100)));
+    assert_eq!(node.poll_timeout(), Some(at(2_100)));
+
+    node.handle_timeout(at(2_099), 0);
+    assert_eq!(
+        node.role(),
+        RoleKind::Follower,
+        "no campaign during quarantine"
+    );
+    assert!(drain(&mut node).is_empty());
+
+    let received = deliver(
+        &mut node,
+        at(500),
+        N2,
+        Message::RequestVote { term: Term(1) },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::Quarantined));
+    assert!(drain(&mut node).is_empty(), "no reply, no persist");
+    assert_eq!(node.term(), Term(0), "the request's term is not adopted");
+
+    deliver(&mut node, at(500), N2, Message::PreVote { term: Term(1) });
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::PreVoteReply {
+                term: Term(1),
+                granted: false
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_single_node_cluster_elects_itself_at_once_on_first_boot() {
+    // Issue: "A single-node cluster elects itself at once."
+    let config = config(&[1], Variant::Correct);
+    let hold = config.lease_hold();
+    let mut node = Node::new(config, N1, None, at(7)).expect("member");
+    assert_eq!(node.poll_timeout(), Some(at(7)));
+    node.handle_timeout(at(7), u64::MAX);
+
+    assert_eq!(node.role(), RoleKind::Leader);
+    let leadership = node.leadership(at(7)).expect("leads with a lease");
+    assert_eq!(leadership.fencing_token, FencingToken(1));
+    assert_eq!(leadership.lease_until, at(7) + hold);
+    assert_eq!(
+        leadership.acting_until,
+        at(7) + hold - Duration::from_millis(500)
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Persist(PersistentState {
+                term: Term(1),
+                voted_for: Some(N1)
+            }),
+            Output::Event(Event::LeaseAcquired { term: Term(1) }),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Leader,
+                term: Term(1),
+                leader: Some(N1)
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_restarted_single_node_waits_out_its_quarantine() {
+    // DESIGN: Promises — quarantine holds for a single-node cluster too, except on its very
+    // first boot: after a crash its own old child may still be stopping.
+    let persisted = PersistentState {
+        term: Term(4),
+        voted_for: Some(N1),
+    };
+    let mut node =
+        Node::new(config(&[1], Variant::Correct), N1, Some(persisted), at(10)).expect("member");
+    assert_eq!(node.poll_timeout(), Some(at(10) + LEASE));
+    node.handle_timeout(at(10), 0);
+    assert!(node.leadership(at(10)).is_none());
+    node.handle_timeout(at(10) + LEASE, 0);
+    assert_eq!(
+        node.leadership(at(10) + LEASE)
+            .expect("leader")
+            .fencing_token,
+        FencingToken(5)
+    );
+}
+
+#[test]
+fn pre_vote_changes_no_state() {
+    // DESIGN: Messages — "a probe that changes no state".
+    let mut node = follower(three(), N1, 3);
+    let observe = |node: &Node| {
+        (
+            node.persistent_state(),
+            node.role(),
+            node.leader(),
+            node.promise_until(),
+        )
+    };
+    let before = observe(&node);
+    deliver(&mut node, at(2_500), N2, Message::PreVote { term: Term(4) });
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::PreVoteReply {
+                term: Term(4),
+                granted: true
+            }
+        )]
+    );
+    assert_eq!(observe(&node), before);
+
+    // A proposed term that is not above ours is refused.
+    deliver(&mut node, at(2_500), N2, Message::PreVote { term: Term(3) });
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::PreVoteReply {
+                term: Term(3),
+                granted: false
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_vote_is_persisted_before_the_reply_leaves() {
+    // DESIGN: "term and voted_for, written durably before any message that depends on them
+    // leaves the node"; STYLE: persist before send.
+    let mut node = follower(three(), N1, 3);
+    let received = deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::RequestVote { term: Term(5) },
+    );
+    assert_eq!(received, Received::Accepted);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Persist(PersistentState {
+                term: Term(5),
+                voted_for: Some(N2)
+            }),
+            send(
+                N1,
+                N2,
+                Message::VoteReply {
+                    term: Term(5),
+                    granted: true
+                }
+            ),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Follower,
+                term: Term(5),
+                leader: None
+            }),
+        ]
+    );
+}
+
+#[test]
+fn one_vote_per_term() {
+    // DESIGN: `single_vote` — a node votes at most once a term.
+    let mut node = follower(three(), N1, 3);
+    deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::RequestVote { term: Term(5) },
+    );
+    drain(&mut node);
+    deliver(
+        &mut node,
+        at(2_501),
+        N3,
+        Message::RequestVote { term: Term(5) },
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N3,
+            Message::VoteReply {
+                term: Term(5),
+                granted: false
+            }
+        )]
+    );
+    // The same candidate asking again gets the same answer (its reply may have been lost).
+    deliver(
+        &mut node,
+        at(2_502),
+        N2,
+        Message::RequestVote { term: Term(5) },
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::VoteReply {
+                term: Term(5),
+                granted: true
+            }
+        )]
+    );
+}
+
+#[test]
+fn accepting_a_heartbeat_promises_for_one_lease_and_acks() {
+    // DESIGN: Promises — "When a follower accepts a heartbeat of term T at local time t, it
+    // promises not to grant any vote or pre-vote, nor to start an election, until t + L".
+    let mut node = follower(three(), N1, 3);
+    deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::Heartbeat {
+            term: Term(3),
+            seq: 9,
+        },
+    );
+    assert_eq!(node.promise_until(), Some(at(4_500)));
+    assert_eq!(node.leader(), Some(N2));
+    assert_eq!(
+        node.poll_timeout(),
+        Some(at(4_500)),
+        "no election before the promise ends"
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(
+                N1,
+                N2,
+                Message::HeartbeatAck {
+                    term: Term(3),
+                    seq: 9
+                }
+            ),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Follower,
+                term: Term(3),
+                leader: Some(N2)
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_promised_follower_ignores_higher_term_votes_without_adopting_the_term() {
+    // DESIGN: Promises — "A promised follower ignores vote requests of higher terms without
+    // adopting the term".
+    let mut node = follower(three(), N1, 3);
+    deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::Heartbeat {
+            term: Term(3),
+            seq: 1,
+        },
+    );
+    drain(&mut node);
+    let received = deliver(
+        &mut node,
+        at(4_499),
+        N3,
+        Message::RequestVote { term: Term(9) },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::Promised));
+    assert!(drain(&mut node).is_empty());
+    assert_eq!(node.term(), Term(3));
+
+    deliver(&mut node, at(4_499), N3, Message::PreVote { term: Term(4) });
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N3,
+            Message::PreVoteReply {
+                term: Term(4),
+                granted: false
+            }
+        )]
+    );
+
+    // At t + L the promise has ended: the same request is granted.
+    deliver(
+        &mut node,
+        at(4_500),
+        N3,
+        Message::RequestVote { term: Term(9) },
+    );
+    assert_eq!(node.voted_for(), Some(N3));
+}
+
+#[test]
+fn a_stale_heartbeat_is_answered_with_our_term() {
+    // Raft §5.1: a stale leader learns the newer term from the reply and steps down.
+    let mut node = follower(three(), N1, 6);
+    let received = deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::Heartbeat {
+            term: Term(5),
+            seq: 3,
+        },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::StaleTerm));
+    assert_eq!(node.promise_until(), None, "no promise to a stale leader");
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::HeartbeatAck {
+                term: Term(6),
+                seq: 3
+            }
+        )]
+    );
+}
+
+#[test]
+fn election_jitter_comes_from_the_entropy_argument() {
+    // Issue: randomized election timeouts whose randomness comes in as an argument.
+    let max = ConfigParams::default().election_jitter_max;
+    let mut low = follower(three(), N1, 3);
+    low.handle_timeout(at(2_000), 0);
+    assert_eq!(
+        low.role(),
+        RoleKind::PreCandidate,
+        "zero jitter campaigns at once"
+    );
+
+    let mut high = follower(three(), N1, 3);
+    high.handle_timeout(at(2_000), u64::MAX);
+    assert_eq!(high.role(), RoleKind::Follower);
+    assert_eq!(high.poll_timeout(), Some(at(2_000) + max));
+    high.handle_timeout(at(2_000) + max, 0);
+    assert_eq!(high.role(), RoleKind::PreCandidate);
+}
+
+#[test]
+fn a_pre_candidate_asks_for_term_plus_one_then_campaigns_with_a_persisted_self_vote() {
+    // DESIGN: Messages — PreVote{term+1}, then RequestVote{term}.
+    let mut node = follower(three(), N1, 3);
+    node.handle_timeout(at(2_000), 0);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(N1, N2, Message::PreVote { term: Term(4) }),
+            send(N1, N3, Message::PreVote { term: Term(4) }),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::PreCandidate,
+                term: Term(3),
+                leader: None
+            }),
+        ]
+    );
+    deliver(
+        &mut node,
+        at(2_001),
+        N3,
+        Message::PreVoteReply {
+            term: Term(4),
+            granted: true,
+        },
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Persist(PersistentState {
+                term: Term(4),
+                voted_for: Some(N1)
+            }),
+            send(N1, N2, Message::RequestVote { term: Term(4) }),
+            send(N1, N3, Message::RequestVote { term: Term(4) }),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Candidate,
+                term: Term(4),
+                leader: None
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_failed_round_retries_after_fresh_jitter() {
+    // A lost reply or a split vote must not stall the cluster: the round times out.
+    let mut node = follower(three(), N1, 3);
+    node.handle_timeout(at(2_000), 0);
+    let round_until = node.poll_timeout().expect("a round deadline");
+    assert_eq!(round_until, at(2_500), "two heartbeat intervals");
+    node.handle_timeout(round_until, u64::MAX);
+    assert_eq!(node.role(), RoleKind::Follower);
+    assert_eq!(
+        node.poll_timeout(),
+        Some(round_until + Duration::from_millis(500))
+    );
+}
+
+#[test]
+fn the_leader_holds_its_lease_from_the_majority_acked_heartbeat_shortened_for_drift() {
+    // DESIGN: Leader lease — lease_until = s + L·(1−ρ)/(1+ρ), s the send time of the heartbeat
+    // a majority (the leader counted) acked.
+    let mut node = elected_leader();
+    let hold = node.config().lease_hold();
+    assert!(
+        node.leadership(at(2_000)).is_none(),
+        "no lease before a majority acked"
+    );
+
+    let received = deliver(
+        &mut node,
+        at(2_003),
+        N3,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    assert_eq!(received, Received::Accepted);
+    let leadership = node.leadership(at(2_003)).expect("a lease");
+    assert_eq!(
+        leadership.lease_until,
+        at(2_000) + hold,
+        "from the send time, not the ack time"
+    );
+    assert_eq!(
+        leadership.acting_until,
+        at(2_000) + hold - Duration::from_millis(500)
+    );
+    assert_eq!(
+        leadership.fencing_token,
+        FencingToken(1),
+        "the fencing token is the term"
+    );
+    assert_eq!(
+        drain(&mut node),
+        vec![Output::Event(Event::LeaseAcquired { term: Term(1) })]
+    );
+}
+
+#[test]
+fn a_minority_of_acks_confers_no_lease() {
+    // DESIGN: Leader lease — a majority of five is three, the leader counted.
+    let config = config(&[1, 2, 3, 4, 5], Variant::Correct);
+    let mut node = Node::new(config, N1, None, Instant::ZERO).expect("member");
+    node.handle_timeout(at(2_000), 0);
+    for peer in [N2, N3] {
+        deliver(
+            &mut node,
+            at(2_000),
+            peer,
+            Message::PreVoteReply {
+                term: Term(1),
+                granted: true,
+            },
+        );
+    }
+    for peer in [N2, N3] {
+        deliver(
+            &mut node,
+            at(2_000),
+            peer,
+            Message::VoteReply {
+                term: Term(1),
+                granted: true,
+            },
+        );
+    }
+    assert_eq!(node.role(), RoleKind::Leader);
+    deliver(
+        &mut node,
+        at(2_001),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    assert!(
+        node.leadership(at(2_001)).is_none(),
+        "two of five is no majority"
+    );
+    deliver(
+        &mut node,
+        at(2_002),
+        NodeId(5),
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    assert!(node.leadership(at(2_002)).is_some(), "three of five is");
+}
+
+#[test]
+fn the_leader_renews_on_every_heartbeat_interval() {
+    // DESIGN: Heartbeat{term, seq} / HeartbeatAck{term, seq} — the leader renews its lease.
+    let mut node = elected_leader();
+    assert_eq!(node.poll_timeout(), Some(at(2_250)));
+    node.handle_timeout(at(2_250), 0);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(
+                N1,
+                N2,
+                Message::Heartbeat {
+                    term: Term(1),
+                    seq: 2
+                }
+            ),
+            send(
+                N1,
+                N3,
+                Message::Heartbeat {
+                    term: Term(1),
+                    seq: 2
+                }
+            ),
+        ]
+    );
+    deliver(
+        &mut node,
+        at(2_260),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 2,
+        },
+    );
+    let hold = node.config().lease_hold();
+    assert_eq!(
+        node.leadership(at(2_260)).expect("lease").lease_until,
+        at(2_250) + hold
+    );
+}
+
+#[test]
+fn a_leader_that_cannot_renew_stops_acting_then_steps_down_keeping_its_promise() {
+    // DESIGN: Acting — "If renewals stop, the leader stops acting first and loses the lease
+    // afterwards. A leader that cannot renew steps down."
+    let mut node = elected_leader();
+    deliver(
+        &mut node,
+        at(2_001),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    drain(&mut node);
+    let leadership = node.leadership(at(2_001)).expect("lease");
+    let acting_until = leadership.acting_until;
+    assert!(node.is_acting(acting_until - Duration::from_nanos(1)));
+    assert!(
+        !node.is_acting(acting_until),
+        "acting ends at lease_until − stop_margin"
+    );
+
+    // Heartbeats go out but no ack returns; the window closes and the leader steps down.
+    let mut now = at(2_001);
+    while node.role() == RoleKind::Leader {
+        now = node.poll_timeout().expect("a timer");
+        node.handle_timeout(now, 0);
+    }
+    assert_eq!(
+        now, acting_until,
+        "steps down exactly when the acting window closes"
+    );
+    assert!(node.leadership(now).is_none());
+    // Its own promise runs from its last heartbeat: it grants no vote before that ends.
+    let promise = node.promise_until().expect("the leader's own promise");
+    assert!(promise > leadership.lease_until);
+    let received = deliver(&mut node, now, N2, Message::RequestVote { term: Term(2) });
+    assert_eq!(received, Received::Dropped(DropReason::Promised));
+}
+
+#[test]
+fn a_higher_term_ack_deposes_the_leader() {
+    // Raft §5.1: a higher term in any reply ends the leadership at once.
+    let mut node = elected_leader();
+    deliver(
+        &mut node,
+        at(2_001),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    drain(&mut node);
+    deliver(
+        &mut node,
+        at(2_002),
+        N3,
+        Message::HeartbeatAck {
+            term: Term(7),
+            seq: 1,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Follower);
+    assert!(node.leadership(at(2_002)).is_none());
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            Output::Persist(PersistentState {
+                term: Term(7),
+                voted_for: None
+            }),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Follower,
+                term: Term(7),
+                leader: None
+            }),
+        ]
+    );
+}
+
+#[test]
+fn graceful_handover_is_two_phase() {
+    // DESIGN: graceful handover — stop acting first; only once the driver reports the child
+    // gone are Resign and TimeoutNow sent.
+    let mut node = elected_leader();
+    deliver(
+        &mut node,
+        at(2_001),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    deliver(
+        &mut node,
+        at(2_002),
+        N3,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    drain(&mut node);
+
+    node.handle_resign(at(2_010), None).expect("leader");
+    assert!(
+        !node.is_acting(at(2_010)),
+        "phase one: acting stops at once"
+    );
+    assert!(node
+        .leadership(at(2_010))
+        .expect("still leads")
+        .holds_lease(at(2_010)));
+    assert_eq!(
+        drain(&mut node),
+        vec![Output::Event(Event::ResignRequested { term: Term(1) })]
+    );
+
+    node.handle_acting_stopped(at(2_300)).expect("resigning");
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(N1, N2, Message::Resign { term: Term(1) }),
+            send(N1, N3, Message::Resign { term: Term(1) }),
+            // N2 and N3 acked the same heartbeat: the tie goes to the lower id.
+            send(N1, N2, Message::TimeoutNow { term: Term(1) }),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Follower,
+                term: Term(1),
+                leader: None
+            }),
+        ]
+    );
+    assert_eq!(node.promise_until(), None, "free to vote for its successor");
+    deliver(
+        &mut node,
+        at(2_301),
+        N2,
+        Message::RequestVote { term: Term(2) },
+    );
+    assert_eq!(node.voted_for(), Some(N2));
+}
+
+#[test]
+fn resign_drops_the_promise_and_timeout_now_starts_a_campaign_at_once() {
+    // DESIGN: graceful handover, on the followers' side.
+    let mut voter = follower(three(), N3, 1);
+    deliver(
+        &mut voter,
+        at(2_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    deliver(&mut voter, at(2_600), N1, Message::Resign { term: Term(1) });
+    assert_eq!(voter.promise_until(), None);
+    deliver(
+        &mut voter,
+        at(2_601),
+        N2,
+        Message::RequestVote { term: Term(2) },
+    );
+    assert_eq!(voter.voted_for(), Some(N2));
+
+    let mut successor = follower(three(), N2, 1);
+    deliver(
+        &mut successor,
+        at(2_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    drain(&mut successor);
+    deliver(
+        &mut successor,
+        at(2_600),
+        N1,
+        Message::TimeoutNow { term: Term(1) },
+    );
+    assert_eq!(successor.role(), RoleKind::Candidate, "no pre-vote round");
+    assert_eq!(successor.term(), Term(2));
+
+    // A Resign from someone who is not our leader changes nothing.
+    let mut other = follower(three(), N3, 1);
+    deliver(
+        &mut other,
+        at(2_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    let received = deliver(&mut other, at(2_600), N2, Message::Resign { term: Term(1) });
+    assert_eq!(received, Received::Dropped(DropReason::Unexpected));
+    assert_eq!(other.promise_until(), Some(at(4_500)));
+}
+
+#[test]
+fn bad_network_input_is_dropped_and_reported_never_obeyed() {
+    // STYLE: "A malformed, stale, forged or replayed message from the network is dropped and
+    // counted, never a panic."
+    let mut node = elected_leader();
+    let before = node.clone();
+    let cases = [
+        (
+            Envelope {
+                from: NodeId(9),
+                to: N1,
+                message: Message::RequestVote { term: Term(5) },
+            },
+            DropReason::UnknownPeer,
+        ),
+        (
+            Envelope {
+                from: N1,
+                to: N1,
+                message: Message::HeartbeatAck {
+                    term: Term(1),
+                    seq: 1,
+                },
+            },
+            DropReason::UnknownPeer,
+        ),
+        (
+            Envelope {
+                from: N2,
+                to: N3,
+                message: Message::HeartbeatAck {
+                    term: Term(1),
+                    seq: 1,
+                },
+            },
+            DropReason::Misaddressed,
+        ),
+        (
+            Envelope {
+                from: N2,
+                to: N1,
+                message: Message::Heartbeat {
+                    term: Term(u64::MAX),
+                    seq: 1,
+                },
+            },
+            DropReason::OutOfRange,
+        ),
+        (
+            Envelope {
+                from: N2,
+                to: N1,
+                message: Message::HeartbeatAck {
+                    term: Term(1),
+                    seq: 99,
+                },
+            },
+            DropReason::OutOfRange,
+        ),
+        (
+            Envelope {
+                from: N2,
+                to: N1,
+                message: Message::PreVote { term: Term(0) },
+            },
+            DropReason::OutOfRange,
+        ),
+        (
+            Envelope {
+                from: N2,
+                to: N1,
+                message: Message::Heartbeat {
+                    term: Term(1),
+                    seq: 4,
+                },
+            },
+            DropReason::ConflictingLeader,
+        ),
+    ];
+    for (envelope, reason) in cases {
+        assert_eq!(
+            node.handle_message(at(2_000), envelope),
+            Received::Dropped(reason)
+        );
+        assert!(drain(&mut node).is_empty(), "{envelope:?} produced output");
+        assert_eq!(node, before, "{envelope:?} changed the state");
+    }
+}
+
+#[test]
+fn command_misuse_returns_an_error_and_changes_nothing() {
+    // STYLE: "Misuse by the caller returns an error and leaves the state unchanged."
+    let mut node = follower(three(), N1, 2);
+    let before = node.clone();
+    assert_eq!(
+        node.handle_resign(at(2_000), None),
+        Err(CommandError::NotLeader)
+    );
+    assert_eq!(
+        node.handle_acting_stopped(at(2_000)),
+        Err(CommandError::NotResigning)
+    );
+    assert_eq!(node, before);
+
+    let mut leader = elected_leader();
+    let before = leader.clone();
+    assert_eq!(
+        leader.handle_resign(at(2_000), Some(N1)),
+        Err(CommandError::InvalidSuccessor { successor: N1 })
+    );
+    assert_eq!(
+        leader.handle_acting_stopped(at(2_000)),
+        Err(CommandError::NotResigning)
+    );
+    assert_eq!(leader, before);
+}
+
+#[test]
+fn a_restart_keeps_term_and_vote_and_rejects_foreign_state() {
+    // DESIGN: persistent term and voted_for; `single_vote` across restarts.
+    let persisted = PersistentState {
+        term: Term(8),
+        voted_for: Some(N2),
+    };
+    let node = Node::new(three(), N1, Some(persisted), Instant::ZERO).expect("member");
+    assert_eq!(node.persistent_state(), persisted);
+    let foreign = PersistentState {
+        term: Term(8),
+        voted_for: Some(NodeId(42)),
+    };
+    assert!(Node::new(three(), N1, Some(foreign), Instant::ZERO).is_err());
+    assert!(Node::new(three(), NodeId(4), None, Instant::ZERO).is_err());
+}
+
+mod variants {
+    //! Each broken variant changes exactly the rule it names.
+
+    use super::*;
+
+    #[test]
+    fn no_drift_compensation_holds_the_lease_for_the_full_l() {
+        let mut node =
+            Node::new(config(&[1], Variant::NoDriftCompensation), N1, None, at(0)).expect("member");
+        node.handle_timeout(at(0), 0);
+        assert_eq!(
+            node.leadership(at(0)).expect("leader").lease_until,
+            at(0) + LEASE
+        );
+    }
+
+    #[test]
+    fn act_past_lease_acts_beyond_the_lease() {
+        let mut node =
+            Node::new(config(&[1], Variant::ActPastLease), N1, None, at(0)).expect("member");
+        node.handle_timeout(at(0), 0);
+        let leadership = node.leadership(at(0)).expect("leader");
+        assert!(leadership.acting_until > leadership.lease_until);
+    }
+
+    #[test]
+    fn no_promise_votes_while_promised() {
+        let mut node = follower(config(&[1, 2, 3], Variant::NoPromise), N1, 3);
+        deliver(
+            &mut node,
+            at(2_500),
+            N2,
+            Message::Heartbeat {
+                term: Term(3),
+                seq: 1,
+            },
+        );
+        deliver(
+            &mut node,
+            at(2_501),
+            N3,
+            Message::RequestVote { term: Term(4) },
+        );
+        assert_eq!(node.voted_for(), Some(N3));
+    }
+
+    #[test]
+    fn no_boot_quarantine_votes_right_after_a_restart() {
+        let persisted = PersistentState {
+            term: Term(3),
+            voted_for: None,
+        };
+        let config = config(&[1, 2, 3], Variant::NoBootQuarantine);
+        let mut node = Node::new(config, N1, Some(persisted), at(0)).expect("member");
+        assert_eq!(node.quarantine_until(), None);
+        deliver(&mut node, at(1), N3, Message::RequestVote { term: Term(4) });
+        assert_eq!(node.voted_for(), Some(N3));
+    }
+
+    #[test]
+    fn forget_vote_on_restart_forgets_the_vote() {
+        let persisted = PersistentState {
+            term: Term(3),
+            voted_for: Some(N2),
+        };
+        let config = config(&[1, 2, 3], Variant::ForgetVoteOnRestart);
+        let node = Node::new(config, N1, Some(persisted), at(0)).expect("member");
+        assert_eq!(node.voted_for(), None);
+    }
+
+    #[test]
+    fn variant_names_round_trip() {
+        for variant in Variant::ALL {
+            assert_eq!(variant.name().parse::<Variant>(), Ok(variant));
+        }
+        let error = "nope".parse::<Variant>().expect_err("unknown");
+        assert!(error.to_string().contains("no_drift_compensation"));
+    }
+}

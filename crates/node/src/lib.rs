@@ -1,0 +1,1 @@
+//! tenure-node: filled in by a later issue.

@@ -1,0 +1,1 @@
+//! tenure-sim: filled in by a later issue.

@@ -1,0 +1,1 @@
+//! tenure-models: filled in by a later issue.

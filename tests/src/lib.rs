@@ -1,0 +1,1 @@
+//! tenure-tests: filled in by a later issue.
