@@ -73,6 +73,11 @@ pub use time::{Duration, Instant};
 #[cfg(feature = "broken-variants")]
 pub use variant::{UnknownVariant, Variant};
 
-/// Whether this build carries the deliberately broken variants. The `tenure` binary refuses to
-/// start when it does.
+/// Whether this build carries the deliberately broken variants.
+///
+/// Cargo's feature unification compiles them into the `tenure` binary of a workspace test build
+/// (`cargo test --workspace`, where the simulation and the models enable the feature). The
+/// binary never selects one: it always runs the correct variant of `ConfigParams::default`, and
+/// it logs a warning at startup when this is true. A release build of the binary alone
+/// (`cargo build --release -p tenure-node`) does not carry them.
 pub const BROKEN_VARIANTS_COMPILED: bool = cfg!(feature = "broken-variants");

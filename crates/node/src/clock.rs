@@ -42,6 +42,33 @@ fn timespec_to_nanos(time: Timespec) -> u64 {
         .saturating_add(nanoseconds)
 }
 
+/// The driver's clock in the binary: the core's `Instant` is `CLOCK_BOOTTIME` in nanoseconds,
+/// the same instants the deadline guard reads.
+impl crate::driver::Clock for BootClock {
+    fn now(&self) -> tenure_core::Instant {
+        tenure_core::Instant::from_nanos(self.now_nanos())
+    }
+
+    /// Sleeps in steps of at most `MAX_SLEEP_STEP`. tokio's timers run on `CLOCK_MONOTONIC`,
+    /// which stands still while the machine is suspended; one long sleep would therefore end
+    /// late by the whole suspension. Looking at `CLOCK_BOOTTIME` again after every step bounds
+    /// that lateness. Cancel-safe: the future holds no state but the deadline.
+    async fn sleep_until(&self, deadline: tenure_core::Instant) {
+        loop {
+            let now = self.now_nanos();
+            if now >= deadline.as_nanos() {
+                return;
+            }
+            let remaining = std::time::Duration::from_nanos(deadline.as_nanos() - now);
+            tokio::time::sleep(remaining.min(MAX_SLEEP_STEP)).await;
+        }
+    }
+}
+
+/// The longest single timer sleep of the driver (see `sleep_until`); the same cap as the
+/// deadline guard's `MAX_POLL_WAIT`.
+pub const MAX_SLEEP_STEP: std::time::Duration = std::time::Duration::from_millis(100);
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

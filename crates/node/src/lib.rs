@@ -1,17 +1,35 @@
-//! tenure-node: everything between the sans-IO election core and the operating system.
+//! tenure-node: everything between the sans-IO election core and the operating system, and the
+//! `tenure` binary built on it.
 //!
-//! So far:
+//! - `driver`: the async event loop around the core, generic over its parts.
 //! - `clock`: the node's only clock, `CLOCK_BOOTTIME`.
-//! - `state_file`: the durable term, vote and boot counter, written atomically.
-//! - `wire`: authenticated, replay-protected datagrams; `codec`: the election messages in them.
-//! - `guard`: the deadline guard that bounds the supervised child's lifetime, and tenure's
-//!   handle on it.
-//!
-//! The driver loop, the UDP transport and the HTTP API build on these.
+//! - `state_file` and `storage`: the durable term, vote and boot counter, written atomically.
+//! - `wire`, `codec` and `transport`: authenticated, replay-protected UDP datagrams carrying
+//!   the election messages.
+//! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
+//!   and the acting sink that runs the child under it.
+//! - `observer`, `http` and `metrics`: logs, the HTTP API and Prometheus metrics.
+//! - `cli`, `settings`, `members` and `run`: `tenure run`; `status_command`, `demo`: the other
+//!   subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
 
+pub mod cli;
 pub mod clock;
 pub mod codec;
+pub mod demo;
 pub mod driver;
 pub mod guard;
+pub mod http;
+pub mod http_client;
+pub mod logging;
+pub mod members;
+pub mod metrics;
+pub mod observer;
+pub mod process;
+pub mod run;
+pub mod settings;
 pub mod state_file;
+pub mod status_command;
+pub mod storage;
+pub mod supervisor;
+pub mod transport;
 pub mod wire;

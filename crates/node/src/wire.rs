@@ -161,6 +161,20 @@ impl ClusterKey {
         self.bytes == INSECURE_KEY
     }
 
+    /// A key derived from this one for `context`: HMAC-SHA256(key, context).
+    ///
+    /// The node seals its datagrams under a key derived from the cluster key and the settings
+    /// every member must share (the member list and the lease), so that nodes configured
+    /// differently cannot talk at all, instead of forming quorums that do not intersect or
+    /// leases that outlast their promises. A mismatch then shows as `unauthenticated` drops.
+    pub fn derive(&self, context: &[u8]) -> ClusterKey {
+        let mut mac = self.mac();
+        mac.update(context);
+        ClusterKey {
+            bytes: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
     fn mac(&self) -> HmacSha256 {
         // HMAC is defined for keys of every length (long keys are hashed, short ones padded),
         // so the hmac crate never refuses one.
@@ -869,6 +883,19 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn derived_keys_depend_on_key_and_context() {
+        let first = key().derive(b"members n1,n2,n3");
+        assert_eq!(first, key().derive(b"members n1,n2,n3"));
+        assert_ne!(first, key().derive(b"members n1,n2"));
+        assert_ne!(first, ClusterKey::insecure().derive(b"members n1,n2,n3"));
+        assert_eq!(first.bytes.len(), 32);
+        // A datagram sealed under one derived key does not open under another.
+        let datagram = Sealer::new(&first, 1, 1).seal(0, b"x").unwrap();
+        let mut opener = Opener::new(&key().derive(b"members n1,n2"), 0, 3);
+        assert_eq!(opener.open(&datagram), Err(DropReason::Unauthenticated));
     }
 
     #[test]

@@ -1,0 +1,498 @@
+//! The driver: the async event loop around the election core.
+//!
+//! [`Driver`] owns one [`tenure_core::Node`] and connects it to the world through five parts,
+//! each a trait so that the `tenure` binary and the simulation (`tenure-sim`) run this very
+//! loop with different implementations:
+//!
+//! | part           | the binary                        | the simulation                       |
+//! |----------------|-----------------------------------|--------------------------------------|
+//! | [`Transport`]  | authenticated UDP                 | turmoil UDP, with loss and duplicates |
+//! | [`Clock`]      | `CLOCK_BOOTTIME`                  | a per-host clock drifting within ±ρ   |
+//! | [`Storage`]    | the state file (write, fsync)     | a cell outside the host              |
+//! | [`ActingSink`] | the child supervisor and its guard | a recorder that reports to the oracle |
+//! | [`Observer`]   | logs, metrics, the HTTP status    | the trace and the invariant oracle   |
+//!
+//! plus a source of entropy for the election jitter and a channel of [`Command`]s.
+//!
+//! # One turn of the loop
+//!
+//! ```text
+//! loop {
+//!     // 1. Drain the core's outputs strictly in order. A Persist is awaited until durable
+//!     //    before any later Send leaves: persist-before-send (STYLE, raft-rs).
+//!     // 2. Reconcile the acting sink with `node.leadership(now)`: start, extend or stop the
+//!     //    child; hand over (`handle_acting_stopped`) once a resigning leader's child is gone.
+//!     // 3. Report the status to the observer; return if a requested shutdown is complete.
+//!     // 4. If the next deadline has already passed, handle the timeout now and turn again.
+//!     // 5. Otherwise wait, in this order of priority (`select! { biased; … }`):
+//!     //    a command, the child having stopped, a message, the next deadline.
+//! }
+//! ```
+//!
+//! The next deadline is the earlier of [`Node::poll_timeout`] and, while acting, the acting
+//! deadline, so the driver wakes exactly when something is due and never polls. Every turn
+//! handles at most one input, and a timer that is already due is handled before waiting again,
+//! so a flood of messages cannot starve the timers.
+//!
+//! # Safety first
+//!
+//! A failure to make state durable, or to control the child, ends the loop with an error after
+//! asking the sink to stop: the node must not act on state it could not persist. Exiting is
+//! safe because the child's deadline guard kills the child when the driver's process dies
+//! (DESIGN: The deadline guard).
+
+mod observe;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use tenure_core::{
+    CommandError, Config, Envelope, FencingToken, Instant, NewNodeError, Node, NodeId, Output,
+    PersistentState,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use observe::{ActingState, Counters, Observation, Observer, Status};
+
+/// How many timeouts the driver handles back to back, without waiting, when the core keeps
+/// asking for a deadline that has already passed. The core never asks twice in a row (after
+/// `handle_timeout(now)` its next deadline is later than `now`), so this bound only turns a
+/// bug into a slow loop instead of a busy spin.
+const MAX_IMMEDIATE_TIMEOUTS: u32 = 4;
+
+/// When the bound above is hit, the driver sleeps this long before trying again.
+const STUCK_TIMER_BACKOFF: tenure_core::Duration = tenure_core::Duration::from_millis(1);
+
+/// Datagrams between peers. Delivery is best effort: loss, duplication and reordering are
+/// tolerated by the protocol.
+pub trait Transport {
+    /// Sends `envelope` to `envelope.to`. Never fails from the driver's point of view: a
+    /// datagram that cannot be sent is as good as lost, and counting such losses is the
+    /// transport's business.
+    fn send(&mut self, envelope: Envelope) -> impl Future<Output = ()>;
+
+    /// The next envelope that arrived for this node. Datagrams that fail authentication or
+    /// decoding are the transport's to count and drop; they never reach the driver.
+    ///
+    /// Must be cancel-safe: the driver drops this future whenever another branch of its
+    /// `select!` wins, and no envelope may be lost by that.
+    fn recv(&mut self) -> impl Future<Output = Envelope>;
+}
+
+/// The node's own monotonic clock (DESIGN: Time). Instants of different nodes are never
+/// compared.
+pub trait Clock {
+    /// The local time now. Never goes backwards.
+    fn now(&self) -> Instant;
+
+    /// Resolves once [`Clock::now`] has reached `deadline` (local time). Must be cancel-safe.
+    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()>;
+}
+
+/// Durable storage for the node's [`PersistentState`].
+pub trait Storage {
+    /// The state stored last, or `None` on the very first boot. An error (an unreadable or
+    /// corrupt file) stops the node: booting as if fresh could forget a vote.
+    fn load(&mut self) -> io::Result<Option<PersistentState>>;
+
+    /// Stores `state`. Resolves only once the state is durable (written and synced): the
+    /// driver sends nothing that depends on it before then.
+    fn store(&mut self, state: PersistentState) -> impl Future<Output = io::Result<()>>;
+}
+
+/// Where acting happens: the supervised child in the binary, a recorder in the simulation.
+///
+/// The driver calls `start`, then any number of `extend`s, then `stop`, and waits for
+/// [`ActingSink::stopped`] before it starts again. The sink must make sure the child is gone by
+/// the latest `acting_until` it was given, even if the driver stops calling it (the binary's
+/// deadline guard; DESIGN: The deadline guard).
+pub trait ActingSink {
+    /// Starts acting with `fencing_token` until `acting_until` (local time).
+    fn start(
+        &mut self,
+        fencing_token: FencingToken,
+        acting_until: Instant,
+    ) -> impl Future<Output = io::Result<()>>;
+
+    /// Moves the acting deadline to the later `acting_until` (a lease renewal).
+    fn extend(&mut self, acting_until: Instant) -> impl Future<Output = io::Result<()>>;
+
+    /// Asks the child to stop now. Returns once the request is made, not once the child is
+    /// gone: [`ActingSink::stopped`] reports that.
+    fn stop(&mut self) -> impl Future<Output = io::Result<()>>;
+
+    /// Resolves once acting has really ended: after a `stop`, when the child is gone; or
+    /// earlier if the child ended on its own and the sink will not restart it. The driver
+    /// polls it only between a `start` and the end of that acting. Must be cancel-safe.
+    fn stopped(&mut self) -> impl Future<Output = ()>;
+}
+
+/// Everything a [`Driver`] runs on besides the core.
+pub struct Parts<T, C, S, A, O, E> {
+    pub transport: T,
+    pub clock: C,
+    pub storage: S,
+    pub sink: A,
+    pub observer: O,
+    /// Uniformly random `u64`s for the election jitter (seeded in the simulation).
+    pub entropy: E,
+}
+
+/// An operator's request to a running driver.
+#[derive(Debug)]
+pub enum Command {
+    /// Hand leadership over gracefully (DESIGN: Failover): stop acting, wait for the child to
+    /// be gone, then send `Resign` and `TimeoutNow` to `successor` (or the core's pick).
+    /// `reply` tells whether this node was the leader.
+    Resign {
+        successor: Option<NodeId>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    /// Resign if leading, wait until acting has stopped and the handover has been sent, then
+    /// return `Ok(())` from [`Driver::run`].
+    Shutdown,
+}
+
+/// Why the driver stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The persisted state could not be read.
+    #[error("cannot load the persisted state: {0}")]
+    Load(#[source] io::Error),
+    /// The core refused to boot (a configuration that does not match the persisted state).
+    #[error("cannot boot the election core: {0}")]
+    Boot(#[source] NewNodeError),
+    /// The state could not be made durable. The node stopped acting and gave up.
+    #[error("cannot persist the state; stopped acting: {0}")]
+    Store(#[source] io::Error),
+    /// The acting sink failed (the child could not be started, extended or stopped).
+    #[error("cannot control the child; stopped acting: {0}")]
+    Acting(#[source] io::Error),
+}
+
+/// The event loop of one node. See the module docs.
+pub struct Driver<T, C, S, A, O, E> {
+    node: Node,
+    transport: T,
+    clock: C,
+    storage: S,
+    sink: A,
+    observer: O,
+    entropy: E,
+    acting: ActingState,
+    /// The core asked for a handover (`Event::ResignRequested`) and waits for the sink to be
+    /// idle before [`Node::handle_acting_stopped`].
+    resign_pending: bool,
+    shutting_down: bool,
+    counters: Counters,
+}
+
+impl<T, C, S, A, O, E> Driver<T, C, S, A, O, E>
+where
+    T: Transport,
+    C: Clock,
+    S: Storage,
+    A: ActingSink,
+    O: Observer,
+    E: FnMut() -> u64,
+{
+    /// Loads the persisted state and boots the core at the clock's current time (which starts
+    /// the boot quarantine; DESIGN: Promises).
+    pub fn new(
+        config: Arc<Config>,
+        id: NodeId,
+        mut parts: Parts<T, C, S, A, O, E>,
+    ) -> Result<Self, DriverError> {
+        let persisted = parts.storage.load().map_err(DriverError::Load)?;
+        let node =
+            Node::new(config, id, persisted, parts.clock.now()).map_err(DriverError::Boot)?;
+        Ok(Driver {
+            node,
+            transport: parts.transport,
+            clock: parts.clock,
+            storage: parts.storage,
+            sink: parts.sink,
+            observer: parts.observer,
+            entropy: parts.entropy,
+            acting: ActingState::Idle,
+            resign_pending: false,
+            shutting_down: false,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The election core, for inspection.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Runs until a [`Command::Shutdown`] completes (`Ok`) or a part fails (`Err`). A closed
+    /// command channel only means that no more commands will come.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), DriverError> {
+        let mut commands_open = true;
+        let mut immediate_timeouts = 0;
+        loop {
+            if let Err(error) = self.settle().await {
+                return Err(self.fail(error).await);
+            }
+            let now = self.clock.now();
+            let status = status(&self.node, self.acting, &self.counters, now);
+            self.observer.status(&status);
+            if self.shutting_down && self.acting == ActingState::Idle && !self.resign_pending {
+                return Ok(());
+            }
+
+            let deadline = self.deadline();
+            let wake = if deadline > now {
+                immediate_timeouts = 0;
+                deadline
+            } else if immediate_timeouts < MAX_IMMEDIATE_TIMEOUTS {
+                // Due already (the previous turn took time, or a message arrived exactly at
+                // the deadline): handle it without a round through the runtime.
+                immediate_timeouts += 1;
+                self.timeout(now);
+                continue;
+            } else {
+                debug_assert!(
+                    deadline > now,
+                    "the core keeps asking for a deadline in the past"
+                );
+                now + STUCK_TIMER_BACKOFF
+            };
+
+            tokio::select! {
+                biased;
+                command = commands.recv(), if commands_open => match command {
+                    Some(command) => self.command(command),
+                    None => commands_open = false,
+                },
+                () = self.sink.stopped(), if self.acting != ActingState::Idle => {
+                    self.acting_stopped();
+                }
+                envelope = self.transport.recv() => self.message(envelope),
+                () = self.clock.sleep_until(wake) => {
+                    let now = self.clock.now();
+                    self.timeout(now);
+                }
+            }
+        }
+    }
+
+    // ----- Inputs ---------------------------------------------------------------------------
+
+    fn message(&mut self, envelope: Envelope) {
+        let now = self.clock.now();
+        let received = self.node.handle_message(now, envelope);
+        self.counters
+            .count_received(envelope.message.kind(), received);
+        self.observer
+            .observe(now, &Observation::Received(envelope, received));
+    }
+
+    fn timeout(&mut self, now: Instant) {
+        let entropy = (self.entropy)();
+        self.node.handle_timeout(now, entropy);
+        self.counters.timeouts += 1;
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = self.clock.now();
+        match command {
+            Command::Resign { successor, reply } => {
+                let result = self.node.handle_resign(now, successor);
+                self.observer
+                    .observe(now, &Observation::ResignCommand(successor, result));
+                // The requester may have given up waiting; the resignation stands regardless.
+                let _ = reply.send(result);
+            }
+            Command::Shutdown => {
+                self.shutting_down = true;
+                // Not leading is fine: then there is nothing to hand over.
+                let result = self.node.handle_resign(now, None);
+                self.observer.observe(now, &Observation::Shutdown(result));
+            }
+        }
+    }
+
+    fn acting_stopped(&mut self) {
+        let now = self.clock.now();
+        let expected = match self.acting {
+            ActingState::Stopping => true,
+            // The sink's deadline passed: the child was stopped by its guard, as designed.
+            ActingState::Acting { acting_until, .. } => now >= acting_until,
+            ActingState::Idle => true,
+        };
+        self.acting = ActingState::Idle;
+        self.observer.observe(now, &Observation::ActingStopped);
+        if !expected && self.node.is_acting(now) {
+            // The child ended on its own while the lease still ran. Another node may fare
+            // better, so hand leadership over rather than act without a child.
+            let result = self.node.handle_resign(now, None);
+            self.observer.observe(now, &Observation::ChildLost(result));
+        }
+    }
+
+    // ----- One turn -------------------------------------------------------------------------
+
+    /// Drains outputs and reconciles the sink until both are quiet. A handover feeds the core
+    /// one more input, whose outputs need draining too; it happens at most once per
+    /// resignation, so two rounds suffice.
+    async fn settle(&mut self) -> Result<(), DriverError> {
+        for _ in 0..2 {
+            self.drain().await?;
+            if !self.reconcile().await? {
+                return Ok(());
+            }
+        }
+        self.drain().await
+    }
+
+    /// Handles the core's outputs strictly in order: a `Persist` is durable before any later
+    /// `Send` leaves (persist-before-send).
+    async fn drain(&mut self) -> Result<(), DriverError> {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Persist(state) => {
+                    self.storage
+                        .store(state)
+                        .await
+                        .map_err(DriverError::Store)?;
+                    self.counters.persisted += 1;
+                    let now = self.clock.now();
+                    self.observer.observe(now, &Observation::Persisted(state));
+                }
+                Output::Send(envelope) => {
+                    self.transport.send(envelope).await;
+                    self.counters.count_sent(envelope.message.kind());
+                    let now = self.clock.now();
+                    self.observer.observe(now, &Observation::Sent(envelope));
+                }
+                Output::Event(event) => {
+                    if let tenure_core::Event::ResignRequested { .. } = event {
+                        self.resign_pending = true;
+                    }
+                    let now = self.clock.now();
+                    self.observer.observe(now, &Observation::Event(event));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the sink in line with the core's leadership (DESIGN: Acting). Returns whether it
+    /// fed the core an input (a handover), whose outputs then need draining.
+    async fn reconcile(&mut self) -> Result<bool, DriverError> {
+        let now = self.clock.now();
+        let leadership = self.node.leadership(now).filter(|l| l.is_acting(now));
+        match (self.acting, leadership) {
+            (ActingState::Idle, Some(leadership)) => {
+                self.sink
+                    .start(leadership.fencing_token, leadership.acting_until)
+                    .await
+                    .map_err(DriverError::Acting)?;
+                self.acting = ActingState::Acting {
+                    fencing_token: leadership.fencing_token,
+                    acting_until: leadership.acting_until,
+                };
+                self.observer.observe(
+                    now,
+                    &Observation::ActingStarted {
+                        fencing_token: leadership.fencing_token,
+                        acting_until: leadership.acting_until,
+                    },
+                );
+            }
+            (
+                ActingState::Acting {
+                    fencing_token,
+                    acting_until,
+                },
+                Some(leadership),
+            ) if leadership.fencing_token == fencing_token => {
+                if leadership.acting_until > acting_until {
+                    self.sink
+                        .extend(leadership.acting_until)
+                        .await
+                        .map_err(DriverError::Acting)?;
+                    self.acting = ActingState::Acting {
+                        fencing_token,
+                        acting_until: leadership.acting_until,
+                    };
+                    self.observer.observe(
+                        now,
+                        &Observation::ActingExtended {
+                            acting_until: leadership.acting_until,
+                        },
+                    );
+                }
+            }
+            // Not acting any more, or acting under another token: the old child goes first.
+            (ActingState::Acting { .. }, _) => {
+                self.sink.stop().await.map_err(DriverError::Acting)?;
+                self.acting = ActingState::Stopping;
+                self.observer
+                    .observe(now, &Observation::ActingStopRequested);
+            }
+            // Idle and not acting, or still stopping: a new child waits for the old one.
+            (ActingState::Idle, None) | (ActingState::Stopping, _) => {}
+        }
+        if self.resign_pending && self.acting == ActingState::Idle {
+            self.resign_pending = false;
+            // Phase two of the handover: the child is gone, so Resign and TimeoutNow may leave.
+            // It fails only if the leadership ended meanwhile, which leaves nothing to hand over.
+            let result = self.node.handle_acting_stopped(now);
+            self.observer.observe(now, &Observation::HandedOver(result));
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The next instant the loop must wake without an input.
+    fn deadline(&self) -> Instant {
+        let timer = self
+            .node
+            .poll_timeout()
+            .unwrap_or(Instant::from_nanos(u64::MAX));
+        match self.acting {
+            ActingState::Acting { acting_until, .. } => timer.min(acting_until),
+            ActingState::Idle | ActingState::Stopping => timer,
+        }
+    }
+
+    /// Safety first: asks the sink to stop before giving up. Its own failure cannot make
+    /// anything worse, since exiting closes the guard's pipe and the guard kills the child.
+    async fn fail(&mut self, error: DriverError) -> DriverError {
+        if self.acting != ActingState::Idle {
+            let _ = self.sink.stop().await;
+            self.acting = ActingState::Stopping;
+        }
+        let now = self.clock.now();
+        self.observer.observe(now, &Observation::Failed);
+        error
+    }
+}
+
+/// The node's status at `now`. A free function so that the driver can hand the status, which
+/// borrows the counters, to its own observer.
+fn status<'a>(
+    node: &Node,
+    acting: ActingState,
+    counters: &'a Counters,
+    now: Instant,
+) -> Status<'a> {
+    Status {
+        now,
+        id: node.id(),
+        role: node.role(),
+        term: node.term(),
+        voted_for: node.voted_for(),
+        leader: node.leader(),
+        leadership: node.leadership(now),
+        acting,
+        counters,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! What the driver reports: every step it takes ([`Observation`]), and after every turn the
+//! node's [`Status`] with its [`Counters`]. Logs, metrics and the HTTP status page of the binary,
+//! and the trace and oracle of the simulation, are all [`Observer`]s.
+
+use tenure_core::{
+    CommandError, DropReason, Duration, Envelope, Event, FencingToken, Instant, Leadership,
+    MessageKind, NodeId, PersistentState, Received, RoleKind, Term,
+};
+
+/// Receives the driver's reports. Both methods default to doing nothing, and `()` is the
+/// observer that ignores everything.
+pub trait Observer {
+    /// One step of the driver, at local time `now`, in the order taken.
+    fn observe(&mut self, now: Instant, observation: &Observation) {
+        let _ = (now, observation);
+    }
+
+    /// The node's state after a turn of the loop, just before the driver waits.
+    fn status(&mut self, status: &Status<'_>) {
+        let _ = status;
+    }
+}
+
+impl Observer for () {}
+
+/// One step of the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// The core reported an event.
+    Event(Event),
+    /// A state was made durable.
+    Persisted(PersistentState),
+    /// An envelope was handed to the transport.
+    Sent(Envelope),
+    /// An envelope arrived and the core accepted or dropped it.
+    Received(Envelope, Received),
+    /// The sink was told to start acting.
+    ActingStarted {
+        fencing_token: FencingToken,
+        acting_until: Instant,
+    },
+    /// The sink's acting deadline moved later.
+    ActingExtended { acting_until: Instant },
+    /// The sink was told to stop.
+    ActingStopRequested,
+    /// The sink reported acting over.
+    ActingStopped,
+    /// The child ended on its own while the node could still act; the driver asked the core
+    /// to hand leadership over (the result says whether it still led).
+    ChildLost(Result<(), CommandError>),
+    /// A [`super::Command::Resign`] and its result.
+    ResignCommand(Option<NodeId>, Result<(), CommandError>),
+    /// A [`super::Command::Shutdown`] arrived; the result says whether a handover started.
+    Shutdown(Result<(), CommandError>),
+    /// Phase two of a handover: the child was gone and the core was told so
+    /// ([`tenure_core::Node::handle_acting_stopped`]). On `Ok` the node gave up its lease and
+    /// queued `Resign` and `TimeoutNow`.
+    HandedOver(Result<(), CommandError>),
+    /// A part failed; the driver is about to return the error.
+    Failed,
+}
+
+/// The driver's view of the acting sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActingState {
+    /// No child.
+    Idle,
+    /// The child runs with this token until this local deadline.
+    Acting {
+        fencing_token: FencingToken,
+        acting_until: Instant,
+    },
+    /// The child was told to stop and is not gone yet.
+    Stopping,
+}
+
+/// The node after a turn of the loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Status<'a> {
+    /// Local time.
+    pub now: Instant,
+    pub id: NodeId,
+    pub role: RoleKind,
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+    /// The leader this node knows of in its term (itself when leading).
+    pub leader: Option<NodeId>,
+    /// `Some` while this node leads and holds a lease or may act.
+    pub leadership: Option<Leadership>,
+    pub acting: ActingState,
+    pub counters: &'a Counters,
+}
+
+impl Status<'_> {
+    /// How long the lease still holds, if this node holds one.
+    pub fn lease_remaining(&self) -> Option<Duration> {
+        self.leadership
+            .filter(|leadership| leadership.holds_lease(self.now))
+            .map(|leadership| leadership.lease_until.saturating_duration_since(self.now))
+    }
+}
+
+/// Running totals since the driver started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages handed to the transport, indexed like [`MessageKind::ALL`].
+    pub sent: [u64; MessageKind::ALL.len()],
+    /// Messages received, accepted or not, indexed like [`MessageKind::ALL`].
+    pub received: [u64; MessageKind::ALL.len()],
+    /// Received messages the core dropped, indexed like [`DropReason::ALL`].
+    pub dropped: [u64; DropReason::ALL.len()],
+    /// States made durable.
+    pub persisted: u64,
+    /// Calls of `handle_timeout`.
+    pub timeouts: u64,
+}
+
+impl Counters {
+    /// Messages of `kind` sent.
+    pub fn sent(&self, kind: MessageKind) -> u64 {
+        self.sent[kind_index(kind)]
+    }
+
+    /// Messages of `kind` received.
+    pub fn received(&self, kind: MessageKind) -> u64 {
+        self.received[kind_index(kind)]
+    }
+
+    /// Received messages dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason_index(reason)]
+    }
+
+    pub(super) fn count_sent(&mut self, kind: MessageKind) {
+        self.sent[kind_index(kind)] += 1;
+    }
+
+    pub(super) fn count_received(&mut self, kind: MessageKind, received: Received) {
+        self.received[kind_index(kind)] += 1;
+        if let Received::Dropped(reason) = received {
+            self.dropped[reason_index(reason)] += 1;
+        }
+    }
+}
+
+fn kind_index(kind: MessageKind) -> usize {
+    MessageKind::ALL
+        .iter()
+        .position(|candidate| *candidate == kind)
+        .expect("MessageKind::ALL lists every kind")
+}
+
+fn reason_index(reason: DropReason) -> usize {
+    DropReason::ALL
+        .iter()
+        .position(|candidate| *candidate == reason)
+        .expect("DropReason::ALL lists every reason")
+}

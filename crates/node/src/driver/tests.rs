@@ -1,0 +1,364 @@
+//! The driver on a paused tokio clock, with parts that record what they are asked to do.
+//! The simulation (`tenure-sim`) exercises the same loop under faults; these tests pin the
+//! rules of the loop itself, one per test.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tenure_core::{ConfigParams, Message, MessageKind, Term};
+use tokio::time::Instant as TokioInstant;
+
+use super::*;
+
+/// Everything the parts were asked to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Store(PersistentState),
+    Send(Envelope),
+    Start(FencingToken),
+    Extend,
+    Stop,
+}
+
+type Log = Rc<RefCell<Vec<Step>>>;
+
+struct TestClock {
+    origin: TokioInstant,
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Instant {
+        let elapsed = TokioInstant::now() - self.origin;
+        Instant::from_nanos(1_000_000_000 + elapsed.as_nanos() as u64)
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        let nanos = deadline.as_nanos().saturating_sub(1_000_000_000);
+        tokio::time::sleep_until(self.origin + std::time::Duration::from_nanos(nanos)).await;
+    }
+}
+
+struct TestTransport {
+    log: Log,
+    inbox: mpsc::UnboundedReceiver<Envelope>,
+}
+
+impl Transport for TestTransport {
+    async fn send(&mut self, envelope: Envelope) {
+        self.log.borrow_mut().push(Step::Send(envelope));
+    }
+
+    async fn recv(&mut self) -> Envelope {
+        match self.inbox.recv().await {
+            Some(envelope) => envelope,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+struct TestStorage {
+    log: Log,
+    fail: bool,
+}
+
+impl Storage for TestStorage {
+    fn load(&mut self) -> io::Result<Option<PersistentState>> {
+        Ok(None)
+    }
+
+    async fn store(&mut self, state: PersistentState) -> io::Result<()> {
+        if self.fail {
+            return Err(io::Error::other("disk full"));
+        }
+        self.log.borrow_mut().push(Step::Store(state));
+        Ok(())
+    }
+}
+
+/// A child that is gone only when the test says so (`die`), whether it was asked to stop or
+/// not.
+struct TestSink {
+    log: Log,
+    running: bool,
+    die: mpsc::UnboundedReceiver<()>,
+}
+
+impl ActingSink for TestSink {
+    async fn start(
+        &mut self,
+        fencing_token: FencingToken,
+        _acting_until: Instant,
+    ) -> io::Result<()> {
+        self.running = true;
+        self.log.borrow_mut().push(Step::Start(fencing_token));
+        Ok(())
+    }
+
+    async fn extend(&mut self, _acting_until: Instant) -> io::Result<()> {
+        self.log.borrow_mut().push(Step::Extend);
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> io::Result<()> {
+        self.log.borrow_mut().push(Step::Stop);
+        Ok(())
+    }
+
+    async fn stopped(&mut self) {
+        if self.running {
+            let _ = self.die.recv().await;
+            self.running = false;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Recorded {
+    observations: Vec<Observation>,
+    last_status_timeouts: u64,
+}
+
+struct TestObserver(Rc<RefCell<Recorded>>);
+
+impl Observer for TestObserver {
+    fn observe(&mut self, _now: Instant, observation: &Observation) {
+        self.0.borrow_mut().observations.push(*observation);
+    }
+
+    fn status(&mut self, status: &Status<'_>) {
+        self.0.borrow_mut().last_status_timeouts = status.counters.timeouts;
+    }
+}
+
+struct Harness {
+    log: Log,
+    recorded: Rc<RefCell<Recorded>>,
+    inbox: mpsc::UnboundedSender<Envelope>,
+    die: mpsc::UnboundedSender<()>,
+    commands: mpsc::Sender<Command>,
+    driver: Option<TestDriver>,
+    command_receiver: Option<mpsc::Receiver<Command>>,
+}
+
+type TestDriver =
+    Driver<TestTransport, TestClock, TestStorage, TestSink, TestObserver, Box<dyn FnMut() -> u64>>;
+
+fn harness(members: &[u32], fail_store: bool) -> Harness {
+    let config = Arc::new(
+        Config::new(ConfigParams {
+            members: members.iter().copied().map(NodeId).collect(),
+            ..ConfigParams::default()
+        })
+        .expect("valid config"),
+    );
+    let log: Log = Rc::default();
+    let recorded = Rc::new(RefCell::new(Recorded::default()));
+    let (inbox, inbox_receiver) = mpsc::unbounded_channel();
+    let (die, die_receiver) = mpsc::unbounded_channel();
+    let (commands, command_receiver) = mpsc::channel(4);
+    let parts = Parts {
+        transport: TestTransport {
+            log: log.clone(),
+            inbox: inbox_receiver,
+        },
+        clock: TestClock {
+            origin: TokioInstant::now(),
+        },
+        storage: TestStorage {
+            log: log.clone(),
+            fail: fail_store,
+        },
+        sink: TestSink {
+            log: log.clone(),
+            running: false,
+            die: die_receiver,
+        },
+        observer: TestObserver(recorded.clone()),
+        entropy: Box::new(|| 0_u64) as Box<dyn FnMut() -> u64>,
+    };
+    let driver = Driver::new(config, NodeId(1), parts).expect("boots");
+    Harness {
+        log,
+        recorded,
+        inbox,
+        die,
+        commands,
+        driver: Some(driver),
+        command_receiver: Some(command_receiver),
+    }
+}
+
+impl Harness {
+    /// Spawns the driver on the current `LocalSet`.
+    fn spawn(&mut self) -> tokio::task::JoinHandle<Result<(), DriverError>> {
+        let driver = self.driver.take().expect("spawned once");
+        let commands = self.command_receiver.take().expect("spawned once");
+        tokio::task::spawn_local(driver.run(commands))
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        self.log.borrow().clone()
+    }
+}
+
+async fn advance(millis: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
+fn local() -> tokio::task::LocalSet {
+    tokio::task::LocalSet::new()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vote_is_durable_before_the_reply_leaves() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1, 2, 3], false);
+            let _driver = harness.spawn();
+
+            // Phase 1: out of boot quarantine (one lease), a vote request arrives.
+            advance(2_100).await;
+            harness.log.borrow_mut().clear();
+            let request = Envelope {
+                from: NodeId(2),
+                to: NodeId(1),
+                message: Message::RequestVote { term: Term(1) },
+            };
+            harness.inbox.send(request).expect("driver alive");
+            advance(1).await;
+
+            // Phase 2: the store comes first, the reply after it (persist-before-send).
+            let steps = harness.steps();
+            let vote = PersistentState {
+                term: Term(1),
+                voted_for: Some(NodeId(2)),
+            };
+            let reply = Envelope {
+                from: NodeId(1),
+                to: NodeId(2),
+                message: Message::VoteReply {
+                    term: Term(1),
+                    granted: true,
+                },
+            };
+            assert_eq!(steps, vec![Step::Store(vote), Step::Send(reply)]);
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_node_acts_extends_and_hands_over_on_shutdown() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1], false);
+            let driver = harness.spawn();
+
+            // Phase 1: a fresh single node elects itself and starts acting with token 1.
+            advance(1).await;
+            assert_eq!(
+                harness.steps()[..2],
+                [
+                    Step::Store(PersistentState {
+                        term: Term(1),
+                        voted_for: Some(NodeId(1))
+                    }),
+                    Step::Start(FencingToken(1)),
+                ]
+            );
+
+            // Phase 2: every heartbeat renews the lease and extends the acting deadline.
+            advance(1_000).await;
+            let extends = harness
+                .steps()
+                .iter()
+                .filter(|step| **step == Step::Extend)
+                .count();
+            assert_eq!(extends, 4, "one extension per 250 ms heartbeat");
+
+            // Phase 3: shutdown stops the child, waits for it, hands over and exits cleanly.
+            harness
+                .commands
+                .send(Command::Shutdown)
+                .await
+                .expect("alive");
+            advance(1).await;
+            assert_eq!(harness.steps().last(), Some(&Step::Stop));
+            assert!(!driver.is_finished(), "waits for the child to be gone");
+            harness.die.send(()).expect("sink alive");
+            let result = driver.await.expect("no panic");
+            assert!(result.is_ok(), "{result:?}");
+            let observations = harness.recorded.borrow().observations.clone();
+            assert!(observations.contains(&Observation::HandedOver(Ok(()))));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_failure_stops_acting_and_ends_the_loop() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1], true);
+            let driver = harness.spawn();
+
+            // The first election must persist the vote for itself, which fails.
+            advance(1).await;
+            let result = driver.await.expect("no panic");
+            assert!(matches!(result, Err(DriverError::Store(_))), "{result:?}");
+            assert!(
+                !harness
+                    .steps()
+                    .iter()
+                    .any(|step| matches!(step, Step::Send(_) | Step::Start(_))),
+                "nothing is sent or started on state that is not durable"
+            );
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_lost_while_leading_hands_leadership_over() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1], false);
+            let _driver = harness.spawn();
+            advance(1).await;
+
+            // The child dies on its own while the lease still runs.
+            harness.die.send(()).expect("sink alive");
+            advance(1).await;
+
+            let observations = harness.recorded.borrow().observations.clone();
+            assert!(observations.contains(&Observation::ChildLost(Ok(()))));
+            assert!(observations.contains(&Observation::HandedOver(Ok(()))));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_isolated_follower_wakes_only_when_a_timer_is_due() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1, 2, 3], false);
+            let _driver = harness.spawn();
+
+            // Ten seconds alone: quarantine, then pre-vote rounds that time out every
+            // election_round_timeout (500 ms) plus jitter (0 here). No busy loop: about one
+            // timeout per round.
+            advance(10_000).await;
+            let timeouts = harness.recorded.borrow().last_status_timeouts;
+            let rounds = (10_000 - 2_000) / 500;
+            assert!(
+                timeouts <= 2 * rounds + 2,
+                "{timeouts} timeouts for {rounds} rounds"
+            );
+            let pre_votes = harness
+                .steps()
+                .iter()
+                .filter(|step| {
+                    matches!(step, Step::Send(envelope) if envelope.message.kind() == MessageKind::PreVote)
+                })
+                .count() as u64;
+            assert!(pre_votes >= rounds, "it keeps trying: {pre_votes} pre-votes");
+        })
+        .await;
+}

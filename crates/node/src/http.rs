@@ -1,0 +1,356 @@
+//! The HTTP API of a running node. Every response is JSON except `/metrics`.
+//!
+//! | request           | answer                                                               |
+//! |-------------------|----------------------------------------------------------------------|
+//! | `GET /`           | `{"name": "<leader>"}` (`""` if none known), like the Kubernetes leader-elector sidecar |
+//! | `GET /health`     | 200 while the process and its election loop are healthy, else 503     |
+//! | `GET /ready`      | 200 only while this node acts, else 503 (route a Service to the leader) |
+//! | `GET /joined`     | 200 once this node has left its boot quarantine and knows the leader: it can vote in the next election (a StatefulSet's readiness probe; the rolling-upgrade gate) |
+//! | `GET /status`     | id, role, term, leader, acting, fencing token, lease remaining, peers |
+//! | `GET /metrics`    | Prometheus text                                                      |
+//! | `POST /step-down` | graceful resign; `?successor=NAME` optional; needs `Authorization: Bearer <admin token>` when one is configured |
+//!
+//! Answers are computed from the driver's last turn, with the acting deadline and the lease
+//! checked against the clock at the time of the request.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tenure_core::CommandError;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+use crate::clock::BootClock;
+use crate::driver::{Clock as _, Command};
+use crate::metrics;
+use crate::observer::Shared;
+
+/// How long `POST /step-down` waits for the driver to take the request.
+const STEP_DOWN_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest acceptable silence of the election loop, in leases. A healthy loop turns at
+/// least every heartbeat while a leader is known, and at least once per lease otherwise
+/// (boot quarantine, election rounds), so three leases without a turn means it is stuck.
+const STALL_LEASES: u64 = 3;
+
+/// What the handlers share.
+pub struct HttpState {
+    pub shared: Arc<Shared>,
+    pub commands: mpsc::Sender<Command>,
+    /// `None`: `POST /step-down` is open to anyone who can reach the port.
+    pub admin_token: Option<String>,
+}
+
+/// The API's routes.
+pub fn router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/", get(leader_name))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/joined", get(joined))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/step-down", post(step_down))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until the process exits.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>) -> io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
+
+fn now() -> tenure_core::Instant {
+    BootClock::new().now()
+}
+
+async fn leader_name(State(state): State<Arc<HttpState>>) -> Json<Value> {
+    let snapshot = state.shared.snapshot();
+    let name = snapshot
+        .leader
+        .and_then(|leader| state.shared.info.members.name(leader))
+        .unwrap_or("");
+    Json(json!({ "name": name }))
+}
+
+async fn health(State(state): State<Arc<HttpState>>) -> Response {
+    let snapshot = state.shared.snapshot();
+    let silent = now().saturating_duration_since(snapshot.at);
+    let limit = tenure_core::Duration::from_nanos(
+        state
+            .shared
+            .info
+            .lease_duration
+            .as_nanos()
+            .saturating_mul(STALL_LEASES)
+            .max(5_000_000_000),
+    );
+    if !snapshot.driver_running {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "the election loop has stopped" })),
+        )
+            .into_response();
+    }
+    if silent > limit {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "the election loop is stalled",
+                "silent_ms": silent.as_millis(),
+            })),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn ready(State(state): State<Arc<HttpState>>) -> Response {
+    let snapshot = state.shared.snapshot();
+    let now = now();
+    if snapshot.is_acting(now) {
+        let token = snapshot
+            .leadership
+            .map(|leadership| leadership.fencing_token.0);
+        (
+            StatusCode::OK,
+            Json(json!({ "ready": true, "fencing_token": token })),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "role": snapshot.role.name() })),
+        )
+            .into_response()
+    }
+}
+
+async fn joined(State(state): State<Arc<HttpState>>) -> Response {
+    let snapshot = state.shared.snapshot();
+    let now = now();
+    let quarantined = state
+        .shared
+        .info
+        .quarantine_until
+        .is_some_and(|until| now < until);
+    let leader = snapshot
+        .leader
+        .and_then(|leader| state.shared.info.members.name(leader));
+    let joined = snapshot.driver_running && !quarantined && leader.is_some();
+    let code = if joined {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({ "joined": joined, "quarantined": quarantined, "leader": leader })),
+    )
+        .into_response()
+}
+
+async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
+    let snapshot = state.shared.snapshot();
+    let info = &state.shared.info;
+    let now = now();
+    let acting = snapshot.is_acting(now);
+    let name = |id| info.members.name(id).map(str::to_string);
+    let peers: Vec<Value> = info
+        .members
+        .peer_ids()
+        .into_iter()
+        .map(|peer| {
+            json!({
+                "id": name(peer),
+                "address": info.peers.configured(peer).map(ToString::to_string),
+                "last_heard_ms": info
+                    .peers
+                    .last_heard(peer)
+                    .map(|heard| now.as_nanos().saturating_sub(heard) / 1_000_000),
+            })
+        })
+        .collect();
+    Json(json!({
+        "id": info.members.own_name(),
+        "role": snapshot.role.name(),
+        "term": snapshot.term.0,
+        "leader": snapshot.leader.and_then(name),
+        "acting": acting,
+        "fencing_token": snapshot
+            .leadership
+            .filter(|_| acting)
+            .map(|leadership| leadership.fencing_token.0),
+        "lease_remaining_ms": snapshot
+            .lease_remaining(now)
+            .map(tenure_core::Duration::as_millis),
+        "voted_for": snapshot.voted_for.and_then(name),
+        "quarantine_remaining_ms": info
+            .quarantine_until
+            .filter(|until| now < *until)
+            .map(|until| until.saturating_duration_since(now).as_millis()),
+        "supervises_child": info.supervises_child,
+        "peers": peers,
+    }))
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+    let snapshot = state.shared.snapshot();
+    let body = metrics::render(&state.shared, &snapshot, now());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepDownParameters {
+    successor: Option<String>,
+}
+
+async fn step_down(
+    State(state): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    Query(parameters): Query<StepDownParameters>,
+) -> Response {
+    if let Some(expected) = &state.admin_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        match presented {
+            None => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                    Json(json!({
+                        "error": "step-down needs the header Authorization: Bearer <admin token>"
+                    })),
+                )
+                    .into_response();
+            }
+            Some(token) if !constant_time_equal(token.trim().as_bytes(), expected.as_bytes()) => {
+                info!("step-down refused: wrong admin token");
+                return (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "error": "wrong admin token" })),
+                )
+                    .into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    let members = &state.shared.info.members;
+    let successor = match &parameters.successor {
+        None => None,
+        Some(name) => match members.id(name) {
+            Some(id) if id != members.own_id() => Some(id),
+            _ => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({
+                        "error": format!(
+                            "successor {name:?} is not another member (members: {})",
+                            members.names().join(", ")
+                        )
+                    })),
+                )
+                    .into_response();
+            }
+        },
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Resign { successor, reply };
+    if state.commands.send(command).await.is_err() {
+        return unavailable("the election loop has stopped");
+    }
+    let result = match tokio::time::timeout(STEP_DOWN_REPLY_TIMEOUT, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => return unavailable("the election loop has stopped"),
+        Err(_) => return unavailable("the election loop did not answer in time"),
+    };
+    let snapshot = state.shared.snapshot();
+    match result {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({
+                "stepping_down": true,
+                "term": snapshot.term.0,
+                "successor": successor.and_then(|id| members.name(id)),
+            })),
+        )
+            .into_response(),
+        Err(CommandError::NotLeader | CommandError::NotResigning) => (
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": "this node is not the leader; send the request to the leader",
+                "leader": snapshot.leader.and_then(|id| members.name(id)),
+            })),
+        )
+            .into_response(),
+        Err(error @ CommandError::InvalidSuccessor { .. }) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": error.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({
+            "error": "no such endpoint",
+            "endpoints": ["GET /", "GET /health", "GET /ready", "GET /joined", "GET /status",
+                          "GET /metrics", "POST /step-down"],
+        })),
+    )
+        .into_response()
+}
+
+fn unavailable(reason: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": reason })),
+    )
+        .into_response()
+}
+
+/// Compares two byte strings in time independent of where they differ, so the answer time
+/// leaks nothing about a guessed token but its length.
+fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_tokens_exactly() {
+        assert!(constant_time_equal(b"secret", b"secret"));
+        assert!(!constant_time_equal(b"secret", b"secreT"));
+        assert!(!constant_time_equal(b"secret", b"secret2"));
+        assert!(constant_time_equal(b"", b""));
+    }
+}

@@ -1,0 +1,280 @@
+//! `GET /metrics`: the node's counters and gauges in the Prometheus text format (0.0.4).
+//!
+//! Names follow the rest of tenure (`term`, `lease`, `acting`, `fencing_token`), counters end in
+//! `_total`, durations are in seconds. Label values are fixed lists (roles, message kinds, drop
+//! reasons) or member names, so the series count is bounded.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use tenure_core::{DropReason as CoreDropReason, Instant, MessageKind, RoleKind};
+
+use crate::observer::{Shared, Snapshot};
+use crate::wire::DropReason as WireDropReason;
+
+/// The content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const ROLES: [RoleKind; 4] = [
+    RoleKind::Follower,
+    RoleKind::PreCandidate,
+    RoleKind::Candidate,
+    RoleKind::Leader,
+];
+
+/// Renders every metric at local time `now`.
+pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
+    let info = &shared.info;
+    let mut out = Metrics::default();
+    let id = info.members.own_name();
+
+    out.header(
+        "tenure_info",
+        "gauge",
+        "Always 1; labels identify this node.",
+    );
+    out.sample(
+        "tenure_info",
+        &[("id", id), ("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+
+    out.header(
+        "tenure_role",
+        "gauge",
+        "1 for the role this node is in, 0 for the others.",
+    );
+    for role in ROLES {
+        out.sample(
+            "tenure_role",
+            &[("role", role.name())],
+            u64::from(snapshot.role == role),
+        );
+    }
+    out.header("tenure_term", "gauge", "The current term.");
+    out.sample("tenure_term", &[], snapshot.term.0);
+    out.header(
+        "tenure_acting",
+        "gauge",
+        "1 while this node acts: it leads, holds the lease and runs the child.",
+    );
+    let acting = snapshot.is_acting(now);
+    out.sample("tenure_acting", &[], u64::from(acting));
+    out.header(
+        "tenure_fencing_token",
+        "gauge",
+        "The fencing token handed to the child while acting, else 0.",
+    );
+    let token = match snapshot.leadership {
+        Some(leadership) if acting => leadership.fencing_token.0,
+        _ => 0,
+    };
+    out.sample("tenure_fencing_token", &[], token);
+    out.header(
+        "tenure_lease_remaining_seconds",
+        "gauge",
+        "How long this node's lease still holds; 0 when it holds none.",
+    );
+    let remaining = snapshot
+        .lease_remaining(now)
+        .map_or(0.0, |remaining| remaining.as_nanos() as f64 / 1e9);
+    out.float_sample("tenure_lease_remaining_seconds", &[], remaining);
+
+    out.header(
+        "tenure_elections_total",
+        "counter",
+        "Elections this node started (it became a candidate).",
+    );
+    out.sample("tenure_elections_total", &[], snapshot.elections);
+    out.header(
+        "tenure_elections_won_total",
+        "counter",
+        "Elections this node won.",
+    );
+    out.sample("tenure_elections_won_total", &[], snapshot.elections_won);
+
+    out.header(
+        "tenure_messages_sent_total",
+        "counter",
+        "Election messages sent, by kind.",
+    );
+    for kind in MessageKind::ALL {
+        out.sample(
+            "tenure_messages_sent_total",
+            &[("kind", kind.name())],
+            snapshot.counters.sent(kind),
+        );
+    }
+    out.header(
+        "tenure_messages_received_total",
+        "counter",
+        "Authentic election messages received, by kind.",
+    );
+    for kind in MessageKind::ALL {
+        out.sample(
+            "tenure_messages_received_total",
+            &[("kind", kind.name())],
+            snapshot.counters.received(kind),
+        );
+    }
+    out.header(
+        "tenure_messages_dropped_total",
+        "counter",
+        "Authentic messages the election core dropped, by reason (stale terms, promises, ...).",
+    );
+    for reason in CoreDropReason::ALL {
+        out.sample(
+            "tenure_messages_dropped_total",
+            &[("reason", reason.name())],
+            snapshot.counters.dropped(reason),
+        );
+    }
+    out.header(
+        "tenure_datagrams_dropped_total",
+        "counter",
+        "Datagrams dropped before the election core: malformed, oversized, unauthenticated, \
+         replayed, from unknown peers.",
+    );
+    for reason in WireDropReason::ALL {
+        out.sample(
+            "tenure_datagrams_dropped_total",
+            &[("reason", reason.name())],
+            info.transport.dropped(reason),
+        );
+    }
+    out.header(
+        "tenure_datagrams_sent_total",
+        "counter",
+        "Datagrams handed to the socket.",
+    );
+    out.sample(
+        "tenure_datagrams_sent_total",
+        &[],
+        info.transport.datagrams_sent.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_send_failures_total",
+        "counter",
+        "Datagrams not sent: the socket refused, or the peer's host name is not resolved.",
+    );
+    out.sample(
+        "tenure_send_failures_total",
+        &[],
+        info.transport.send_failures.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_state_writes_total",
+        "counter",
+        "Term and vote changes made durable in the state file.",
+    );
+    out.sample(
+        "tenure_state_writes_total",
+        &[],
+        snapshot.counters.persisted,
+    );
+
+    out.header(
+        "tenure_child_starts_total",
+        "counter",
+        "Times the child was started (first starts and restarts).",
+    );
+    out.sample(
+        "tenure_child_starts_total",
+        &[],
+        info.child.starts.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_child_restarts_total",
+        "counter",
+        "Restarts after the child exited on its own while this node acted.",
+    );
+    out.sample(
+        "tenure_child_restarts_total",
+        &[],
+        info.child.restarts.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_child_running",
+        "gauge",
+        "1 while a child runs under this node's deadline guard.",
+    );
+    out.sample(
+        "tenure_child_running",
+        &[],
+        info.child.running.load(Ordering::Relaxed),
+    );
+
+    out.header(
+        "tenure_peer_last_heard_seconds",
+        "gauge",
+        "Seconds since the last authentic datagram from each peer (absent: never heard).",
+    );
+    for peer in info.members.peer_ids() {
+        if let Some(heard) = info.peers.last_heard(peer) {
+            let ago = now.as_nanos().saturating_sub(heard) as f64 / 1e9;
+            let name = info.members.display(peer);
+            out.float_sample("tenure_peer_last_heard_seconds", &[("peer", &name)], ago);
+        }
+    }
+    out.text
+}
+
+#[derive(Default)]
+struct Metrics {
+    text: String,
+}
+
+impl Metrics {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.name_and_labels(name, labels);
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    fn float_sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.name_and_labels(name, labels);
+        let _ = writeln!(self.text, " {value:.3}");
+    }
+
+    fn name_and_labels(&mut self, name: &str, labels: &[(&str, &str)]) {
+        self.text.push_str(name);
+        if labels.is_empty() {
+            return;
+        }
+        self.text.push('{');
+        for (index, (label, value)) in labels.iter().enumerate() {
+            if index > 0 {
+                self.text.push(',');
+            }
+            let _ = write!(self.text, "{label}=\"{}\"", escape(value));
+        }
+        self.text.push('}');
+    }
+}
+
+/// Escapes a label value as the text format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        let mut metrics = Metrics::default();
+        metrics.sample("x_total", &[("a", "1"), ("b", "two")], 3);
+        metrics.float_sample("y", &[], 0.25);
+        assert_eq!(metrics.text, "x_total{a=\"1\",b=\"two\"} 3\ny 0.250\n");
+    }
+}

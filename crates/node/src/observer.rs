@@ -1,0 +1,259 @@
+//! The driver's [`Observer`] in the binary: logs every step worth a line, and keeps the node's
+//! latest status for the HTTP API and the metrics.
+//!
+//! Log levels: role changes, acting and handovers at `info` (one line per role change, with the
+//! term and the fencing token); a child lost or a failure at `warn`/`error`; persisted states and
+//! dropped messages at `debug`; every message sent or received at `trace`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tenure_core::{Event, Instant, Leadership, NodeId, Received, RoleKind, Term};
+use tracing::{debug, error, info, trace, warn};
+
+use crate::driver::{ActingState, Counters, Observation, Observer, Status};
+use crate::members::Members;
+use crate::supervisor::ChildStats;
+use crate::transport::{PeerTable, TransportStats};
+
+/// Everything the HTTP API reads, shared between the driver's observer and the server.
+#[derive(Debug)]
+pub struct Shared {
+    pub info: NodeInfo,
+    snapshot: Mutex<Snapshot>,
+}
+
+/// What does not change while the node runs.
+#[derive(Debug)]
+pub struct NodeInfo {
+    pub members: Members,
+    pub peers: Arc<PeerTable>,
+    pub transport: Arc<TransportStats>,
+    pub child: Arc<ChildStats>,
+    /// The configured lease, for the health check.
+    pub lease_duration: tenure_core::Duration,
+    /// Whether a command is supervised (false: an observer-only node).
+    pub supervises_child: bool,
+    /// The end of the boot quarantine (DESIGN: Promises): the node grants no vote before it.
+    /// `None` when there is none (the very first boot of a cluster of one).
+    pub quarantine_until: Option<Instant>,
+}
+
+/// The node as of the driver's last turn.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The local time of the turn.
+    pub at: Instant,
+    pub role: RoleKind,
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+    pub leader: Option<NodeId>,
+    pub leadership: Option<Leadership>,
+    pub acting: ActingState,
+    pub counters: Counters,
+    /// Elections this node started (it became a candidate).
+    pub elections: u64,
+    /// Elections this node won.
+    pub elections_won: u64,
+    /// False once the driver loop has ended.
+    pub driver_running: bool,
+}
+
+impl Snapshot {
+    /// Whether the node acts at local time `now`: its child runs under the current token and
+    /// the acting deadline has not passed. A turn of the driver may be up to a timer away, so
+    /// the deadline is checked against `now`, not against the time of the turn.
+    pub fn is_acting(&self, now: Instant) -> bool {
+        let child_running = matches!(
+            self.acting,
+            ActingState::Acting { acting_until, .. } if now < acting_until
+        );
+        child_running
+            && self
+                .leadership
+                .is_some_and(|leadership| leadership.is_acting(now))
+    }
+
+    /// The remaining lease at `now`, if this node holds one.
+    pub fn lease_remaining(&self, now: Instant) -> Option<tenure_core::Duration> {
+        self.leadership
+            .filter(|leadership| leadership.holds_lease(now))
+            .map(|leadership| leadership.lease_until.saturating_duration_since(now))
+    }
+}
+
+impl Shared {
+    /// The shared state of a node booted at local time `now`.
+    pub fn new(info: NodeInfo, now: Instant) -> Shared {
+        Shared {
+            info,
+            snapshot: Mutex::new(Snapshot {
+                at: now,
+                role: RoleKind::Follower,
+                term: Term(0),
+                voted_for: None,
+                leader: None,
+                leadership: None,
+                acting: ActingState::Idle,
+                counters: Counters::default(),
+                elections: 0,
+                elections_won: 0,
+                driver_running: true,
+            }),
+        }
+    }
+
+    /// A copy of the latest snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().clone()
+    }
+
+    /// Marks the driver loop as ended, for the health check.
+    pub fn driver_ended(&self) {
+        self.lock().driver_running = false;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        // The snapshot is plain data written whole; a panic mid-update cannot leave it in a
+        // state worse than stale, so a poisoned lock is still usable.
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The observer of the binary.
+pub struct NodeObserver {
+    shared: Arc<Shared>,
+    elections: u64,
+    elections_won: u64,
+}
+
+impl NodeObserver {
+    pub fn new(shared: Arc<Shared>) -> NodeObserver {
+        NodeObserver {
+            shared,
+            elections: 0,
+            elections_won: 0,
+        }
+    }
+
+    fn name(&self, id: NodeId) -> String {
+        self.shared.info.members.display(id)
+    }
+
+    fn name_or_none(&self, id: Option<NodeId>) -> String {
+        id.map_or_else(|| "none".to_string(), |id| self.name(id))
+    }
+}
+
+impl Observer for NodeObserver {
+    fn observe(&mut self, _now: Instant, observation: &Observation) {
+        match *observation {
+            Observation::Event(Event::RoleChanged { role, term, leader }) => {
+                match role {
+                    RoleKind::Candidate => self.elections += 1,
+                    RoleKind::Leader => self.elections_won += 1,
+                    RoleKind::Follower | RoleKind::PreCandidate => {}
+                }
+                // The token a leader of this term hands out is the term; with no leader known
+                // there is no token in force, and the field is left out.
+                let fencing_token = leader.map(|_| term.0);
+                info!(
+                    role = role.name(),
+                    term = term.0,
+                    leader = %self.name_or_none(leader),
+                    fencing_token,
+                    "role changed"
+                );
+            }
+            Observation::Event(Event::LeaseAcquired { term }) => {
+                info!(
+                    term = term.0,
+                    "lease acquired: a majority acknowledged this leader"
+                );
+            }
+            Observation::Event(Event::ResignRequested { term }) => {
+                info!(
+                    term = term.0,
+                    "resigning: stopping the child before handing leadership over"
+                );
+            }
+            Observation::Persisted(state) => {
+                debug!(
+                    term = state.term.0,
+                    voted_for = %self.name_or_none(state.voted_for),
+                    "state made durable"
+                );
+            }
+            Observation::Sent(envelope) => {
+                trace!(to = %self.name(envelope.to), message = ?envelope.message, "sent");
+                if let tenure_core::Message::TimeoutNow { term } = envelope.message {
+                    info!(
+                        term = term.0,
+                        successor = %self.name(envelope.to),
+                        "handover: sent TimeoutNow to the successor"
+                    );
+                }
+            }
+            Observation::Received(envelope, received) => match received {
+                Received::Accepted => {
+                    trace!(from = %self.name(envelope.from), message = ?envelope.message, "received");
+                }
+                Received::Dropped(reason) => {
+                    debug!(
+                        from = %self.name(envelope.from),
+                        message = ?envelope.message,
+                        reason = reason.name(),
+                        "message dropped"
+                    );
+                }
+            },
+            Observation::ActingStarted { fencing_token, .. } => {
+                info!(
+                    fencing_token = fencing_token.0,
+                    "acting: this node holds the lease and runs the child"
+                );
+            }
+            Observation::ActingExtended { acting_until } => {
+                trace!(
+                    acting_until = acting_until.as_nanos(),
+                    "acting deadline extended"
+                );
+            }
+            Observation::ActingStopRequested => info!("acting ends: stopping the child"),
+            Observation::ActingStopped => info!("acting ended: the child is gone"),
+            Observation::ChildLost(result) => warn!(
+                still_leader = result.is_ok(),
+                "the child ended for good while this node could act; handing leadership over"
+            ),
+            Observation::ResignCommand(successor, result) => info!(
+                successor = %self.name_or_none(successor),
+                result = ?result,
+                "step-down requested"
+            ),
+            Observation::Shutdown(result) => info!(
+                leading = result.is_ok(),
+                "shutting down: stopping the child and handing leadership over if leading"
+            ),
+            Observation::HandedOver(result) => match result {
+                Ok(()) => info!("handover: the child is gone; leadership released (Resign sent)"),
+                Err(error) => info!(%error, "no handover: the leadership ended first"),
+            },
+            Observation::Failed => error!("the driver failed; stopping the child"),
+        }
+    }
+
+    fn status(&mut self, status: &Status<'_>) {
+        let mut snapshot = self.shared.lock();
+        snapshot.at = status.now;
+        snapshot.role = status.role;
+        snapshot.term = status.term;
+        snapshot.voted_for = status.voted_for;
+        snapshot.leader = status.leader;
+        snapshot.leadership = status.leadership;
+        snapshot.acting = status.acting;
+        snapshot.counters.clone_from(status.counters);
+        snapshot.elections = self.elections;
+        snapshot.elections_won = self.elections_won;
+    }
+}

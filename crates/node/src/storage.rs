@@ -1,0 +1,145 @@
+//! The driver's [`Storage`] on the state file: the core's `PersistentState` (ids) stored as the
+//! state file's `StoredState` (names), keeping the boot incarnation.
+
+use std::io;
+
+use tenure_core::{NodeId, PersistentState, Term};
+
+use crate::driver::Storage;
+use crate::members::Members;
+use crate::state_file::{StateFile, StoredState};
+
+/// The state file of a running node. Open it, call `StateFile::begin_boot`, then wrap it.
+#[derive(Debug)]
+pub struct StateStorage {
+    file: StateFile,
+    members: Members,
+    incarnation: u64,
+}
+
+impl StateStorage {
+    /// Wraps an open state file whose boot has begun with `incarnation`.
+    pub fn new(file: StateFile, members: Members, incarnation: u64) -> StateStorage {
+        StateStorage {
+            file,
+            members,
+            incarnation,
+        }
+    }
+}
+
+impl Storage for StateStorage {
+    fn load(&mut self) -> io::Result<Option<PersistentState>> {
+        let Some(stored) = self.file.current() else {
+            return Ok(None);
+        };
+        // `begin_boot` stores a state even for a fresh node; term 0 without a vote is exactly
+        // what a fresh node has, so it loads as "nothing persisted" and the core treats the
+        // boot as a first boot (which matters only for a cluster of one).
+        if stored.term == 0 && stored.voted_for.is_none() {
+            return Ok(None);
+        }
+        let voted_for = match &stored.voted_for {
+            None => None,
+            Some(name) => Some(self.members.id(name).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "state file {} records a vote for {name:?} in term {}, but {name:?} is \
+                         not a member (members: {}). Every node must be given the same member \
+                         set, and it must not change while a node may hold a vote: restore the \
+                         previous --peer list, or treat this node's state as lost (see the \
+                         operations guide, \"A lost or damaged state file\")",
+                        self.file.path().display(),
+                        stored.term,
+                        self.members.names().join(", ")
+                    ),
+                )
+            })?),
+        };
+        Ok(Some(PersistentState {
+            term: Term(stored.term),
+            voted_for,
+        }))
+    }
+
+    async fn store(&mut self, state: PersistentState) -> io::Result<()> {
+        let voted_for = match state.voted_for {
+            None => None,
+            Some(id) => Some(self.name(id)?),
+        };
+        let stored = StoredState {
+            term: state.term.0,
+            voted_for,
+            incarnation: self.incarnation,
+        };
+        // A synchronous write and fsync, on purpose: nothing that depends on this state may
+        // happen before it is durable, so there is nothing useful to run meanwhile.
+        self.file.store(&stored).map_err(io::Error::other)
+    }
+}
+
+impl StateStorage {
+    fn name(&self, id: NodeId) -> io::Result<String> {
+        self.members.name(id).map(str::to_string).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the core voted for {id}, which is not a member"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> Members {
+        Members::new("n1", ["n2", "n3"]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn stores_votes_as_names_and_loads_them_back_as_ids() {
+        let directory = tempfile::tempdir().unwrap();
+        let (mut file, _) = StateFile::open(directory.path()).unwrap();
+        let incarnation = file.begin_boot().unwrap();
+        let mut storage = StateStorage::new(file, members(), incarnation);
+        // A fresh node: begin_boot stored term 0 and no vote, which is "nothing persisted".
+        assert_eq!(storage.load().unwrap(), None);
+        let state = PersistentState {
+            term: Term(4),
+            voted_for: Some(NodeId(2)),
+        };
+        storage.store(state).await.unwrap();
+        drop(storage);
+
+        let text = std::fs::read_to_string(directory.path().join("state")).unwrap();
+        assert!(text.contains("voted_for n3"), "{text}");
+        assert!(
+            text.contains(&format!("incarnation {incarnation}")),
+            "{text}"
+        );
+        let (file, _) = StateFile::open(directory.path()).unwrap();
+        let mut storage = StateStorage::new(file, members(), incarnation);
+        assert_eq!(storage.load().unwrap(), Some(state));
+    }
+
+    #[tokio::test]
+    async fn a_vote_for_a_name_that_is_no_member_is_an_error_that_names_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let (mut file, _) = StateFile::open(directory.path()).unwrap();
+        file.store(&StoredState {
+            term: 3,
+            voted_for: Some("n9".to_string()),
+            incarnation: 1,
+        })
+        .unwrap();
+        let mut storage = StateStorage::new(file, members(), 2);
+        let error = storage.load().unwrap_err().to_string();
+        assert!(error.contains("\"n9\" is not a member"), "{error}");
+        assert!(
+            error.contains(&directory.path().display().to_string()),
+            "{error}"
+        );
+    }
+}

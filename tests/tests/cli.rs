@@ -1,0 +1,215 @@
+//! The `tenure` binary refusing to start: bad configuration (exit status 2) and a state file it
+//! cannot trust (exit status 1), each with an error that says what is wrong and what to do.
+//! Also the precedence of flags, environment, config file and defaults.
+
+use std::fs;
+use std::time::Duration;
+
+use tenure_tests::{free_tcp, free_udp, run_tenure, Cluster, ClusterSpec, SLACK};
+
+const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_error_and_status_2() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let key = directory.path().join("key");
+    fs::write(&key, "ab".repeat(32)).unwrap();
+    let key = key.display().to_string();
+    let listen = free_udp("127.0.0.1").to_string();
+    let peer = format!("n2={}", free_udp("127.0.0.2"));
+    let base = [
+        "run",
+        "--id",
+        "n1",
+        "--listen",
+        &listen,
+        "--state-dir",
+        &state,
+    ];
+    let owned = |parts: &[&str]| -> Vec<String> { parts.iter().map(ToString::to_string).collect() };
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(ToString::to_string).collect()
+    };
+    let config = directory.path().join("tenure.toml");
+    fs::write(&config, "id = \"n1\"\nlese = \"2s\"\n").unwrap();
+    let config = config.display().to_string();
+
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (owned(&["run"]), "--id is required"),
+        (owned(&["run", "--id", "n1"]), "--state-dir is required"),
+        (with(&["--peer", &peer]), "needs --cluster-key-file"),
+        (
+            with(&["--peer", &peer, "--lease", "2x"]),
+            "invalid value '2x' for '--lease",
+        ),
+        (with(&["--peer", "n2"]), "is not NAME=HOST:PORT"),
+        (
+            with(&["--peer", &peer, "--peer", "n2=127.0.0.1:9"]),
+            "is given twice",
+        ),
+        (
+            with(&[
+                "--peer",
+                &peer,
+                "--cluster-key-file",
+                &key,
+                "--heartbeat",
+                "1s",
+            ]),
+            "--heartbeat 1s must be less than a third of --lease 2s",
+        ),
+        (
+            with(&[
+                "--peer",
+                &peer,
+                "--cluster-key-file",
+                &key,
+                "--stop-grace",
+                "1900ms",
+            ]),
+            "--stop-grace 1s 900ms leaves the leader no time to act",
+        ),
+        (
+            with(&["--peer", &peer, "--cluster-key-file", "/nonexistent/key"]),
+            "cluster key file /nonexistent/key: cannot open it",
+        ),
+        (owned(&["run", "--config", &config]), "unknown field `lese`"),
+        (with(&["--log-format", "xml"]), "invalid value 'xml'"),
+    ];
+    for (arguments, expected) in cases {
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        let (status, _, stderr) = run_tenure(&arguments, &[]);
+        assert_eq!(status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{arguments:?}: {stderr:?} lacks {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn flags_beat_environment_beats_config_file_beats_defaults() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("tenure.toml");
+    fs::write(
+        &config,
+        "id = \"solo\"\nstate_dir = \".\"\nlease = \"3s\"\nheartbeat = \"300ms\"\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let dry_run = |extra: &[&str], environment: &[(&str, &str)]| {
+        let mut arguments = vec!["run", "--config", &config, "--dry-run"];
+        arguments.extend_from_slice(extra);
+        let (status, stdout, stderr) = run_tenure(&arguments, environment);
+        assert!(status.success(), "{stderr}");
+        stdout
+    };
+    let line = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // Phase 1: the file beats the default (heartbeat), and the default fills the rest.
+    let from_file = dry_run(&[], &[]);
+    assert!(line(&from_file, "lease").contains("3s"), "{from_file}");
+    assert!(
+        line(&from_file, "lease").contains("[config file"),
+        "{from_file}"
+    );
+    assert!(
+        line(&from_file, "max drift").contains("0.01   [default]"),
+        "{from_file}"
+    );
+
+    // Phase 2: the environment beats the file.
+    let from_environment = dry_run(&[], &[("TENURE_LEASE", "4s")]);
+    assert!(
+        line(&from_environment, "lease").contains("4s"),
+        "{from_environment}"
+    );
+    assert!(
+        line(&from_environment, "lease").contains("[$TENURE_LEASE]"),
+        "{from_environment}"
+    );
+    assert!(
+        line(&from_environment, "heartbeat").contains("300ms"),
+        "{from_environment}"
+    );
+
+    // Phase 3: the flag beats both.
+    let from_flag = dry_run(&["--lease", "5s"], &[("TENURE_LEASE", "4s")]);
+    assert!(line(&from_flag, "lease").contains("5s"), "{from_flag}");
+    assert!(
+        line(&from_flag, "lease").contains("[--lease]"),
+        "{from_flag}"
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_stops_the_node_with_the_documented_error_and_is_left_untouched() {
+    let directory = tempfile::tempdir().unwrap();
+    let state_file = directory.path().join("state");
+    let damaged = b"tenure-state 1\nterm 7\nvoted_for n2\nincarnation 3\ncrc32 00000000\n";
+    fs::write(&state_file, damaged).unwrap();
+    let state = directory.path().display().to_string();
+    let http = free_tcp("127.0.0.1").to_string();
+    let (status, _, stderr) = run_tenure(
+        &[
+            "run",
+            "--id",
+            "n1",
+            "--state-dir",
+            &state,
+            "--http",
+            &http,
+            "--",
+            "true",
+        ],
+        &[],
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let path = state_file.display().to_string();
+    for expected in [
+        path.as_str(),
+        "is damaged",
+        "checksum mismatch",
+        "tenure refuses to start",
+        "Restore the file from a backup",
+        "keep this node stopped for at least one full lease",
+    ] {
+        assert!(stderr.contains(expected), "{stderr:?} lacks {expected:?}");
+    }
+    assert_eq!(
+        fs::read(&state_file).unwrap(),
+        damaged,
+        "the file was changed"
+    );
+}
+
+#[test]
+fn a_missing_state_directory_is_an_error_not_a_fresh_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("missing");
+    let missing_text = missing.display().to_string();
+    let (status, _, stderr) = run_tenure(&["run", "--id", "n1", "--state-dir", &missing_text], &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&missing_text), "{stderr}");
+    assert!(stderr.contains("is not usable"), "{stderr}");
+    assert!(!missing.exists(), "tenure created the state directory");
+}
+
+#[test]
+fn a_second_tenure_on_the_same_state_directory_is_refused() {
+    let cluster = Cluster::start(ClusterSpec::new(1, LEDGER_CHILD));
+    cluster.wait_for_acting(cluster.timing.first_election_bound(), 0);
+    let state = cluster.nodes[0].state_dir.display().to_string();
+    let (status, _, stderr) = run_tenure(&["run", "--id", "n1", "--state-dir", &state], &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("state directory is in use"), "{stderr}");
+    // The running node is undisturbed.
+    assert_eq!(cluster.acting().len(), 1);
+    std::thread::sleep(Duration::from_millis(100).min(SLACK));
+}
