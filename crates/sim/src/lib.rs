@@ -1,1 +1,53 @@
-//! tenure-sim: filled in by a later issue.
+//! tenure-sim: long, messy, deterministic runs of whole tenure clusters.
+//!
+//! The model checker (`tenure-models`) covers small bounded worlds exhaustively; this crate
+//! covers long ones statistically: 3 and 5 nodes, a minute of simulated time per seed, many
+//! faults at once, running the node library's real driver loop
+//! ([`tenure_node::driver::Driver`]) rather than a copy of it.
+//!
+//! # How a run works
+//!
+//! ```text
+//! Setup::from_seed(seed)            ρ, clocks, schedule: all drawn from the seed
+//!   └─ run(&setup)
+//!        ├─ turmoil hosts n1…nN     each runs Driver::run on simulated UDP, a drifting clock,
+//!        │                          storage kept outside the host, an acting recorder
+//!        ├─ every step (10 ms)      apply due faults → sim.step() → oracle.check(now)
+//!        └─ Outcome                 first violation, failovers, trace hash
+//! ```
+//!
+//! A run is a pure function of its [`Setup`]: turmoil is seeded through `Builder::rng_seed`
+//! with a fixed epoch, every host's tokio runtime is seeded too (which needs
+//! `--cfg tokio_unstable`, set in the workspace's `.cargo/config.toml`), and everything the
+//! simulation draws comes from [`rng::Rng`] forks of the seed.
+//!
+//! The pieces: [`schedule`] (the faults), [`time`] (global time and drifting clocks),
+//! [`oracle`] (the invariants), [`bounds`] (time bounds from the configuration), [`run`]
+//! (one run), [`campaign`] (many seeds, the summary) and the `tenure-sim` binary (the CLI).
+//! docs/simulation.md has the fault model, the invariants and measured figures.
+
+// Without tokio_unstable turmoil cannot seed the hosts' runtimes, and a seed would no longer
+// determine a run.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "tenure-sim needs `--cfg tokio_unstable` so that every simulated host's tokio runtime is \
+     seeded; build from the workspace root (its .cargo/config.toml sets it) or add it to \
+     RUSTFLAGS"
+);
+
+pub mod bounds;
+pub mod campaign;
+mod host;
+pub mod oracle;
+pub mod rng;
+pub mod run;
+pub mod schedule;
+pub mod time;
+mod trace;
+mod world;
+
+pub use bounds::Bounds;
+pub use oracle::{Failover, Invariant, Violation};
+pub use run::{run, Outcome, Setup, Timing, DEFAULT_RUN_MS};
+pub use schedule::{Fault, FaultKind, Schedule, Target, Timed};
+pub use tenure_core::Variant;

@@ -1,0 +1,187 @@
+//! The campaign CLI.
+//!
+//! ```text
+//! cargo run --release -p tenure-sim -- --seeds 10000 [--nodes 3|5] [--variant NAME]
+//!                                      [--jobs J] [--json FILE]
+//! cargo run --release -p tenure-sim -- --reproduce SEED [--nodes N] [--variant NAME]
+//!                                      [--schedule 'TEXT'] [--trace FILE]
+//! ```
+//!
+//! A campaign shows a progress bar on stderr, prints a summary and exits non-zero if any seed
+//! broke an invariant. `--reproduce` runs one seed with its trace kept, prints the outcome and
+//! the end of the trace, and exits non-zero if it broke an invariant.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tenure_sim::campaign::{campaign, progress_line, Plan};
+use tenure_sim::{run, Schedule, Setup, Timing, Variant, DEFAULT_RUN_MS};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tenure-sim",
+    about = "Deterministic simulation campaigns of tenure clusters, checked by an invariant oracle."
+)]
+struct Cli {
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// The first seed; the campaign runs first_seed..first_seed+seeds.
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(3..=5))]
+    nodes: u8,
+    /// Which variant of the core to run: correct, or a deliberately broken one.
+    #[arg(long, default_value = "correct")]
+    variant: Variant,
+    /// Run this one seed with its trace kept, instead of a campaign.
+    #[arg(long)]
+    reproduce: Option<u64>,
+    /// With --reproduce: the schedule to run instead of the seed's own (as printed by a
+    /// failure).
+    #[arg(long, requires = "reproduce")]
+    schedule: Option<Schedule>,
+    /// Simulated length of each run, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_RUN_MS)]
+    duration_ms: u32,
+    /// turmoil's step, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    tick_ms: u64,
+    /// Worker threads for a campaign.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Also write the campaign's summary as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// With --reproduce: write the whole trace to this file.
+    #[arg(long, requires = "reproduce")]
+    trace: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.duration_ms < tenure_sim::schedule::QUIET_MS + 5_000 {
+        eprintln!(
+            "--duration-ms must be at least {} ms: the faults need some time before the quiet \
+             stretch in which liveness is checked",
+            tenure_sim::schedule::QUIET_MS + 5_000
+        );
+        return ExitCode::from(2);
+    }
+    let timing = Timing {
+        tick: Duration::from_millis(cli.tick_ms.max(1)),
+        ..Timing::default()
+    };
+    match cli.reproduce {
+        Some(seed) => reproduce(&cli, seed, timing),
+        None => run_campaign(&cli, timing),
+    }
+}
+
+fn reproduce(cli: &Cli, seed: u64, timing: Timing) -> ExitCode {
+    let mut setup = Setup::from_seed(seed, cli.nodes, cli.variant, cli.duration_ms);
+    if let Some(schedule) = &cli.schedule {
+        setup = setup.with_schedule(schedule.clone());
+    }
+    setup.timing = timing;
+    setup.keep_trace = true;
+    let started = Instant::now();
+    let outcome = run(&setup);
+    let wall = started.elapsed();
+    if let Some(path) = &cli.trace {
+        if let Err(error) = std::fs::write(path, outcome.trace.join("\n") + "\n") {
+            eprintln!("cannot write {}: {error}", path.display());
+        }
+    }
+    print!("{}", outcome.report(&setup));
+    println!(
+        "seed {seed}: {} simulated in {:.2} s wall, trace hash {:016x}, {} failover{}",
+        tenure_sim::time::SimTime::from_duration(outcome.simulated),
+        wall.as_secs_f64(),
+        outcome.trace_hash,
+        outcome.failovers.len(),
+        if outcome.failovers.len() == 1 {
+            ""
+        } else {
+            "s"
+        }
+    );
+    for failover in &outcome.failovers {
+        println!(
+            "  failover after {} at {}: {} ms (token {} -> {})",
+            failover.kind.name(),
+            failover.fault_at,
+            failover.duration.as_millis(),
+            failover.from,
+            failover.to
+        );
+    }
+    match outcome.violation {
+        Some(_) => ExitCode::FAILURE,
+        None => {
+            println!("no violation");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run_campaign(cli: &Cli, timing: Timing) -> ExitCode {
+    let plan = Plan {
+        first_seed: cli.first_seed,
+        seeds: cli.seeds,
+        nodes: cli.nodes,
+        variant: cli.variant,
+        end_ms: cli.duration_ms,
+        timing,
+        jobs: cli.jobs.max(1),
+        stop_at_first_violation: false,
+    };
+    let interactive = std::io::stderr().is_terminal();
+    let mut last_drawn = Instant::now();
+    let summary = campaign(&plan, |progress| {
+        // Redraw at most five times a second on a terminal, and every 5 % into a log.
+        let step = (progress.total / 20).max(1);
+        let due = if interactive {
+            last_drawn.elapsed() >= Duration::from_millis(200) || progress.done == progress.total
+        } else {
+            progress.done % step == 0 || progress.done == progress.total
+        };
+        if due {
+            last_drawn = Instant::now();
+            let line = progress_line(progress);
+            let mut stderr = std::io::stderr().lock();
+            let _ = if interactive {
+                write!(stderr, "\r{line}")
+            } else {
+                writeln!(stderr, "{line}")
+            };
+        }
+    });
+    if interactive {
+        eprintln!();
+    }
+    print!("{}", summary.render());
+    if let Some(found) = summary.found.first() {
+        // The first violation in full: its run again, this time with the trace kept.
+        let mut setup = Setup::from_seed(found.seed, plan.nodes, plan.variant, plan.end_ms);
+        setup.timing = timing;
+        setup.keep_trace = true;
+        println!("\nfirst violation in full:");
+        print!("{}", run(&setup).report(&setup));
+    }
+    if let Some(path) = &cli.json {
+        if let Err(error) = std::fs::write(path, summary.to_json()) {
+            eprintln!("cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if summary.found.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,655 @@
+//! One simulated run: a cluster on turmoil hosts, a schedule of faults, the oracle after
+//! every step. A run is a pure function of its [`Setup`], and a setup of a seed.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use tenure_core::{Config, ConfigParams, Variant, PPM};
+use tenure_node::driver::Command;
+use tokio::sync::oneshot;
+use turmoil::Sim;
+
+use crate::bounds::Bounds;
+use crate::host::{node_id, software};
+use crate::oracle::{name, Failover, Invariant, Oracle, Violation};
+use crate::rng::Rng;
+use crate::schedule::{Due, Fault, Schedule, Target, START};
+use crate::time::{DriftClock, SimTime};
+use crate::trace::Trace;
+use crate::world::{HostState, Network, Shared, World};
+
+/// The simulated length of a campaign run.
+pub const DEFAULT_RUN_MS: u32 = 60_000;
+
+/// How the simulated network and scheduler move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// turmoil's step. Hosts run their timers at the exact instant within a step, but
+    /// datagrams move only at step boundaries, and every step costs every host a turn of its
+    /// tokio runtime whether it has work or not: the step sets the speed. 20 ms keeps round
+    /// trips (40–120 ms) well below the protocol's timers (250 ms heartbeats, 2 s leases) and
+    /// runs about twenty times faster than turmoil's default 1 ms (docs/simulation.md has the
+    /// measurements).
+    pub tick: Duration,
+    /// The network's usual latency ceiling; latency is drawn below it, exponentially, so that
+    /// most datagrams take one step and some two or three, and arrive out of order.
+    pub max_latency: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            tick: Duration::from_millis(20),
+            max_latency: Duration::from_millis(40),
+        }
+    }
+}
+
+/// Everything a run depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    pub seed: u64,
+    pub variant: Variant,
+    pub schedule: Schedule,
+    /// ρ of the configuration, which also bounds every simulated clock's rate.
+    pub max_drift: f64,
+    pub timing: Timing,
+    /// Keep the trace as text (for reports; slower).
+    pub keep_trace: bool,
+    /// Whether `schedule` was given rather than drawn from the seed (then the reproduce
+    /// command must name it).
+    pub custom_schedule: bool,
+}
+
+/// What came of a run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub nodes: u8,
+    pub variant: Variant,
+    /// The first broken invariant; the run stopped there.
+    pub violation: Option<Violation>,
+    pub failovers: Vec<Failover>,
+    /// How many children were started: one per acting interval.
+    pub children_started: u64,
+    /// Global time simulated.
+    pub simulated: Duration,
+    /// The hash of the whole trace: equal for equal runs.
+    pub trace_hash: u64,
+    /// The trace as text, if the setup asked for it.
+    pub trace: Vec<String>,
+}
+
+impl Setup {
+    /// The setup of `seed`: ρ, every clock and the schedule are drawn from it.
+    pub fn from_seed(seed: u64, nodes: u8, variant: Variant, end_ms: u32) -> Setup {
+        let mut rng = Rng::new(seed);
+        let schedule = Schedule::random(&mut rng.fork(1), nodes, end_ms);
+        // Mostly the default 1 %, often the maximum: wide drift is where leases break first,
+        // and the broken drift compensation shows within a round trip only when ρ is large.
+        let max_drift = [0.01, 0.05, 0.1][rng.fork(2).weighted(&[2, 1, 1])];
+        Setup {
+            seed,
+            variant,
+            schedule,
+            max_drift,
+            timing: Timing::default(),
+            keep_trace: false,
+            custom_schedule: false,
+        }
+    }
+
+    /// This setup with `schedule` instead of the drawn one.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Setup {
+        self.schedule = schedule;
+        self.custom_schedule = true;
+        self
+    }
+
+    /// The cluster's configuration: the defaults, with ρ and the variant of this setup.
+    pub fn config(&self) -> Config {
+        Config::new(ConfigParams {
+            members: (0..usize::from(self.schedule.nodes)).map(node_id).collect(),
+            max_drift: self.max_drift,
+            variant: self.variant,
+            ..ConfigParams::default()
+        })
+        .expect("the defaults with ρ ≤ 10 % are valid")
+    }
+
+    /// The time bounds of this setup.
+    pub fn bounds(&self) -> Bounds {
+        Bounds::new(&self.config(), &self.timing)
+    }
+
+    /// The one command that reproduces this run.
+    pub fn reproduce_command(&self) -> String {
+        let mut command = format!(
+            "cargo run --release -p tenure-sim -- --reproduce {} --nodes {}",
+            self.seed, self.schedule.nodes
+        );
+        if self.variant != Variant::Correct {
+            command += &format!(" --variant {}", self.variant);
+        }
+        if self.custom_schedule {
+            command += &format!(" --schedule '{}'", self.schedule);
+        } else if self.schedule.end_ms != DEFAULT_RUN_MS {
+            command += &format!(" --duration-ms {}", self.schedule.end_ms);
+        }
+        if self.timing != Timing::default() {
+            command += &format!(" --tick-ms {}", self.timing.tick.as_millis());
+        }
+        command
+    }
+}
+
+impl Outcome {
+    /// A report of a failed run: the violation, the schedule, the command that reproduces it
+    /// and the end of the trace.
+    pub fn report(&self, setup: &Setup) -> String {
+        let mut report = String::new();
+        if let Some(violation) = &self.violation {
+            report += &format!("seed {}: {violation}\n", self.seed);
+        }
+        report += &format!("schedule: {}\n", setup.schedule);
+        report += &format!("reproduce: {}\n", setup.reproduce_command());
+        let skip = self.trace.len().saturating_sub(200);
+        if !self.trace.is_empty() {
+            report += &format!(
+                "trace (last {} of {} lines):\n",
+                self.trace.len() - skip,
+                self.trace.len()
+            );
+            for line in &self.trace[skip..] {
+                report += line;
+                report.push('\n');
+            }
+        }
+        report
+    }
+}
+
+/// Runs `setup` to its end or to the first violation. A panic in a host or in the oracle is
+/// reported as a [`Invariant::HostFailure`], never propagated.
+pub fn run(setup: &Setup) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| Runner::new(setup).run())) {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            Outcome {
+                seed: setup.seed,
+                nodes: setup.schedule.nodes,
+                variant: setup.variant,
+                violation: Some(Violation {
+                    invariant: Invariant::HostFailure,
+                    at: SimTime::default(),
+                    detail: format!("panic: {message}"),
+                }),
+                failovers: Vec::new(),
+                children_started: 0,
+                simulated: Duration::ZERO,
+                trace_hash: 0,
+                trace: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Drives one run: applies the schedule at step boundaries, steps turmoil, checks the oracle.
+struct Runner<'a> {
+    setup: &'a Setup,
+    sim: Sim<'static>,
+    world: Shared,
+    nodes: usize,
+    timeline: Vec<Due>,
+    next: usize,
+    /// Per fault: the nodes its start resolved (its end applies to the same ones).
+    resolved: Vec<Vec<usize>>,
+    /// Per fault: whether it is in force (for the network-wide levels).
+    active: Vec<bool>,
+    /// Per host: crashed by the runner and not restarted since.
+    crashed: Vec<bool>,
+    bounds: Bounds,
+    /// The highest latency ceiling in force so far.
+    latency_high_water: Duration,
+}
+
+impl<'a> Runner<'a> {
+    fn new(setup: &'a Setup) -> Runner<'a> {
+        let config = Arc::new(setup.config());
+        let nodes = usize::from(setup.schedule.nodes);
+        let mut rng = Rng::new(setup.seed);
+        // The same forks as `Setup::from_seed` (1: schedule, 2: ρ), so that a custom schedule
+        // leaves every other draw of the seed as it was.
+        let _ = (rng.fork(1), rng.fork(2));
+        let mut world_rng = rng.fork(3);
+        let oracle_rng = rng.fork(4);
+        let mut clock_rng = rng.fork(5);
+        let turmoil_seed = rng.fork(6).next_u64();
+
+        let drift = u64::from(config.max_drift_ppm());
+        let clocks = (0..nodes)
+            .map(|_| {
+                // An arbitrary boot offset of up to about two weeks, and any rate within ±ρ.
+                let offset = clock_rng.range(0, 1 << 50);
+                DriftClock::new(offset, clock_rng.range(PPM - drift, PPM + drift))
+            })
+            .collect();
+        // A child exits within the stop margin as the fastest clock measures it, so that one
+        // killed at its deadline is gone before its lease ends (DESIGN: Acting).
+        let stop_margin = config.stop_margin().mul_ratio(PPM, PPM + drift);
+        let max_exit_delay = Duration::from(stop_margin).saturating_sub(Duration::from_nanos(2));
+        let world = Rc::new(RefCell::new(World {
+            config,
+            hosts: (0..nodes).map(|_| HostState::default()).collect(),
+            clocks,
+            network: Network::default(),
+            rng: world_rng.fork(0),
+            oracle: Oracle::new(nodes, max_exit_delay, oracle_rng),
+            trace: Trace::new(setup.keep_trace),
+        }));
+
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(turmoil_seed)
+            .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            .tick_duration(setup.timing.tick)
+            .simulation_duration(Duration::from_millis(u64::from(setup.schedule.end_ms)) * 2)
+            .min_message_latency(Duration::ZERO)
+            .max_message_latency(setup.timing.max_latency)
+            // A fresh order of hosts every step, drawn from the seed: more interleavings.
+            .enable_random_order()
+            .build();
+        for node in 0..nodes {
+            let world = world.clone();
+            sim.host(name(node), move || software(world.clone(), node));
+        }
+        let timeline = setup.schedule.timeline();
+        let faults = setup.schedule.faults.len();
+        Runner {
+            setup,
+            sim,
+            world,
+            nodes,
+            timeline,
+            next: 0,
+            resolved: vec![Vec::new(); faults],
+            active: vec![false; faults],
+            crashed: vec![false; nodes],
+            bounds: setup.bounds(),
+            latency_high_water: setup.timing.max_latency,
+        }
+    }
+
+    fn run(mut self) -> Outcome {
+        let end = SimTime::from_millis(u64::from(self.setup.schedule.end_ms));
+        let heal = SimTime::from_millis(u64::from(self.setup.schedule.heal_ms));
+        let mut healed = false;
+        loop {
+            let now = self.now();
+            while let Some(due) = self.timeline.get(self.next).copied() {
+                if SimTime::from_millis(u64::from(due.at_ms)) > now {
+                    break;
+                }
+                self.next += 1;
+                self.apply(due, now);
+            }
+            if !healed && now >= heal {
+                healed = true;
+                self.heal(now);
+            }
+            if now >= end {
+                break;
+            }
+            if let Err(error) = self.sim.step() {
+                let at = self.now();
+                self.world.borrow_mut().oracle.report(
+                    Invariant::HostFailure,
+                    at,
+                    error.to_string(),
+                );
+                break;
+            }
+            let now = self.now();
+            let mut world = self.world.borrow_mut();
+            let world = &mut *world;
+            world.oracle.check(now, &world.clocks);
+            if world.oracle.violation().is_some() {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(self) -> Outcome {
+        let mut world = self.world.borrow_mut();
+        let trace = std::mem::replace(&mut world.trace, Trace::new(false));
+        Outcome {
+            seed: self.setup.seed,
+            nodes: self.setup.schedule.nodes,
+            variant: self.setup.variant,
+            violation: world.oracle.violation().cloned(),
+            failovers: world.oracle.failovers().to_vec(),
+            children_started: world.oracle.children_started(),
+            simulated: self.sim.elapsed(),
+            trace_hash: trace.hash(),
+            trace: trace.into_lines(),
+        }
+    }
+
+    fn now(&self) -> SimTime {
+        SimTime::from_duration(self.sim.elapsed())
+    }
+
+    // ----- Faults ---------------------------------------------------------------------------
+
+    fn apply(&mut self, due: Due, now: SimTime) {
+        let fault = self.setup.schedule.faults[due.fault].fault;
+        if due.phase == START {
+            let mut world = self.world.borrow_mut();
+            let world = &mut *world;
+            world.oracle.fault(Some(fault.kind()), now, &world.clocks);
+            world
+                .trace
+                .world(now, &format!("fault {fault} (#{})", due.fault));
+        }
+        match fault {
+            Fault::Crash { target, .. } => match due.phase {
+                START => {
+                    let node = self.resolve(due.fault, &[target], now)[0];
+                    self.crash(node, now);
+                }
+                _ => self.restart_resolved(due.fault, now),
+            },
+            Fault::Isolate { target, .. } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                for other in (0..self.nodes).filter(|other| *other != node) {
+                    self.link(node, other, due.phase == START);
+                }
+            }
+            Fault::Split { mask, .. } => {
+                let inside = |node: usize| mask & (1 << node) != 0;
+                for a in (0..self.nodes).filter(|node| inside(*node)) {
+                    for b in (0..self.nodes).filter(|node| !inside(*node)) {
+                        self.link(a, b, due.phase == START);
+                    }
+                }
+            }
+            Fault::Minority { with_leader, .. } => {
+                let size = (self.nodes / 2).max(1);
+                let targets: Vec<Target> = if with_leader {
+                    std::iter::once(Target::Leader)
+                        .chain((0..size - 1).map(|index| Target::Follower(index as u8)))
+                        .collect()
+                } else {
+                    (0..size)
+                        .map(|index| Target::Follower(index as u8))
+                        .collect()
+                };
+                let minority = self.resolve(due.fault, &targets, now);
+                for a in minority.iter().copied() {
+                    for b in (0..self.nodes).filter(|node| !minority.contains(node)) {
+                        self.link(a, b, due.phase == START);
+                    }
+                }
+            }
+            Fault::OneWay { from, to, .. } => {
+                let pair = self.resolve(due.fault, &[from, to], now);
+                self.link_one_way(pair[0], pair[1], due.phase == START);
+            }
+            Fault::Asymmetric { target, .. } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                for other in (0..self.nodes).filter(|other| *other != node) {
+                    self.link_one_way(other, node, due.phase == START);
+                }
+            }
+            Fault::Flapping { a, b, .. } => {
+                let pair = self.resolve(due.fault, &[a, b], now);
+                // Even phases cut the link, odd ones repair it.
+                self.link(pair[0], pair[1], due.phase.0 % 2 == 0);
+            }
+            Fault::Loss { .. } | Fault::Latency { .. } | Fault::Duplication { .. } => {
+                self.active[due.fault] = due.phase == START;
+                self.set_network();
+            }
+            Fault::Pause { target, ms } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                // A pause ends by the heal at the latest, so that the liveness phase starts
+                // with every process running.
+                let heal = SimTime::from_millis(u64::from(self.setup.schedule.heal_ms));
+                let until = now.after(Duration::from_millis(u64::from(ms))).min(heal);
+                if self.is_up(node) {
+                    self.world.borrow_mut().hosts[node].paused_until = Some(until);
+                }
+            }
+            Fault::Drift { slow } => {
+                let slow = self.resolve(due.fault, &[slow], now)[0];
+                let mut world = self.world.borrow_mut();
+                let drift = u64::from(world.config.max_drift_ppm());
+                for (node, clock) in world.clocks.iter_mut().enumerate() {
+                    let rate = if node == slow {
+                        PPM - drift
+                    } else {
+                        PPM + drift
+                    };
+                    clock.set_rate(now, rate);
+                }
+            }
+            Fault::Resign { target } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                let (reply, _) = oneshot::channel();
+                self.command(
+                    node,
+                    now,
+                    Command::Resign {
+                        successor: None,
+                        reply,
+                    },
+                );
+            }
+            Fault::Shutdown { target, .. } => match due.phase {
+                START => {
+                    let node = self.resolve(due.fault, &[target], now)[0];
+                    self.command(node, now, Command::Shutdown);
+                }
+                _ => self.restart_resolved(due.fault, now),
+            },
+            Fault::RollingRestart { .. } => {
+                let node = usize::from(due.phase.0 / 2) % self.nodes;
+                if due.phase.0 % 2 == 0 {
+                    if due.phase != START {
+                        let mut world = self.world.borrow_mut();
+                        let world = &mut *world;
+                        world.oracle.fault(Some(fault.kind()), now, &world.clocks);
+                    }
+                    self.command(node, now, Command::Shutdown);
+                } else {
+                    self.restart(node, now);
+                }
+            }
+            Fault::ClusterRestart { .. } => {
+                for node in 0..self.nodes {
+                    if due.phase == START {
+                        self.crash(node, now);
+                    } else {
+                        self.restart(node, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every fault ends: links mend, the network calms, every host runs again. From here on
+    /// a leader must act within the liveness bound.
+    fn heal(&mut self, now: SimTime) {
+        for a in 0..self.nodes {
+            for b in a + 1..self.nodes {
+                self.sim.repair(name(a), name(b));
+            }
+        }
+        self.active.iter_mut().for_each(|active| *active = false);
+        self.world.borrow_mut().network.epoch += 1;
+        self.set_network();
+        for node in 0..self.nodes {
+            self.restart(node, now);
+        }
+        let mut world = self.world.borrow_mut();
+        let world = &mut *world;
+        world.trace.world(now, "heal");
+        world.oracle.fault(None, now, &world.clocks);
+        // Datagrams sent under a latency spike may still be on their way, and a stale
+        // heartbeat renews a promise; the network is calm once the last of them has arrived.
+        let calm = now.after(self.latency_high_water);
+        world.oracle.arm_liveness(calm, self.bounds.liveness);
+    }
+
+    /// The nodes `targets` name now; remembered per fault, so that its later phases apply to
+    /// the same nodes.
+    fn resolve(&mut self, fault: usize, targets: &[Target], now: SimTime) -> Vec<usize> {
+        if self.resolved[fault].is_empty() {
+            let leader = {
+                let world = self.world.borrow();
+                world.oracle.leader(now, &world.clocks).unwrap_or(0)
+            };
+            let nodes = self.nodes;
+            self.resolved[fault] = targets
+                .iter()
+                .map(|target| match *target {
+                    Target::Leader => leader,
+                    Target::Node(node) => usize::from(node) % nodes,
+                    Target::Follower(index) => (0..nodes)
+                        .filter(|node| *node != leader)
+                        .nth(usize::from(index) % (nodes - 1).max(1))
+                        .unwrap_or(leader),
+                })
+                .collect();
+        }
+        self.resolved[fault].clone()
+    }
+
+    fn link(&mut self, a: usize, b: usize, cut: bool) {
+        if a == b {
+            return;
+        }
+        if cut {
+            self.sim.partition(name(a), name(b));
+        } else {
+            self.sim.repair(name(a), name(b));
+        }
+    }
+
+    fn link_one_way(&mut self, from: usize, to: usize, cut: bool) {
+        if from == to {
+            return;
+        }
+        if cut {
+            self.sim.partition_oneway(name(from), name(to));
+        } else {
+            self.sim.repair_oneway(name(from), name(to));
+        }
+    }
+
+    /// Loss, duplication and the latency ceiling: the strongest of the faults in force.
+    fn set_network(&mut self) {
+        let epoch = self.world.borrow().network.epoch;
+        let mut network = Network {
+            epoch,
+            ..Network::default()
+        };
+        let mut max_latency = self.setup.timing.max_latency;
+        for (timed, _) in self
+            .setup
+            .schedule
+            .faults
+            .iter()
+            .zip(&self.active)
+            .filter(|(_, active)| **active)
+        {
+            match timed.fault {
+                Fault::Loss { permille, .. } => {
+                    network.loss_permille = network.loss_permille.max(permille.min(1_000));
+                }
+                Fault::Duplication {
+                    permille,
+                    delay_max_ms,
+                    ..
+                } => {
+                    network.duplicate_permille =
+                        network.duplicate_permille.max(permille.min(1_000));
+                    network.duplicate_delay_max_ms =
+                        network.duplicate_delay_max_ms.max(delay_max_ms);
+                }
+                Fault::Latency { max_ms, .. } => {
+                    max_latency = max_latency.max(Duration::from_millis(u64::from(max_ms)));
+                }
+                _ => {}
+            }
+        }
+        self.world.borrow_mut().network = network;
+        self.sim.set_max_message_latency(max_latency);
+        self.latency_high_water = self.latency_high_water.max(max_latency);
+    }
+
+    fn is_up(&mut self, node: usize) -> bool {
+        !self.crashed[node] && self.sim.is_host_running(name(node))
+    }
+
+    fn crash(&mut self, node: usize, now: SimTime) {
+        if self.crashed[node] {
+            return;
+        }
+        self.sim.crash(name(node));
+        self.crashed[node] = true;
+        let mut world = self.world.borrow_mut();
+        world.hosts[node].commands = None;
+        world.trace.world(now, &format!("{} crashes", name(node)));
+    }
+
+    fn restart_resolved(&mut self, fault: usize, now: SimTime) {
+        for node in self.resolved[fault].clone() {
+            self.restart(node, now);
+        }
+    }
+
+    /// Starts the host's software again if it is not running (crashed, or shut down). A host
+    /// still busy shutting down is killed and started afresh.
+    fn restart(&mut self, node: usize, now: SimTime) {
+        if !self.crashed[node] && self.sim.is_host_running(name(node)) {
+            let shutting_down = self.world.borrow().hosts[node].commands.is_none();
+            if !shutting_down {
+                return;
+            }
+        }
+        self.sim.bounce(name(node));
+        self.crashed[node] = false;
+        self.world
+            .borrow_mut()
+            .trace
+            .world(now, &format!("{} restarts", name(node)));
+    }
+
+    /// Sends `command` to a running, unpaused host; a paused process could not take it.
+    fn command(&mut self, node: usize, now: SimTime, command: Command) {
+        if !self.is_up(node) {
+            return;
+        }
+        let mut world = self.world.borrow_mut();
+        if world.paused(node, now).is_some() {
+            return;
+        }
+        let shutdown = matches!(command, Command::Shutdown);
+        let Some(sender) = &world.hosts[node].commands else {
+            return;
+        };
+        if sender.try_send(command).is_ok() && shutdown {
+            // A host shutting down takes no more commands; `restart` knows it by this.
+            world.hosts[node].commands = None;
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Named scenarios: one fault story each, on a few seeds. Every run must keep every invariant,
+//! and every failover must fit the bound derived from the configuration (`tenure_sim::Bounds`),
+//! never a figure measured on this machine.
+
+use std::time::Duration;
+
+use tenure_sim::{run, Failover, Fault, FaultKind, Outcome, Schedule, Setup, Target, Variant};
+
+/// Seeds per scenario: a few, so that a scenario does not pass by the luck of one draw, and
+/// few enough for the default `cargo test`.
+const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+
+/// Runs `schedule` on seed `seed` and fails with the reproduce command on any violation.
+fn run_clean(seed: u64, schedule: &Schedule) -> (Setup, Outcome) {
+    let setup = Setup::from_seed(seed, schedule.nodes, Variant::Correct, schedule.end_ms)
+        .with_schedule(schedule.clone());
+    let outcome = run(&setup);
+    assert!(outcome.violation.is_none(), "{}", outcome.report(&setup));
+    (setup, outcome)
+}
+
+/// Asserts that every failover took at most `bound`, naming the run if not.
+fn assert_within(setup: &Setup, failovers: &[Failover], bound: Duration) {
+    for failover in failovers {
+        assert!(
+            failover.duration <= bound,
+            "failover after {} at {} took {:?}, beyond the bound of {bound:?}\nreproduce: {}",
+            failover.kind.name(),
+            failover.fault_at,
+            failover.duration,
+            setup.reproduce_command()
+        );
+    }
+}
+
+fn of_kind(outcome: &Outcome, kind: FaultKind) -> Vec<Failover> {
+    outcome
+        .failovers
+        .iter()
+        .copied()
+        .filter(|failover| failover.kind == kind)
+        .collect()
+}
+
+#[test]
+fn leader_crash() {
+    // The acting leader crashes at 5 s and stays down past the heal. Its followers wait out
+    // their promises (one lease), elect one of them and it acts: one failover, within the
+    // bound, and no sooner than the promises allow.
+    let schedule = Schedule::quiet(3, 25_000).with(
+        5_000,
+        Fault::Crash {
+            target: Target::Leader,
+            down_ms: 30_000,
+        },
+    );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Crash);
+        assert_eq!(failovers.len(), 1, "{failovers:?}");
+        let bounds = setup.bounds();
+        assert_within(&setup, &failovers, bounds.failover);
+
+        // DESIGN: Failover. Nobody may act before the promises made to the dead leader end:
+        // a lease after its last heartbeat, on the fastest clock.
+        let config = setup.config();
+        let fastest = config.lease_duration().mul_ratio(
+            tenure_core::PPM,
+            tenure_core::PPM + u64::from(config.max_drift_ppm()),
+        );
+        let earliest = Duration::from(fastest) - Duration::from(config.heartbeat_interval());
+        assert!(failovers[0].duration >= earliest, "{failovers:?}");
+    }
+}
+
+#[test]
+fn leader_isolated() {
+    // The leader is cut off from everyone for 6 s: the majority elects a successor, the old
+    // leader stops acting before its lease ends, and rejoins as a follower once the links
+    // mend.
+    let schedule = Schedule::quiet(3, 25_000).with(
+        5_000,
+        Fault::Isolate {
+            target: Target::Leader,
+            ms: 6_000,
+        },
+    );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Isolate);
+        assert_eq!(failovers.len(), 1, "{failovers:?}");
+        assert_within(&setup, &failovers, setup.bounds().failover);
+    }
+}
+
+#[test]
+fn minority_partition() {
+    // Five nodes. First two followers are cut off: the leader keeps its majority and keeps
+    // acting, no failover. Then the leader and one follower are cut off: the majority side
+    // elects a successor within the bound.
+    let schedule = Schedule::quiet(5, 30_000)
+        .with(
+            4_000,
+            Fault::Minority {
+                with_leader: false,
+                ms: 5_000,
+            },
+        )
+        .with(
+            10_000,
+            Fault::Minority {
+                with_leader: true,
+                ms: 5_000,
+            },
+        );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Minority);
+        assert_eq!(
+            failovers.len(),
+            1,
+            "only the second partition deposes the leader: {failovers:?}"
+        );
+        assert!(failovers[0].fault_at.as_secs_f64() >= 10.0, "{failovers:?}");
+        assert_within(&setup, &failovers, setup.bounds().failover);
+    }
+}
+
+#[test]
+fn flapping_link() {
+    // The link between the leader and one follower goes down and up every 300 ms, twenty
+    // times. The other follower's acknowledgements keep the lease, so the leader never stops
+    // acting, and the flapping follower never campaigns (its promise is renewed in time).
+    let schedule = Schedule::quiet(3, 25_000).with(
+        4_000,
+        Fault::Flapping {
+            a: Target::Leader,
+            b: Target::Follower(0),
+            period_ms: 300,
+            flaps: 20,
+        },
+    );
+    for seed in SEEDS {
+        let (_, outcome) = run_clean(seed, &schedule);
+        assert_eq!(
+            outcome.children_started, 1,
+            "the first leader acted throughout"
+        );
+    }
+}
+
+#[test]
+fn leader_paused_past_its_lease() {
+    // The leader's process freezes for 5 s (more than two leases) while its clock runs on.
+    // Its deadline guard stops the child, a successor takes over within the bound, and when
+    // the old leader wakes it finds its lease long gone and steps down without acting again:
+    // the oracle would flag any overlap.
+    let schedule = Schedule::quiet(3, 25_000).with(
+        5_000,
+        Fault::Pause {
+            target: Target::Leader,
+            ms: 5_000,
+        },
+    );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Pause);
+        assert_eq!(failovers.len(), 1, "{failovers:?}");
+        assert_within(&setup, &failovers, setup.bounds().failover);
+    }
+}
+
+#[test]
+fn rolling_restart() {
+    // Every node in turn shuts down gracefully for a second, one every 6 s. When a leader's
+    // turn comes it hands over before it goes: graceful handovers within their bound.
+    // Restarted nodes rejoin through their boot quarantine.
+    let schedule = Schedule::quiet(3, 40_000).with(
+        4_000,
+        Fault::RollingRestart {
+            gap_ms: 6_000,
+            down_ms: 1_000,
+        },
+    );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::RollingRestart);
+        // Leadership moves on the leader's turn, and again if its successor's turn comes
+        // later: one handover at least, each within the bound.
+        assert!(!failovers.is_empty(), "the leader's turn came");
+        assert_within(&setup, &failovers, setup.bounds().handover);
+    }
+}
+
+#[test]
+fn five_nodes_lose_two() {
+    // Five nodes; the leader and a follower crash together and stay down. The remaining three
+    // are still a majority: they elect a successor within the bound.
+    let schedule = Schedule::quiet(5, 25_000)
+        .with(
+            5_000,
+            Fault::Crash {
+                target: Target::Leader,
+                down_ms: 30_000,
+            },
+        )
+        .with(
+            5_000,
+            Fault::Crash {
+                target: Target::Follower(0),
+                down_ms: 30_000,
+            },
+        );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Crash);
+        assert!(!failovers.is_empty(), "a successor acted");
+        assert_within(&setup, &failovers, setup.bounds().failover);
+    }
+}
+
+#[test]
+fn graceful_handover() {
+    // The leader is asked to resign: it stops its child, waits until it is gone, then sends
+    // Resign and TimeoutNow; the successor acts within a few round trips of the child's exit,
+    // far sooner than a crash failover.
+    let schedule = Schedule::quiet(3, 25_000).with(
+        5_000,
+        Fault::Resign {
+            target: Target::Leader,
+        },
+    );
+    for seed in SEEDS {
+        let (setup, outcome) = run_clean(seed, &schedule);
+        let failovers = of_kind(&outcome, FaultKind::Resign);
+        assert_eq!(failovers.len(), 1, "{failovers:?}");
+        let bounds = setup.bounds();
+        assert_within(&setup, &failovers, bounds.handover);
+        assert!(bounds.handover < bounds.failover);
+    }
+}
+
+#[test]
+fn a_quiet_cluster_elects_once_and_keeps_its_leader() {
+    // No faults at all: one election after the boot quarantine, then the same leader acts
+    // for the whole run.
+    for seed in SEEDS {
+        let (_, outcome) = run_clean(seed, &Schedule::quiet(3, 25_000));
+        assert_eq!(outcome.children_started, 1);
+    }
+}
