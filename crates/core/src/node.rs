@@ -301,11 +301,14 @@ impl Node {
             .or(best_peer)
             .or_else(|| self.peers().next());
         let term = self.term;
-        for peer in self.peers().collect::<Vec<_>>() {
-            self.send(peer, Message::Resign { term });
-        }
+        // TimeoutNow goes first: a successor that handled Resign first would no longer know
+        // its leader. The successor also gets a Resign, which releases its promise should the
+        // TimeoutNow be lost.
         if let Some(successor) = successor {
             self.send(successor, Message::TimeoutNow { term });
+        }
+        for peer in self.peers().collect::<Vec<_>>() {
+            self.send(peer, Message::Resign { term });
         }
         // The child is gone, so the node may release its own promise: it is free to vote for
         // its successor. It does not campaign itself for a lease duration, to give the
@@ -660,21 +663,23 @@ impl Node {
         if term < self.term {
             return Received::Dropped(DropReason::StaleTerm);
         }
-        match self.role {
-            Role::Follower {
-                leader: Some(leader),
-                ..
-            } if leader == from && term == self.term => {
-                if self.quarantine_until.is_some() {
-                    return Received::Dropped(DropReason::Quarantined);
-                }
-                // The leader resigned and chose us: campaign at once, without a pre-vote round.
-                self.promise_until = None;
-                self.become_candidate(now);
-                Received::Accepted
-            }
-            _ => Received::Dropped(DropReason::Unexpected),
+        // From our leader; or, if its Resign overtook it, from anyone once our promise is
+        // gone. Campaigning is always safe (votes and promises guard the lease); only
+        // releasing a promise is not, and that happens here only at our leader's word.
+        let from_leader =
+            matches!(self.role, Role::Follower { leader: Some(leader), .. } if leader == from);
+        let released = matches!(self.role, Role::Follower { leader: None, .. })
+            && self.promise_until.is_none();
+        if term != self.term || !(from_leader || released) {
+            return Received::Dropped(DropReason::Unexpected);
         }
+        if self.quarantine_until.is_some() {
+            return Received::Dropped(DropReason::Quarantined);
+        }
+        // The leader resigned and chose us: campaign at once, without a pre-vote round.
+        self.promise_until = None;
+        self.become_candidate(now);
+        Received::Accepted
     }
 
     // ----- Role changes ---------------------------------------------------------------------

@@ -773,10 +773,11 @@ fn graceful_handover_is_two_phase() {
     assert_eq!(
         drain(&mut node),
         vec![
+            // N2 and N3 acked the same heartbeat: the tie goes to the lower id. TimeoutNow
+            // leaves first, so the successor still knows its leader when it arrives.
+            send(N1, N2, Message::TimeoutNow { term: Term(1) }),
             send(N1, N2, Message::Resign { term: Term(1) }),
             send(N1, N3, Message::Resign { term: Term(1) }),
-            // N2 and N3 acked the same heartbeat: the tie goes to the lower id.
-            send(N1, N2, Message::TimeoutNow { term: Term(1) }),
             Output::Event(Event::RoleChanged {
                 role: RoleKind::Follower,
                 term: Term(1),
@@ -836,6 +837,51 @@ fn resign_drops_the_promise_and_timeout_now_starts_a_campaign_at_once() {
     );
     assert_eq!(successor.role(), RoleKind::Candidate, "no pre-vote round");
     assert_eq!(successor.term(), Term(2));
+
+    // Should the Resign overtake the TimeoutNow, the successor still campaigns at once.
+    let mut overtaken = follower(three(), N2, 1);
+    deliver(
+        &mut overtaken,
+        at(2_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    deliver(
+        &mut overtaken,
+        at(2_600),
+        N1,
+        Message::Resign { term: Term(1) },
+    );
+    deliver(
+        &mut overtaken,
+        at(2_600),
+        N1,
+        Message::TimeoutNow { term: Term(1) },
+    );
+    assert_eq!(overtaken.role(), RoleKind::Candidate);
+
+    // But a TimeoutNow never releases a promise made to another leader.
+    let mut loyal = follower(three(), N3, 1);
+    deliver(
+        &mut loyal,
+        at(2_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 1,
+        },
+    );
+    let received = deliver(
+        &mut loyal,
+        at(2_600),
+        N2,
+        Message::TimeoutNow { term: Term(1) },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::Unexpected));
+    assert_eq!(loyal.promise_until(), Some(at(4_500)));
 
     // A Resign from someone who is not our leader changes nothing.
     let mut other = follower(three(), N3, 1);
