@@ -1,0 +1,120 @@
+//! What can happen next in the model: the nondeterministic choices of network, time, crashes
+//! and operators.
+
+use std::fmt;
+
+use tenure_core::{Envelope, Message, NodeId};
+
+/// One step of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Global time advances by one unit. Only when no live node has a due timer (timers are
+    /// urgent, see `docs/verification.md`) and only up to the horizon.
+    AdvanceTime,
+    /// A node's due timer fires; the driver passes the entropy that draws the shortest or the
+    /// longest election jitter.
+    Timeout { node: NodeId, jitter: Jitter },
+    /// A message of the oldest batch arrives.
+    Deliver(Envelope),
+    /// A message of the oldest batch arrives and a copy of it is held back, to arrive (or be
+    /// lost) later: the network duplicated it.
+    Duplicate(Envelope),
+    /// A message of the oldest batch is lost.
+    Drop(Envelope),
+    /// A message of the oldest batch is held back, to arrive (or be lost) at any later point.
+    Delay(Envelope),
+    /// A message held back arrives.
+    DeliverDelayed(Envelope),
+    /// A message held back is lost.
+    DropDelayed(Envelope),
+    /// A node crashes: its volatile state is gone, its persisted state stays.
+    Crash(NodeId),
+    /// The link between two nodes goes down: every message over it, either way, is lost
+    /// until it heals (a partition).
+    Cut(NodeId, NodeId),
+    /// A cut link works again.
+    Heal(NodeId, NodeId),
+    /// A crashed node boots again from its persisted state.
+    Restart(NodeId),
+    /// An operator asks the leader to hand over to `successor` (phase one: stop acting).
+    Resign { node: NodeId, successor: NodeId },
+    /// The resigning leader's child is gone (phase two: `Resign` and `TimeoutNow` leave).
+    ActingStopped(NodeId),
+}
+
+/// The two ends of the election jitter the model draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Jitter {
+    /// Entropy 0: no jitter.
+    Shortest,
+    /// Entropy `u64::MAX`: the full `election_jitter_max`.
+    Longest,
+}
+
+impl Jitter {
+    /// The entropy handed to `Node::handle_timeout`.
+    pub fn entropy(self) -> u64 {
+        match self {
+            Jitter::Shortest => 0,
+            Jitter::Longest => u64::MAX,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::AdvanceTime => write!(f, "time advances one unit"),
+            Action::Timeout { node, jitter } => match jitter {
+                Jitter::Shortest => write!(f, "{node}: timer fires"),
+                Jitter::Longest => write!(f, "{node}: timer fires (longest jitter)"),
+            },
+            Action::Deliver(envelope) => write!(f, "deliver {}", DisplayEnvelope(envelope)),
+            Action::Duplicate(envelope) => {
+                write!(f, "deliver a duplicate of {}", DisplayEnvelope(envelope))
+            }
+            Action::Drop(envelope) => write!(f, "lose {}", DisplayEnvelope(envelope)),
+            Action::Delay(envelope) => write!(f, "delay {}", DisplayEnvelope(envelope)),
+            Action::DeliverDelayed(envelope) => {
+                write!(f, "deliver the delayed {}", DisplayEnvelope(envelope))
+            }
+            Action::DropDelayed(envelope) => {
+                write!(f, "lose the delayed {}", DisplayEnvelope(envelope))
+            }
+            Action::Cut(first, second) => write!(f, "the link {first}–{second} is cut"),
+            Action::Heal(first, second) => write!(f, "the link {first}–{second} heals"),
+            Action::Crash(node) => write!(f, "{node} crashes"),
+            Action::Restart(node) => write!(f, "{node} restarts from its persisted state"),
+            Action::Resign { node, successor } => {
+                write!(f, "{node} is asked to resign in favour of {successor}")
+            }
+            Action::ActingStopped(node) => write!(f, "{node}: the child has stopped"),
+        }
+    }
+}
+
+/// `from→to Message{…}` in one short line.
+pub struct DisplayEnvelope<'a>(pub &'a Envelope);
+
+impl fmt::Display for DisplayEnvelope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Envelope { from, to, message } = self.0;
+        write!(f, "{from}→{to} ")?;
+        match message {
+            Message::PreVote { term } => write!(f, "PreVote(term {term})"),
+            Message::PreVoteReply { term, granted } => {
+                write!(f, "PreVoteReply(term {term}, granted {granted})")
+            }
+            Message::RequestVote { term } => write!(f, "RequestVote(term {term})"),
+            Message::VoteReply { term, granted } => {
+                write!(f, "VoteReply(term {term}, granted {granted})")
+            }
+            Message::Heartbeat { term, seq } => write!(f, "Heartbeat(term {term}, seq {seq})"),
+            Message::HeartbeatAck { term, seq } => {
+                write!(f, "HeartbeatAck(term {term}, seq {seq})")
+            }
+            Message::Resign { term } => write!(f, "Resign(term {term})"),
+            Message::TimeoutNow { term } => write!(f, "TimeoutNow(term {term})"),
+        }
+    }
+}

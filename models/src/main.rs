@@ -1,0 +1,215 @@
+//! `tenure-models`: model-check the real tenure core, or explore the model in a browser.
+//!
+//! ```text
+//! cargo run --release -p tenure-models -- check [--nodes N] [--threads T] [--variant NAME] [bounds…]
+//! cargo run --release -p tenure-models -- explore [--addr 127.0.0.1:PORT]
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use stateright::{Checker, Model};
+use tenure_core::Variant;
+
+use tenure_models::{
+    check, render_trace, timing, Bounds, CheckOptions, DriftSpec, ModelSpec, StopWhen, Strategy,
+    TenureModel, NOMINAL_RATE,
+};
+
+/// Model-check tenure's election core (the real tenure-core, with its broken variants) with
+/// stateright. See docs/verification.md.
+#[derive(Parser)]
+#[command(name = "tenure-models", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every property over every state within the bounds. Exits non-zero, with a trace,
+    /// if an Always property is violated or a Sometimes property is not reached.
+    Check(CheckArgs),
+    /// Serve stateright's Explorer web UI on the same model.
+    Explore(ExploreArgs),
+}
+
+/// The model: cluster, core variant, clocks and bounds.
+#[derive(Args)]
+struct ModelArgs {
+    /// Cluster size.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// The core variant: correct, no_drift_compensation, no_boot_quarantine, no_promise,
+    /// forget_vote_on_restart, act_past_lease.
+    #[arg(long, default_value_t = Variant::Correct)]
+    variant: Variant,
+    /// Clock rates: `extremes` (every assignment of slow/fast), `all` (slow/nominal/fast), or
+    /// one rate per node such as `slow,nominal,fast`. `extremes` and `all` take each multiset
+    /// of rates once (symmetry over node ids).
+    #[arg(long, default_value = "slow,nominal,fast")]
+    drifts: DriftSpec,
+    /// Highest term any node may reach.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_term)]
+    max_term: u64,
+    /// Last instant of global time, in units (lease = 3 units, heartbeat = 0.9 unit).
+    #[arg(long, default_value_t = Bounds::DEFAULT.horizon)]
+    horizon: u8,
+    /// Faults per run: lost, duplicated or delayed messages, cut links and crashes.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_faults)]
+    max_faults: u8,
+    /// How many of the faults may be crashes.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_crashes)]
+    max_crashes: u8,
+    /// Graceful resignations per run.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_resigns)]
+    max_resigns: u8,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_in_flight)]
+    max_in_flight: u8,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Checker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Depth first (small memory) or breadth first (shortest traces).
+    #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
+    strategy: Strategy,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5)]
+    progress_seconds: u64,
+    /// Also print the example trace of every Sometimes property.
+    #[arg(long)]
+    examples: bool,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Where to serve the Explorer.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Explore(args) => run_explore(args),
+    }
+}
+
+fn model(args: &ModelArgs) -> Result<TenureModel, String> {
+    TenureModel::new(ModelSpec {
+        nodes: args.nodes,
+        variant: args.variant,
+        drifts: args.drifts.clone(),
+        bounds: Bounds {
+            max_term: args.max_term,
+            horizon: args.horizon,
+            max_faults: args.max_faults,
+            max_crashes: args.max_crashes,
+            max_resigns: args.max_resigns,
+            max_in_flight: args.max_in_flight,
+        },
+    })
+}
+
+fn describe(model: &TenureModel) {
+    let spec = model.spec();
+    println!(
+        "model: {} nodes, variant {}, clocks {} (ρ = {}: {}/{}/{} ticks per unit), {} initial \
+         states",
+        spec.nodes,
+        spec.variant,
+        spec.drifts,
+        model.config().max_drift_ppm() as f64 / 1e6,
+        NOMINAL_RATE - tenure_models::DRIFT_TICKS,
+        NOMINAL_RATE,
+        NOMINAL_RATE + tenure_models::DRIFT_TICKS,
+        model.init_states().len()
+    );
+    println!(
+        "timing (ticks): lease {}, lease hold {}, heartbeat {}, stop margin {}, jitter 0 or {}",
+        timing::LEASE_DURATION.as_nanos(),
+        model.config().lease_hold().as_nanos(),
+        timing::HEARTBEAT_INTERVAL.as_nanos(),
+        timing::STOP_MARGIN.as_nanos(),
+        timing::ELECTION_JITTER_MAX.as_nanos(),
+    );
+    println!("bounds: {}", spec.bounds);
+}
+
+fn run_check(args: CheckArgs) -> ExitCode {
+    let model = match model(&args.model) {
+        Ok(model) => model,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = CheckOptions {
+        threads: args.threads.unwrap_or(CheckOptions::default().threads),
+        strategy: args.strategy,
+        stop_when: StopWhen::AnyViolation,
+        progress_interval: Duration::from_secs(args.progress_seconds.max(1)),
+    };
+    describe(&model);
+    println!(
+        "checking with {} threads, {:?}…",
+        options.threads, options.strategy
+    );
+    let report = check(model, &options, |progress| eprintln!("{progress}"));
+    print!("{report}");
+    if args.examples {
+        for result in &report.results {
+            if let (stateright::Expectation::Sometimes, Some(path)) =
+                (&result.expectation, &result.discovery)
+            {
+                println!("\nexample of {}:", result.name);
+                print!("{}", render_trace(path, None));
+            }
+        }
+    }
+    let passed = report.passed();
+    println!(
+        "\nresult: {} (bounds: {})",
+        if passed { "PASS" } else { "FAIL" },
+        report.spec.bounds
+    );
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_explore(args: ExploreArgs) -> ExitCode {
+    let model = match model(&args.model) {
+        Ok(model) => model,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // stateright panics if it cannot bind; find out first and say why.
+    if let Err(error) = std::net::TcpListener::bind(&args.addr) {
+        eprintln!("error: cannot serve on {}: {error}", args.addr);
+        return ExitCode::from(2);
+    }
+    describe(&model);
+    println!("Explorer: http://{}/ (Ctrl-C to stop)", args.addr);
+    let checker = model.checker().serve(args.addr.as_str());
+    // `serve` returns only if the web server stops.
+    println!(
+        "Explorer stopped after {} states",
+        checker.unique_state_count()
+    );
+    ExitCode::SUCCESS
+}
