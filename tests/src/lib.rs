@@ -1,5 +1,16 @@
 //! tenure-tests: end-to-end tests of the real `tenure` binary, as clusters of processes on
-//! 127.0.0.x (see `tests/cluster.rs`).
+//! 127.0.0.x (see `tests/cluster.rs`), and the support of the chaos runner and the benchmark
+//! (`src/bin/chaos.rs`, `src/bin/bench.rs`; docs/benchmarks.md).
+//!
+//! - this file: finding the binary, [`Cluster`] (start, signal, restart and query nodes, clean
+//!   up), the ledger the supervised children write, and the overlap check;
+//! - `child`: the supervised child (ledger lines, alive stamps, writes to the fenced store);
+//! - `store`: the fenced store, which accepts a write only if its token is at least the
+//!   highest it has seen;
+//! - `ledger_tail`: reading a growing ledger incrementally;
+//! - `analysis`: the chaos runner's checks over ledger, acknowledgements and store log;
+//! - `netns` and `proxy`: partitions, through network namespaces or a UDP fault proxy;
+//! - `procfs`, `stats`, `interrupt`: process inspection, percentiles, Ctrl-C.
 //!
 //! # Finding the binary
 //!
@@ -40,6 +51,16 @@ use tenure_node::http_client::{self, Response};
 use tenure_node::process::{exit_with_parent, is_alive, processes_mentioning, signal};
 
 pub use tenure_node::process::Signal;
+
+pub mod analysis;
+pub mod child;
+pub mod interrupt;
+pub mod ledger_tail;
+pub mod netns;
+pub mod procfs;
+pub mod proxy;
+pub mod stats;
+pub mod store;
 
 /// Added to every upper bound on a duration: process start-up, scheduling and HTTP polling on
 /// a busy 2-core machine. Bounds are otherwise derived from the configuration.
@@ -136,12 +157,18 @@ fn locate_or_build() -> PathBuf {
         return PathBuf::from(path);
     }
     let executable = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = executable
+    // target/<profile>/deps/<test> → target/<profile>; a binary of this package (the chaos
+    // runner, the benchmark) runs from target/<profile> itself.
+    let mut profile_dir = executable
         .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps")
+        .expect("an executable lies in a directory")
         .to_path_buf();
+    if profile_dir.file_name().is_some_and(|name| name == "deps") {
+        profile_dir = profile_dir
+            .parent()
+            .expect("deps lies in target/<profile>")
+            .to_path_buf();
+    }
     let candidate = profile_dir.join("tenure");
     if is_fresh(&candidate) {
         return candidate;
@@ -223,8 +250,16 @@ pub struct ClusterSpec {
     pub timing: Timing,
     /// The ledger child (`env!("CARGO_BIN_EXE_ledger-child")`); `None` for observer-only nodes.
     pub ledger_child: Option<PathBuf>,
+    /// Arguments for the ledger child before the ledger path: a mode switch when the child is
+    /// a binary that runs [`child::run`] in a hidden mode (the chaos runner, the benchmark).
+    pub child_leading_arguments: Vec<String>,
     /// Extra arguments for the ledger child, after the ledger path.
     pub child_arguments: Vec<String>,
+    /// `--log-level` of every node.
+    pub log_level: String,
+    /// The prefix of the cluster's temporary directory, which every process of the cluster
+    /// mentions in its command line.
+    pub directory_prefix: String,
     /// Extra `tenure run` flags for every node.
     pub extra_flags: Vec<String>,
     /// Protect `POST /step-down` with an admin token.
@@ -238,7 +273,10 @@ impl ClusterSpec {
             size,
             timing: Timing::FAST,
             ledger_child: Some(PathBuf::from(ledger_child)),
+            child_leading_arguments: Vec::new(),
             child_arguments: Vec::new(),
+            log_level: "debug".to_string(),
+            directory_prefix: "tenure-test-".to_string(),
             extra_flags: Vec::new(),
             admin_token: false,
         }
@@ -257,6 +295,9 @@ pub struct Node {
     pub http: SocketAddr,
     pub state_dir: PathBuf,
     pub log: PathBuf,
+    /// A command that runs tenure for this node, such as `ip netns exec NAME` to start it in a
+    /// network namespace; empty to run tenure directly.
+    pub launcher: Vec<OsString>,
     process: Option<Child>,
 }
 
@@ -268,15 +309,19 @@ pub struct Cluster {
     pub ledger: PathBuf,
     pub timing: Timing,
     pub admin_token: Option<String>,
+    /// When set, HTTP requests to the nodes are made from this network namespace (a path such
+    /// as `/run/netns/NAME`), for nodes that run in namespaces of their own (see `netns`).
+    pub http_namespace: Option<PathBuf>,
     spec: ClusterSpec,
     marker: String,
+    shut_down: bool,
 }
 
 impl Cluster {
     /// Creates the directories, key and ports, but starts no node.
     pub fn prepare(spec: ClusterSpec) -> Cluster {
         let directory = tempfile::Builder::new()
-            .prefix("tenure-test-")
+            .prefix(&spec.directory_prefix)
             .tempdir()
             .expect("a temporary directory");
         let marker = directory.path().display().to_string();
@@ -301,6 +346,7 @@ impl Cluster {
                     advertised: udp,
                     http: free_tcp(&ip),
                     state_dir,
+                    launcher: Vec::new(),
                     process: None,
                 }
             })
@@ -312,8 +358,10 @@ impl Cluster {
             key_file,
             timing: spec.timing,
             admin_token,
+            http_namespace: None,
             spec,
             marker,
+            shut_down: false,
         }
     }
 
@@ -324,6 +372,12 @@ impl Cluster {
             cluster.spawn(index);
         }
         cluster
+    }
+
+    /// Replaces the ledger child's arguments after the ledger path, for nodes started from now
+    /// on (for arguments that name files in the cluster's own directory).
+    pub fn set_child_arguments(&mut self, arguments: &[String]) {
+        self.spec.child_arguments = arguments.to_vec();
     }
 
     /// The `tenure run` arguments of node `index`.
@@ -340,7 +394,7 @@ impl Cluster {
             "--state-dir".into(),
             node.state_dir.clone().into(),
             "--log-level".into(),
-            "debug".into(),
+            self.spec.log_level.clone().into(),
         ];
         if self.nodes.len() > 1 {
             arguments.push("--cluster-key-file".into());
@@ -361,6 +415,7 @@ impl Cluster {
         if let Some(child) = &self.spec.ledger_child {
             arguments.push("--".into());
             arguments.push(child.clone().into());
+            arguments.extend(self.spec.child_leading_arguments.iter().map(OsString::from));
             arguments.push(self.ledger.clone().into());
             arguments.extend(self.spec.child_arguments.iter().map(OsString::from));
         }
@@ -377,7 +432,14 @@ impl Cluster {
             .append(true)
             .open(&node.log)
             .expect("open the node's log");
-        let mut command = Command::new(tenure_binary());
+        let mut command = match node.launcher.split_first() {
+            Some((program, launcher_arguments)) => {
+                let mut command = Command::new(program);
+                command.args(launcher_arguments).arg(tenure_binary());
+                command
+            }
+            None => Command::new(tenure_binary()),
+        };
         command
             .args(arguments)
             .stdin(Stdio::null())
@@ -392,6 +454,33 @@ impl Cluster {
         // If the test process dies, its nodes die too (their guards then stop the children).
         exit_with_parent(&mut command, Signal::KILL);
         node.process = Some(command.spawn().expect("start tenure"));
+    }
+
+    /// The directory marker every process of this cluster mentions in its command line.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
+    /// Whether node `index`'s tenure was started and has not been reaped.
+    pub fn is_running(&self, index: usize) -> bool {
+        self.nodes[index].process.is_some()
+    }
+
+    /// Waits up to `limit` for node `index`'s tenure to exit; `None` if it did not (it is
+    /// left running) or was not running. Unlike [`Cluster::wait_for_exit`], never fails.
+    pub fn try_wait_for_exit(&mut self, index: usize, limit: Duration) -> Option<ExitStatus> {
+        let give_up = Instant::now() + limit;
+        loop {
+            let process = self.nodes[index].process.as_mut()?;
+            if let Ok(Some(status)) = process.try_wait() {
+                self.nodes[index].process = None;
+                return Some(status);
+            }
+            if Instant::now() >= give_up {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The process ID of node `index`'s tenure.
@@ -446,13 +535,12 @@ impl Cluster {
         path: &str,
         headers: &[(&str, &str)],
     ) -> io::Result<Response> {
-        http_client::request(
-            &self.nodes[index].http.to_string(),
-            method,
-            path,
-            headers,
-            Duration::from_secs(2),
-        )
+        let address = self.nodes[index].http.to_string();
+        let send = || http_client::request(&address, method, path, headers, Duration::from_secs(2));
+        match &self.http_namespace {
+            Some(namespace) => netns::in_namespace(namespace, send),
+            None => send(),
+        }
     }
 
     /// `GET path` on node `index`.
@@ -494,6 +582,62 @@ impl Cluster {
                     .then(|| (index, status["fencing_token"].as_u64().unwrap_or(0)))
             })
             .collect()
+    }
+
+    /// Whether the cluster is at rest: every node runs and answers `/status`; exactly one acts;
+    /// every node follows it, in its term, out of boot quarantine; the leader has heard from
+    /// every other node within the last three heartbeats; and exactly one child runs according
+    /// to `ledger` (read incrementally, see `ledger_tail`): the leader's, with its token. The
+    /// chaos runner injects its next fault, and the benchmark its next round, only from such
+    /// a state.
+    ///
+    /// Following the leader is not enough: right after a partition heals, a node receives the
+    /// leader's heartbeats and follows it while its own datagrams still wait in the kernel for
+    /// address resolution (ARP retries once a second on Linux). The leader's lease then rests
+    /// on the other nodes alone, and a fault of one of them costs a failover.
+    pub fn healthy(&self, ledger: &mut ledger_tail::LedgerTail) -> Option<Healthy> {
+        ledger.poll();
+        let mut statuses = Vec::new();
+        for index in 0..self.nodes.len() {
+            if !self.is_running(index) {
+                return None;
+            }
+            statuses.push(self.status(index)?);
+        }
+        let acting: Vec<(usize, u64)> = statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, status)| status["acting"] == true)
+            .map(|(index, status)| (index, status["fencing_token"].as_u64().unwrap_or(0)))
+            .collect();
+        let [(leader, token)] = acting[..] else {
+            return None;
+        };
+        let leader_name = self.nodes[leader].name.as_str();
+        let agreed = statuses.iter().all(|status| {
+            status["leader"] == leader_name
+                && status["term"] == token
+                && status["quarantine_remaining_ms"].is_null()
+        });
+        let recent = u64::try_from((self.timing.heartbeat * 3).as_millis()).unwrap_or(u64::MAX);
+        let hears_everyone = statuses[leader]["peers"].as_array().is_some_and(|peers| {
+            peers.len() + 1 == self.nodes.len()
+                && peers.iter().all(|peer| {
+                    peer["last_heard_ms"]
+                        .as_u64()
+                        .is_some_and(|ms| ms <= recent)
+                })
+        });
+        let running = ledger.running();
+        let [child] = running[..] else {
+            return None;
+        };
+        let healthy = agreed && hears_everyone && child.token == token && child.node == leader_name;
+        healthy.then_some(Healthy {
+            leader,
+            token,
+            child_pid: child.pid,
+        })
     }
 
     /// Waits until exactly one node acts with a token above `above`, and the ledger shows its
@@ -571,8 +715,13 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
+impl Cluster {
+    /// Kills every node's tenure with SIGKILL and waits until every process of the cluster is
+    /// gone: the guards stop the children (SIGTERM first, so they record their stop), and
+    /// anything still there after a generous wait is killed outright. The directory stays, so
+    /// the ledger can still be read. Called by `drop` if not before.
+    pub fn shutdown(&mut self) {
+        self.shut_down = true;
         for node in &mut self.nodes {
             if let Some(mut process) = node.process.take() {
                 let _ = process.kill();
@@ -596,6 +745,14 @@ impl Drop for Cluster {
         {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shutdown();
+        }
         if std::env::var_os("TENURE_TEST_KEEP").is_some() {
             let kept = std::mem::replace(
                 &mut self.directory,
@@ -606,11 +763,24 @@ impl Drop for Cluster {
     }
 }
 
+/// A cluster at rest (see [`Cluster::healthy`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healthy {
+    /// The acting node.
+    pub leader: usize,
+    /// Its fencing token.
+    pub token: u64,
+    /// Its child's process ID.
+    pub child_pid: u32,
+}
+
 /// What a ledger line records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LedgerEvent {
     Start,
     Stop,
+    /// A periodic stamp of a child that is still running (`ledger-child --alive-ms`).
+    Alive,
 }
 
 /// One line of the ledger the children write.
@@ -628,26 +798,28 @@ pub struct LedgerEntry {
 /// Reads the ledger; a missing file is an empty ledger.
 pub fn read_ledger(path: &Path) -> Vec<LedgerEntry> {
     let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [node, token, event, at, pid, leader] = fields[..] else {
-                return None;
-            };
-            Some(LedgerEntry {
-                node: node.to_string(),
-                token: token.parse().ok()?,
-                event: match event {
-                    "start" => LedgerEvent::Start,
-                    "stop" => LedgerEvent::Stop,
-                    _ => return None,
-                },
-                at: at.parse().ok()?,
-                pid: pid.parse().ok()?,
-                leader: leader.to_string(),
-            })
-        })
-        .collect()
+    text.lines().filter_map(parse_ledger_line).collect()
+}
+
+/// One ledger line, or `None` if it is not one (a torn or foreign line).
+pub fn parse_ledger_line(line: &str) -> Option<LedgerEntry> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [node, token, event, at, pid, leader] = fields[..] else {
+        return None;
+    };
+    Some(LedgerEntry {
+        node: node.to_string(),
+        token: token.parse().ok()?,
+        event: match event {
+            "start" => LedgerEvent::Start,
+            "stop" => LedgerEvent::Stop,
+            "alive" => LedgerEvent::Alive,
+            _ => return None,
+        },
+        at: at.parse().ok()?,
+        pid: pid.parse().ok()?,
+        leader: leader.to_string(),
+    })
 }
 
 /// One child's life from the ledger.
@@ -658,6 +830,8 @@ pub struct Interval {
     pub pid: u32,
     pub start: u64,
     pub stop: Option<u64>,
+    /// The last alive stamp, for children that write them.
+    pub last_alive: Option<u64>,
 }
 
 /// The children's lives, ordered by start.
@@ -670,10 +844,14 @@ pub fn intervals(entries: &[LedgerEntry]) -> Vec<Interval> {
             pid: entry.pid,
             start: entry.at,
             stop: None,
+            last_alive: None,
         });
         match entry.event {
             LedgerEvent::Start => interval.start = entry.at,
             LedgerEvent::Stop => interval.stop = Some(entry.at),
+            LedgerEvent::Alive => {
+                interval.last_alive = interval.last_alive.max(Some(entry.at));
+            }
         }
     }
     let mut intervals: Vec<Interval> = by_pid.into_values().collect();

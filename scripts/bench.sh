@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The benchmark of docs/benchmarks.md on this machine: installs etcd 3.4 (Debian's etcd-server
+# and etcd-client) when missing, builds tenure and the benchmark in release, and runs it. Every
+# argument goes to the benchmark (tests/src/bin/bench.rs); the defaults are 20 rounds per
+# measurement and results in target/bench (report.md, samples.csv, failover.svg).
+#
+#   scripts/bench.sh
+#   scripts/bench.sh --rounds 40 --out target/bench
+#   scripts/bench.sh --etcd false        # tenure only
+#
+# It takes about ten minutes at 20 rounds. Keep the machine otherwise idle for figures that
+# mean something; the report records the load average during the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+wants_etcd=true
+previous=""
+for argument in "$@"; do
+    if [ "$previous" = "--etcd" ] && [ "$argument" = "false" ]; then
+        wants_etcd=false
+    fi
+    if [ "$argument" = "--etcd=false" ]; then
+        wants_etcd=false
+    fi
+    previous="$argument"
+done
+
+if [ "$wants_etcd" = true ] && ! { command -v etcd && command -v etcdctl; } >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "bench: etcd is missing; install etcd-server and etcd-client (3.4), or pass --etcd false" >&2
+        exit 1
+    fi
+    echo "bench: installing etcd-server and etcd-client"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client
+fi
+if [ "$wants_etcd" = true ]; then
+    echo "bench: $(etcd --version | head -1)"
+    # Debian's package may start a system etcd under systemd; the benchmark starts its own
+    # cluster on free ports, but a second etcd costs CPU while it measures.
+    if pgrep -x etcd >/dev/null 2>&1; then
+        echo "bench: note: an etcd is already running on this machine (pid $(pgrep -x etcd | tr '\n' ' ')); it adds load" >&2
+    fi
+fi
+
+cargo build --release -p tenure-node --bin tenure
+cargo build --release -p tenure-tests --bin bench
+exec "${CARGO_TARGET_DIR:-target}/release/bench" "$@"
