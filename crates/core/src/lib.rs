@@ -67,7 +67,7 @@ pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_
 pub use id::{FencingToken, NodeId, Term, MAX_TERM};
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};
-pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS};
+pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS, NO_HEARTBEAT};
 pub use output::{DropReason, Event, Output, PersistentState, Received, RoleKind};
 pub use time::{Duration, Instant};
 #[cfg(feature = "broken-variants")]

@@ -17,6 +17,11 @@ use crate::variant::Variant;
 /// is 16 s of heartbeats, far beyond any lease; older ones could never extend a lease anyway.
 pub const MAX_OUTSTANDING_HEARTBEATS: usize = 64;
 
+/// The `seq` of a [`Message::HeartbeatAck`] that acknowledges no heartbeat: the answer to a
+/// heartbeat of an older term, which tells its sender the newer term and promises nothing.
+/// Heartbeats are numbered from 1 in every term, so no heartbeat has this number.
+pub const NO_HEARTBEAT: u64 = 0;
+
 /// More outputs than this pending means the driver stopped draining: a programmer error.
 const MAX_PENDING_OUTPUTS: usize = 1_024;
 
@@ -463,16 +468,24 @@ impl Node {
     }
 
     fn receive_heartbeat(&mut self, now: Instant, from: NodeId, term: Term, seq: u64) -> Received {
-        if seq == 0 {
+        if seq == NO_HEARTBEAT {
             return Received::Dropped(DropReason::OutOfRange);
         }
         if term < self.term {
-            // Tell the stale leader our term so it steps down.
+            // Tell the stale leader our term so it steps down (Raft §5.1). The reply carries
+            // our term, so it must acknowledge no heartbeat: a leader of our term would take
+            // `(our term, their seq)` for an ack of its own heartbeat `seq`, and extend a lease
+            // on a promise we never made (protocol: Stale replies acknowledge nothing).
+            let acknowledged = if self.config.breaks(Variant::StaleAck) {
+                seq
+            } else {
+                NO_HEARTBEAT
+            };
             self.send(
                 from,
                 Message::HeartbeatAck {
                     term: self.term,
-                    seq,
+                    seq: acknowledged,
                 },
             );
             return Received::Dropped(DropReason::StaleTerm);
@@ -526,7 +539,10 @@ impl Node {
         let Role::Leader(leader) = &mut self.role else {
             return Received::Dropped(DropReason::Unexpected);
         };
-        if seq == 0 || seq >= leader.next_seq {
+        // An ack counts only for a heartbeat this leader sent in this term: `NO_HEARTBEAT`
+        // answers a stale heartbeat and promises nothing (protocol: Stale replies acknowledge
+        // nothing).
+        if seq == NO_HEARTBEAT || seq >= leader.next_seq {
             return Received::Dropped(DropReason::OutOfRange);
         }
         let acked = leader.acked.entry(from).or_insert(0);

@@ -27,26 +27,32 @@ pub enum Variant {
     /// The leader acts until `lease_until + stop_margin` instead of `lease_until − stop_margin`
     /// (breaks `acting_safety`: acting ⊄ lease).
     ActPastLease,
+    /// A follower answers a heartbeat of an older term with its own term and the heartbeat's
+    /// `seq`, which a leader of the newer term takes for an ack of its own heartbeat (breaks
+    /// `lease_safety`: the leader extends its lease on a promise nobody made).
+    StaleAck,
 }
 
 impl Variant {
     /// Every variant, the correct one first.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Correct,
         Variant::NoDriftCompensation,
         Variant::NoBootQuarantine,
         Variant::NoPromise,
         Variant::ForgetVoteOnRestart,
         Variant::ActPastLease,
+        Variant::StaleAck,
     ];
 
     /// The broken variants only.
-    pub const BROKEN: [Variant; 5] = [
+    pub const BROKEN: [Variant; 6] = [
         Variant::NoDriftCompensation,
         Variant::NoBootQuarantine,
         Variant::NoPromise,
         Variant::ForgetVoteOnRestart,
         Variant::ActPastLease,
+        Variant::StaleAck,
     ];
 
     /// The snake_case name used on command lines.
@@ -58,6 +64,7 @@ impl Variant {
             Variant::NoPromise => "no_promise",
             Variant::ForgetVoteOnRestart => "forget_vote_on_restart",
             Variant::ActPastLease => "act_past_lease",
+            Variant::StaleAck => "stale_ack",
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tenure_core::{
     CommandError, Config, ConfigParams, DropReason, Duration, Envelope, Event, FencingToken,
     Instant, Message, Node, NodeId, Output, PersistentState, Received, RoleKind, Term, Variant,
+    NO_HEARTBEAT,
 };
 
 const N1: NodeId = NodeId(1);
@@ -403,8 +404,10 @@ fn a_promised_follower_ignores_higher_term_votes_without_adopting_the_term() {
 }
 
 #[test]
-fn a_stale_heartbeat_is_answered_with_our_term() {
-    // Raft §5.1: a stale leader learns the newer term from the reply and steps down.
+fn a_stale_heartbeat_is_answered_with_our_term_and_acknowledges_nothing() {
+    // protocol: Stale replies acknowledge nothing. Raft §5.1: a stale leader learns the newer
+    // term from the reply and steps down; the reply names no heartbeat, since it promises
+    // nothing.
     let mut node = follower(three(), N1, 6);
     let received = deliver(
         &mut node,
@@ -424,10 +427,106 @@ fn a_stale_heartbeat_is_answered_with_our_term() {
             N2,
             Message::HeartbeatAck {
                 term: Term(6),
-                seq: 3
+                seq: NO_HEARTBEAT,
             }
         )]
     );
+}
+
+#[test]
+fn a_reply_to_a_stale_heartbeat_never_extends_a_lease_in_the_current_term() {
+    // protocol: Stale replies acknowledge nothing. The schedule that let two leaders act:
+    // N1 leads term 1 and its heartbeat seq 3 is held in the network; N1 leads again in term
+    // 3; the old heartbeat reaches N2, now at term 3, whose reply must not count as an ack of
+    // N1's term-3 heartbeat seq 3, because N2 promised nothing in term 3.
+    let (received, leadership) = release_a_held_heartbeat_into_a_later_term(three());
+    assert!(
+        matches!(received, Received::Dropped(_)),
+        "the reply was accepted: {received:?}"
+    );
+    assert_eq!(
+        leadership, None,
+        "a lease extended on a promise nobody made"
+    );
+}
+
+/// Runs the schedule above with `config` and returns how the term-3 leader received N2's reply
+/// to the held term-1 heartbeat, and its leadership right after.
+fn release_a_held_heartbeat_into_a_later_term(
+    config: Arc<Config>,
+) -> (Received, Option<tenure_core::Leadership>) {
+    // Term 3: N1 is elected (its state restored as a follower of term 2 that campaigns) and
+    // sends heartbeats 1 to 3, none acked yet. Its term-1 heartbeat 3 is still in the network.
+    let persisted = PersistentState {
+        term: Term(2),
+        voted_for: None,
+    };
+    let mut leader =
+        Node::new(Arc::clone(&config), N1, Some(persisted), at(10_000)).expect("member");
+    leader.handle_timeout(at(12_000), 0);
+    deliver(
+        &mut leader,
+        at(12_000),
+        N3,
+        Message::PreVoteReply {
+            term: Term(3),
+            granted: true,
+        },
+    );
+    deliver(
+        &mut leader,
+        at(12_000),
+        N3,
+        Message::VoteReply {
+            term: Term(3),
+            granted: true,
+        },
+    );
+    assert_eq!(leader.role(), RoleKind::Leader);
+    assert_eq!(leader.term(), Term(3));
+    leader.handle_timeout(at(12_250), 0);
+    leader.handle_timeout(at(12_500), 0);
+    drain(&mut leader);
+    assert_eq!(leader.leadership(at(12_500)), None, "no ack yet: no lease");
+
+    // N2 is at term 3 and promised nothing in it; the held term-1 heartbeat seq 3 arrives.
+    let mut voter = follower(config, N2, 3);
+    deliver(
+        &mut voter,
+        at(12_500),
+        N1,
+        Message::Heartbeat {
+            term: Term(1),
+            seq: 3,
+        },
+    );
+    let reply = drain(&mut voter);
+    let [Output::Send(envelope)] = reply.as_slice() else {
+        panic!("one reply expected, got {reply:?}");
+    };
+    assert_eq!(voter.promise_until(), None, "no promise in term 3");
+
+    // Its reply reaches the leader of term 3.
+    let received = leader.handle_message(at(12_501), *envelope);
+    (received, leader.leadership(at(12_501)))
+}
+
+#[test]
+fn a_leader_ignores_an_ack_that_names_no_heartbeat() {
+    // protocol: Stale replies acknowledge nothing.
+    let mut leader = elected_leader();
+    let received = deliver(
+        &mut leader,
+        at(2_001),
+        N2,
+        Message::HeartbeatAck {
+            term: Term(1),
+            seq: NO_HEARTBEAT,
+        },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::OutOfRange));
+    assert_eq!(leader.leadership(at(2_001)), None);
+    assert_eq!(leader.role(), RoleKind::Leader);
 }
 
 #[test]
@@ -1101,6 +1200,18 @@ mod variants {
         let config = config(&[1, 2, 3], Variant::ForgetVoteOnRestart);
         let node = Node::new(config, N1, Some(persisted), at(0)).expect("member");
         assert_eq!(node.voted_for(), None);
+    }
+
+    #[test]
+    fn stale_ack_extends_a_lease_on_a_reply_to_a_stale_heartbeat() {
+        // The bug the fix removed, kept as a variant so the checkers can show they catch it.
+        let config = config(&[1, 2, 3], Variant::StaleAck);
+        let (received, leadership) = release_a_held_heartbeat_into_a_later_term(config);
+        assert_eq!(received, Received::Accepted);
+        assert!(
+            leadership.is_some(),
+            "the broken core takes the reply for an ack"
+        );
     }
 
     #[test]

@@ -13,9 +13,10 @@ const BUDGET: u64 = 200;
 /// because of it (two overlapping leases usually mean two overlapping children too).
 fn expected(variant: Variant) -> &'static [Invariant] {
     match variant {
-        Variant::NoDriftCompensation | Variant::NoBootQuarantine | Variant::NoPromise => {
-            &[Invariant::LeaseSafety, Invariant::ActingSafety]
-        }
+        Variant::NoDriftCompensation
+        | Variant::NoBootQuarantine
+        | Variant::NoPromise
+        | Variant::StaleAck => &[Invariant::LeaseSafety, Invariant::ActingSafety],
         Variant::ForgetVoteOnRestart => &[Invariant::SingleVote, Invariant::ElectionSafety],
         Variant::ActPastLease => &[Invariant::ActingSafety],
         Variant::Correct => &[],
@@ -73,9 +74,14 @@ fn act_past_lease_is_caught() {
 }
 
 #[test]
+fn stale_ack_is_caught() {
+    caught(Variant::StaleAck, 3);
+}
+
+#[test]
 fn every_broken_variant_has_a_test_here() {
     // A new variant in the core must get its own test above.
-    assert_eq!(Variant::BROKEN.len(), 5);
+    assert_eq!(Variant::BROKEN.len(), 6);
     for variant in Variant::BROKEN {
         assert!(!expected(variant).is_empty(), "{variant}");
     }
