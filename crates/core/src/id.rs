@@ -20,6 +20,13 @@ pub struct FencingToken(pub u64);
 /// because adopting it would leave no room to ever campaign again.
 pub const MAX_TERM: Term = Term(1 << 62);
 
+/// How far one message may move a node's term (protocol: Term jumps are bounded). A correct
+/// cluster moves by one term per election round, so 2^32 terms are some 136 years of elections
+/// at one a second: no member falls that far behind. A holder of the cluster key who sends
+/// `MAX_TERM` cannot wedge the cluster with one datagram; exhausting the term space takes
+/// 2^30 adopted (and persisted) jumps.
+pub const MAX_TERM_STEP: u64 = 1 << 32;
+
 impl Term {
     /// The next term, or `None` at [`MAX_TERM`].
     pub fn next(self) -> Option<Term> {

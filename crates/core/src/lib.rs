@@ -64,7 +64,7 @@ mod time;
 mod variant;
 
 pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM};
-pub use id::{FencingToken, NodeId, Term, MAX_TERM};
+pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};
 pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS, NO_HEARTBEAT};

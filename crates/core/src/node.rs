@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::id::{FencingToken, NodeId, Term, MAX_TERM};
+use crate::id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 use crate::leadership::Leadership;
 use crate::message::{Envelope, Message};
 use crate::output::{DropReason, Event, Output, PersistentState, Received, RoleKind};
@@ -449,6 +449,10 @@ impl Node {
         if message.term() > MAX_TERM || message.term() == Term(0) {
             // Term 0 exists only before the first election: nobody sends messages in it.
             return Received::Dropped(DropReason::OutOfRange);
+        }
+        if message.term().0 > self.term.0.saturating_add(MAX_TERM_STEP) {
+            // protocol: Term jumps are bounded. One datagram must not spend the term space.
+            return Received::Dropped(DropReason::TermTooFar);
         }
         self.expire(now);
         match message {

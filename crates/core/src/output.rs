@@ -92,11 +92,15 @@ pub enum DropReason {
     ConflictingLeader,
     /// Valid, but not meaningful in our current role (a late reply, a duplicate).
     Unexpected,
+    /// A term more than [`MAX_TERM_STEP`](crate::MAX_TERM_STEP) above ours: no correct cluster
+    /// moves that far while a member is away, and adopting it would spend the term space
+    /// (protocol: Term jumps are bounded).
+    TermTooFar,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (for metrics tables).
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Misaddressed,
         DropReason::UnknownPeer,
         DropReason::OutOfRange,
@@ -105,6 +109,7 @@ impl DropReason {
         DropReason::Quarantined,
         DropReason::ConflictingLeader,
         DropReason::Unexpected,
+        DropReason::TermTooFar,
     ];
 
     /// A stable snake_case name for metrics labels.
@@ -118,6 +123,7 @@ impl DropReason {
             DropReason::Quarantined => "quarantined",
             DropReason::ConflictingLeader => "conflicting_leader",
             DropReason::Unexpected => "unexpected",
+            DropReason::TermTooFar => "term_too_far",
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tenure_core::{
     CommandError, Config, ConfigParams, DropReason, Duration, Envelope, Event, FencingToken,
     Instant, Message, Node, NodeId, Output, PersistentState, Received, RoleKind, Term, Variant,
-    NO_HEARTBEAT,
+    MAX_TERM, MAX_TERM_STEP, NO_HEARTBEAT,
 };
 
 const N1: NodeId = NodeId(1);
@@ -1085,6 +1085,62 @@ fn bad_network_input_is_dropped_and_reported_never_obeyed() {
         assert!(drain(&mut node).is_empty(), "{envelope:?} produced output");
         assert_eq!(node, before, "{envelope:?} changed the state");
     }
+}
+
+#[test]
+fn one_message_moves_a_term_by_at_most_the_step_bound() {
+    // protocol: Term jumps are bounded. One authenticated datagram with term MAX_TERM used to
+    // wedge every node it reached: adopted and persisted, it left no term to elect in.
+    let mut node = follower(three(), N1, 6);
+    let before = node.clone();
+    for term in [MAX_TERM.0, 6 + MAX_TERM_STEP + 1] {
+        for message in [
+            Message::Heartbeat {
+                term: Term(term),
+                seq: 1,
+            },
+            Message::RequestVote { term: Term(term) },
+            Message::PreVote { term: Term(term) },
+            Message::HeartbeatAck {
+                term: Term(term),
+                seq: 1,
+            },
+        ] {
+            assert_eq!(
+                deliver(&mut node, at(2_500), N2, message),
+                Received::Dropped(DropReason::TermTooFar),
+                "{message:?}"
+            );
+            assert!(drain(&mut node).is_empty(), "{message:?} produced output");
+            assert_eq!(node, before, "{message:?} changed the state");
+        }
+    }
+
+    // A jump of exactly the bound is a (very long) legitimate absence: adopted.
+    let far = Term(6 + MAX_TERM_STEP);
+    let received = deliver(
+        &mut node,
+        at(2_500),
+        N2,
+        Message::Heartbeat { term: far, seq: 1 },
+    );
+    assert_eq!(received, Received::Accepted);
+    assert_eq!(node.term(), far);
+
+    // And the node still campaigns in the next term once the leader falls silent.
+    node.handle_timeout(at(4_500), 0);
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+    deliver(
+        &mut node,
+        at(4_500),
+        N3,
+        Message::PreVoteReply {
+            term: Term(far.0 + 1),
+            granted: true,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Candidate);
+    assert_eq!(node.term(), Term(far.0 + 1));
 }
 
 #[test]
