@@ -102,6 +102,9 @@ enum Step {
     /// Deliver one held message now.
     Release(usize),
     Crash(Target),
+    /// The target dies the next time it hands out outputs, after this many of them: between a
+    /// Persist and the Send it guards, or between two Sends.
+    CrashMidDrain(Target, u8),
     Restart(u32),
     /// Cut a node off: what it sends and what is sent to it is lost until `Heal`.
     Isolate(Target),
@@ -158,6 +161,9 @@ struct World {
     exit_delays: Vec<u64>,
     /// Nodes whose resignation waits for their child to exit.
     resigning: Vec<bool>,
+    /// A node that dies after handing this many more of its outputs to the world (see
+    /// [`Step::CrashMidDrain`]).
+    crash_mid_drain: Option<(usize, u8)>,
     /// Ghost state for the properties.
     leaders_by_term: BTreeMap<Term, NodeId>,
     highest_acted_token: Option<FencingToken>,
@@ -198,6 +204,7 @@ impl World {
             children: vec![None; count],
             exit_delays: exit_delays.to_vec(),
             resigning: vec![false; count],
+            crash_mid_drain: None,
             leaders_by_term: BTreeMap::new(),
             highest_acted_token: None,
             max_term: vec![Term(0); count],
@@ -307,6 +314,9 @@ impl World {
                     self.resigning[index] = false;
                     self.check()?;
                 }
+            }
+            Step::CrashMidDrain(target, after) => {
+                self.crash_mid_drain = self.resolve(target).map(|index| (index, after));
             }
             Step::Restart(index) => {
                 let index = index as usize % self.nodes.len();
@@ -455,9 +465,22 @@ impl World {
     /// Applies a node's outputs in order: persist, then send.
     fn drain(&mut self, index: usize) -> Result<(), Violation> {
         while let Some(output) = self.nodes[index].as_mut().and_then(Node::poll_output) {
+            if let Some((victim, remaining)) = &mut self.crash_mid_drain {
+                if *victim == index {
+                    if *remaining == 0 {
+                        // The node dies between two outputs: what is still queued is lost.
+                        self.crash_mid_drain = None;
+                        self.nodes[index] = None;
+                        self.resigning[index] = false;
+                        break;
+                    }
+                    *remaining -= 1;
+                }
+            }
             match output {
                 Output::Persist(state) => self.persist(index, state)?,
                 Output::Send(envelope) => {
+                    self.record_vote(envelope)?;
                     let heartbeat = matches!(envelope.message, Message::Heartbeat { .. });
                     let lost = [self.isolated, self.muted].contains(&Some(envelope.from))
                         || (heartbeat && self.heartbeats_lost == Some(envelope.from));
@@ -483,6 +506,30 @@ impl World {
             self.hold_heartbeats_of = None;
         }
         self.check()
+    }
+
+    /// `single_vote` as the other nodes see it: a granted `VoteReply` or a `RequestVote` that
+    /// left a node is a vote in that term, whether or not it reached the disk first.
+    fn record_vote(&mut self, envelope: Envelope) -> Result<(), Violation> {
+        let (term, candidate) = match envelope.message {
+            Message::VoteReply {
+                term,
+                granted: true,
+            } => (term, envelope.to),
+            Message::RequestVote { term } => (term, envelope.from),
+            _ => return Ok(()),
+        };
+        let voter = envelope.from.0;
+        let previous = *self.votes.entry((voter, term)).or_insert(candidate);
+        if previous != candidate {
+            return Err(Violation {
+                property: "single_vote",
+                detail: format!(
+                    "node {voter} voted for {previous} and then {candidate} in term {term}"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// `term_monotonic` and `single_vote`, across restarts, from what reached the disk.
@@ -686,6 +733,7 @@ fn step(nodes: u32) -> impl Strategy<Value = Step> {
         1 => Just(Step::HoldNextHeartbeat),
         2 => any::<usize>().prop_map(Step::Release),
         1 => target(nodes).prop_map(Step::Crash),
+        1 => (target(nodes), 0..4u8).prop_map(|(target, after)| Step::CrashMidDrain(target, after)),
         2 => (0..nodes).prop_map(Step::Restart),
         1 => target(nodes).prop_map(Step::Isolate),
         1 => target(nodes).prop_map(Step::Mute),
