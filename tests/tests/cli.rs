@@ -213,3 +213,62 @@ fn a_second_tenure_on_the_same_state_directory_is_refused() {
     assert_eq!(cluster.acting().len(), 1);
     std::thread::sleep(Duration::from_millis(100).min(SLACK));
 }
+
+/// `tenure run` for a cluster of one in `state_dir`, which must refuse to start.
+fn refused_start(state_dir: &std::path::Path) -> String {
+    let state = state_dir.display().to_string();
+    let (status, _, stderr) = run_tenure(&["run", "--id", "n1", "--state-dir", &state], &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_dangling_state_symlink_is_refused_and_left_untouched() {
+    // Hardening item 3: the state volume is not mounted, so `state` links to nothing. Before
+    // the fix the node took itself for a fresh one, replaced the link with a new file and
+    // forgot its term and vote.
+    let directory = tempfile::tempdir().unwrap();
+    let state_file = directory.path().join("state");
+    let target = directory.path().join("volume").join("state");
+    std::os::unix::fs::symlink(&target, &state_file).unwrap();
+
+    let stderr = refused_start(directory.path());
+    for expected in [
+        state_file.display().to_string(),
+        format!("is a symbolic link to {}", target.display()),
+        "cannot be followed".to_string(),
+        "is the volume mounted?".to_string(),
+        "tenure refuses to start".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "{stderr:?} lacks {expected:?}");
+    }
+    assert_eq!(
+        fs::read_link(&state_file).unwrap(),
+        target,
+        "the link changed"
+    );
+    assert!(!target.exists(), "something was created behind the link");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_state_file_is_refused_at_once() {
+    // Hardening item 4: before the fix, startup blocked forever in open() after "tenure
+    // starting". `run_tenure` fails the test if tenure does not exit within its bound.
+    let directory = tempfile::tempdir().unwrap();
+    let state_file = directory.path().join("state");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&state_file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let stderr = refused_start(directory.path());
+    for expected in [
+        state_file.display().to_string(),
+        "is a named pipe (FIFO), not a regular file".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "{stderr:?} lacks {expected:?}");
+    }
+    let still = fs::symlink_metadata(&state_file).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&still));
+}
