@@ -3,6 +3,7 @@
 //! Also the precedence of flags, environment, config file and defaults.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use tenure_tests::{free_tcp, free_udp, run_tenure, Cluster, ClusterSpec, SLACK};
@@ -271,4 +272,135 @@ fn a_fifo_in_place_of_the_state_file_is_refused_at_once() {
     }
     let still = fs::symlink_metadata(&state_file).unwrap().file_type();
     assert!(std::os::unix::fs::FileTypeExt::is_fifo(&still));
+}
+
+#[test]
+fn unbounded_or_blocking_files_are_refused_at_once() {
+    // Hardening item 6: `--config /dev/zero` never returned and grew to 1.7 GB in 3 s. Every
+    // file the settings name is now read with a size bound and an open that cannot block.
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let listen = free_udp("127.0.0.1").to_string();
+    let peer = format!("n2={}", free_udp("127.0.0.2"));
+    let big = directory.path().join("big.toml");
+    fs::write(&big, format!("# {}\n", "x".repeat(100 * 1024))).unwrap();
+    let big = big.display().to_string();
+    let fifo = directory.path().join("key.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    let node = |extra: &[&str]| -> Vec<String> {
+        [
+            "run",
+            "--id",
+            "n1",
+            "--listen",
+            &listen,
+            "--state-dir",
+            &state,
+            "--peer",
+            &peer,
+        ]
+        .iter()
+        .chain(extra)
+        .map(ToString::to_string)
+        .collect()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["run".into(), "--config".into(), "/dev/zero".into()],
+            "config file /dev/zero: it is a character device, not a regular file",
+        ),
+        (
+            vec!["run".into(), "--config".into(), big.clone()],
+            "it is longer than 65536 bytes",
+        ),
+        (
+            node(&["--cluster-key-file", "/dev/zero"]),
+            "cluster key file /dev/zero: it is a character device",
+        ),
+        // A FIFO nobody writes to reads as empty, at once.
+        (node(&["--cluster-key-file", &fifo]), "it is empty"),
+        (
+            node(&["--insecure", "--admin-token-file", "/dev/urandom"]),
+            "admin token file /dev/urandom: it is a character device",
+        ),
+    ];
+    for (arguments, expected) in cases {
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        // `run_tenure` fails the test if tenure does not exit within its bound.
+        let (status, _, stderr) = run_tenure(&arguments, &[]);
+        assert_eq!(status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{arguments:?}: {stderr:?} lacks {expected:?}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|line| line.contains("error")).count(),
+            1,
+            "one error line: {stderr}"
+        );
+    }
+}
+
+/// Waits (bounded) until node `index`'s log has a line containing every one of `parts`.
+fn wait_for_log_line(cluster: &Cluster, index: usize, parts: &[&str]) -> String {
+    cluster.wait_for(SLACK, &format!("a log line with {parts:?}"), |cluster| {
+        fs::read_to_string(&cluster.nodes[index].log)
+            .unwrap_or_default()
+            .lines()
+            .find(|line| parts.iter().all(|part| line.contains(part)))
+            .map(str::to_string)
+    })
+}
+
+#[test]
+fn a_world_readable_key_and_an_open_step_down_are_warned_about() {
+    // Hardening items 7 and 9: a cluster key readable by every user was used without a word,
+    // and an HTTP API without an admin token got only an INFO line.
+    let mut cluster = Cluster::prepare(ClusterSpec::new(3, LEDGER_CHILD));
+    let key = cluster.key_file.clone();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    cluster.spawn(0);
+    let key_text = key.display().to_string();
+    let chmod = format!("`chmod o-rwx {key_text}`");
+    wait_for_log_line(
+        &cluster,
+        0,
+        &["WARN", &key_text, "has mode 0644", "every user", &chmod],
+    );
+    let http = cluster.nodes[0].http.to_string();
+    wait_for_log_line(
+        &cluster,
+        0,
+        &[
+            "WARN",
+            "POST /step-down is open to anyone",
+            &http,
+            "127.0.0.1",
+        ],
+    );
+    cluster.shutdown();
+
+    // With a private key and an admin token file that is world-readable: only the token is
+    // warned about, and the open step-down warning is gone.
+    let mut spec = ClusterSpec::new(3, LEDGER_CHILD);
+    spec.admin_token = true;
+    let mut cluster = Cluster::prepare(spec);
+    fs::set_permissions(&cluster.key_file, fs::Permissions::from_mode(0o640)).unwrap();
+    let token = cluster.directory.path().join("admin.token");
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o604)).unwrap();
+    cluster.spawn(0);
+    let token_text = token.display().to_string();
+    wait_for_log_line(&cluster, 0, &["WARN", &token_text, "has mode 0604"]);
+    wait_for_log_line(&cluster, 0, &["tenure starting"]);
+    let log = fs::read_to_string(&cluster.nodes[0].log).unwrap();
+    assert!(!log.contains("is open to anyone"), "{log}");
+    assert!(
+        !log.contains(&cluster.key_file.display().to_string()),
+        "{log}"
+    );
 }

@@ -9,8 +9,8 @@
 //! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
 //!   and the acting sink that runs the child under it.
 //! - `observer`, `http` and `metrics`: logs, the HTTP API and Prometheus metrics.
-//! - `cli`, `settings`, `members` and `run`: `tenure run`; `status_command`, `demo`: the other
-//!   subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
+//! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
+//!   `demo`: the other subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
 
 pub mod cli;
 pub mod clock;
@@ -27,6 +27,7 @@ pub mod observer;
 pub mod process;
 pub mod run;
 pub mod settings;
+pub mod small_file;
 pub mod state_file;
 pub mod status_command;
 pub mod storage;

@@ -252,8 +252,19 @@ fn announce(settings: &RunSettings) {
              depose the leader and run the daemon twice. Use --cluster-key-file in production"
         );
     }
-    if settings.http.is_some() && settings.admin_token.is_none() {
-        info!("no --admin-token-file: POST /step-down is open to anyone who reaches --http");
+    if let (Some(http), None) = (settings.http, &settings.admin_token) {
+        // A step-down moves leadership and restarts the daemon elsewhere; whoever can do that
+        // at will can keep the cluster without a working daemon. Worth a warning, not a refusal:
+        // on a loopback-only --http the operator may want it open (operations guide: Security).
+        warn!(
+            %http,
+            "no --admin-token-file: POST /step-down is open to anyone who can connect to --http \
+             {http} and lets them move leadership at will. Set --admin-token-file, and bind \
+             --http to 127.0.0.1 or a management network only"
+        );
+    }
+    for warning in &settings.warnings {
+        warn!("{warning}");
     }
     if settings.command.is_none() {
         info!("no command: this node only takes part in elections and reports the leader");

@@ -1033,7 +1033,7 @@ mod tests {
         let (mut file, _) = StateFile::open(directory.path()).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &directory.path().join(TEMPORARY_FILE_NAME),
+            directory.path().join(TEMPORARY_FILE_NAME),
             rustix::fs::FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,

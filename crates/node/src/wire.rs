@@ -31,12 +31,12 @@
 //! The key file holds the key in hex; see `ClusterKey::from_file`.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::small_file;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -69,6 +69,9 @@ pub const MIN_KEY_LEN: usize = 16;
 /// Most key bytes accepted from a key file (HMAC-SHA256's block size).
 pub const MAX_KEY_LEN: usize = 64;
 
+/// Longest key file read: the longest key in hex with generous room for whitespace.
+const MAX_KEY_FILE_LEN: u64 = 4096;
+
 /// The secret shared by all members of a cluster. Its `Debug` output never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterKey {
@@ -91,22 +94,19 @@ pub struct KeyFileError {
 }
 
 impl ClusterKey {
-    /// Reads a key from a file holding it in hex. Leading and trailing whitespace (such as the
-    /// newline `openssl rand -hex 32 > key` leaves) is ignored; upper and lower case are both
-    /// accepted.
-    pub fn from_file(path: &Path) -> Result<ClusterKey, KeyFileError> {
+    /// Reads a key from a file holding it in hex, and returns it with the file's permission
+    /// bits (for a warning when other users may read it). Leading and trailing whitespace
+    /// (such as the newline `openssl rand -hex 32 > key` leaves) is ignored; upper and lower
+    /// case are both accepted. The read is bounded in size and never blocks (`small_file`).
+    pub fn from_file(path: &Path) -> Result<(ClusterKey, u32), KeyFileError> {
         let key_file_error = |problem: String| KeyFileError {
             path: path.to_path_buf(),
             problem,
         };
-        let file =
-            File::open(path).map_err(|error| key_file_error(format!("cannot open it: {error}")))?;
-        // A valid file is at most a few hundred bytes; bound the read for one that is not.
-        let mut text = String::new();
-        file.take(4096)
-            .read_to_string(&mut text)
-            .map_err(|error| key_file_error(format!("cannot read it as text: {error}")))?;
-        ClusterKey::from_hex(&text).map_err(key_file_error)
+        // A valid file is at most a few hundred bytes.
+        let file = small_file::read(path, MAX_KEY_FILE_LEN).map_err(key_file_error)?;
+        let key = ClusterKey::from_hex(&file.text).map_err(key_file_error)?;
+        Ok((key, file.mode))
     }
 
     /// Parses a key in hex, whitespace around it ignored. The error says what is wrong.
@@ -868,7 +868,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let good = directory.path().join("good.key");
         std::fs::write(&good, format!("{KEY_HEX}\n")).unwrap();
-        assert_eq!(ClusterKey::from_file(&good).unwrap(), key());
+        assert_eq!(ClusterKey::from_file(&good).unwrap().0, key());
 
         let short = directory.path().join("short.key");
         std::fs::write(&short, "abcd\n").unwrap();
