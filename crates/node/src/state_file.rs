@@ -299,6 +299,21 @@ impl StateFile {
     }
 }
 
+/// The bytes `StateFile::store` writes for `state`. Public for the fuzz target `state_file`.
+pub fn encode_state(state: &StoredState) -> String {
+    encode(state)
+}
+
+/// Parses the bytes of a state file exactly as `StateFile::open` does, the problem described
+/// without a path. Public for the fuzz target `state_file`, which checks that whatever this
+/// accepts, `encode_state` writes back byte for byte.
+pub fn decode_state(bytes: &[u8]) -> Result<StoredState, String> {
+    decode(bytes).map_err(|problem| match problem {
+        DecodeProblem::Corrupt(problem) => problem,
+        DecodeProblem::UnsupportedVersion(version) => format!("format version {version:?}"),
+    })
+}
+
 /// Checks that `name` can be stored as `voted_for` and read back unchanged: one word of
 /// printable characters, so the line format stays unambiguous.
 pub fn validate_node_name(name: &str) -> Result<(), &'static str> {
