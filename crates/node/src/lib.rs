@@ -8,7 +8,8 @@
 //!   the election messages.
 //! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
 //!   and the acting sink that runs the child under it.
-//! - `observer`, `http` and `metrics`: logs, the HTTP API and Prometheus metrics.
+//! - `observer`, `http`, `http_server` and `metrics`: logs, the HTTP API (with its connection
+//!   limits) and Prometheus metrics.
 //! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
 //!   `demo`: the other subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
 
@@ -20,6 +21,7 @@ pub mod driver;
 pub mod guard;
 pub mod http;
 pub mod http_client;
+pub mod http_server;
 pub mod logging;
 pub mod members;
 pub mod metrics;

@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 use crate::clock::BootClock;
 use crate::driver::{ActingSink, Clock as _, Command, Driver, Parts};
 use crate::http::{self, HttpState};
+use crate::http_server::ConnectionLimits;
 use crate::logging;
 use crate::members::PeerAddress;
 use crate::observer::{NodeInfo, NodeObserver, Shared};
@@ -178,8 +179,15 @@ async fn run_node(
             commands: commands.clone(),
             admin_token: settings.admin_token.clone(),
         });
+        let limits = ConnectionLimits::for_this_process();
+        info!(
+            max_connections = limits.max_connections,
+            header_read_timeout = %human(limits.header_read_timeout),
+            "HTTP API listening; connections are limited so that they leave file descriptors \
+             to the election"
+        );
         tokio::spawn(async move {
-            if let Err(problem) = http::serve(listener, state).await {
+            if let Err(problem) = http::serve(listener, state, limits).await {
                 error!(%problem, "the HTTP API stopped");
             }
         });
