@@ -23,10 +23,15 @@
 //! within it, the highest sequence and which of the 64 sequences below it have been accepted.
 //! A higher incarnation (the sender restarted) starts afresh; a lower one is dropped as
 //! `stale_incarnation`; a sequence already accepted or older than the window is `replayed`.
-//! The window absorbs reordering of up to 64 datagrams. What it cannot stop: when the
-//! *receiver* restarts it has forgotten every window, so a recording of the sender's current
-//! incarnation can be replayed to it, each datagram at most once. The election protocol
-//! tolerates duplicated and stale messages (they carry terms), so this costs liveness at worst.
+//! The window absorbs reordering of up to 64 datagrams. What it cannot stop: the windows live
+//! in memory, so a *receiver* that restarts has forgotten them all and takes the first
+//! authentic datagram from each sender, of any incarnation. Recordings of the sender's
+//! datagrams, of earlier boots too, are then accepted again, each at most once per boot of
+//! the receiver, if they are replayed in increasing incarnation order (within one, no more
+//! than 63 sequences below the highest accepted) and before a genuine datagram of the
+//! sender's current boot arrives; after it, earlier boots are
+//! `stale_incarnation`. The election protocol tolerates duplicated and stale messages (they
+//! carry terms), so this costs liveness at worst (docs/operations.md, "Threat model").
 //!
 //! The key file holds the key in hex; see `ClusterKey::from_file`.
 
@@ -883,6 +888,31 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_restarted_receiver_accepts_recordings_once_until_the_senders_current_boot_shows() {
+        let mut old_boot = Sealer::new(&key(), 1, 7);
+        let recorded: Vec<Vec<u8>> = (0..3).map(|_| old_boot.seal(0, b"old").unwrap()).collect();
+        let mut current_boot = Sealer::new(&key(), 1, 8);
+        let current = current_boot.seal(0, b"new").unwrap();
+
+        // The receiver restarted: every window is empty. A recording of an earlier boot of
+        // the sender is accepted, in order, each once.
+        let mut opener = Opener::new(&key(), 0, 3);
+        for datagram in &recorded {
+            assert!(opener.open(datagram).is_ok());
+        }
+        assert_eq!(opener.open(&recorded[1]), Err(DropReason::Replayed));
+        // The sender's current boot closes the earlier one for good.
+        assert!(opener.open(&current).is_ok());
+        assert_eq!(opener.open(&recorded[0]), Err(DropReason::StaleIncarnation));
+        // Another restart of the receiver opens the same window again, in any order within
+        // the 64 sequences of the window.
+        let mut opener = Opener::new(&key(), 0, 3);
+        assert!(opener.open(&recorded[2]).is_ok());
+        assert!(opener.open(&recorded[0]).is_ok());
+        assert_eq!(opener.open(&recorded[0]), Err(DropReason::Replayed));
     }
 
     #[test]
