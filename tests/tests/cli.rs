@@ -220,6 +220,12 @@ fn refused_start(state_dir: &std::path::Path) -> String {
     let state = state_dir.display().to_string();
     let (status, _, stderr) = run_tenure(&["run", "--id", "n1", "--state-dir", &state], &[]);
     assert_eq!(status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("state file"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert!(errors[0].starts_with("tenure run: state file"), "{stderr}");
     stderr
 }
 

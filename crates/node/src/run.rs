@@ -48,14 +48,13 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
     logging::init(settings.log_format, &settings.log_level);
     announce(&settings);
 
-    let (mut state_file, stored) = StateFile::open(&settings.state_dir).map_err(|problem| {
-        error!(%problem, "cannot open the state directory");
-        RunError(problem.to_string())
-    })?;
-    let incarnation = state_file.begin_boot().map_err(|problem| {
-        error!(%problem, "cannot record this boot in the state file");
-        RunError(problem.to_string())
-    })?;
+    // A failure to start is returned, not logged: the binary prints it as the one error line
+    // of a refused start, as it does for configuration errors.
+    let (mut state_file, stored) =
+        StateFile::open(&settings.state_dir).map_err(|problem| RunError(problem.to_string()))?;
+    let incarnation = state_file
+        .begin_boot()
+        .map_err(|problem| RunError(problem.to_string()))?;
     match &stored {
         Some(state) => info!(
             path = %state_file.path().display(),
@@ -159,11 +158,8 @@ async fn run_node(
         observer: NodeObserver::new(shared.clone()),
         entropy: entropy(),
     };
-    let driver =
-        Driver::new(settings.config.clone(), members.own_id(), parts).map_err(|problem| {
-            error!(%problem, "cannot start the election loop");
-            RunError(problem.to_string())
-        })?;
+    let driver = Driver::new(settings.config.clone(), members.own_id(), parts)
+        .map_err(|problem| RunError(format!("cannot start the election loop: {problem}")))?;
 
     let (commands, command_receiver) = mpsc::channel(16);
     if settings
