@@ -172,7 +172,74 @@ fn is_connection_error(problem: &io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
     use super::*;
+
+    /// A server with one connection slot and a 300 ms header timeout, and its address.
+    async fn small_server() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_millis(300),
+            connection_lifetime: Duration::from_secs(60),
+        };
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(serve(listener, router, limits));
+        address
+    }
+
+    /// Sends a request on a new connection and returns the response, or `None` if none came
+    /// within `limit`.
+    async fn request(address: std::net::SocketAddr, limit: Duration) -> Option<String> {
+        let exchange = async {
+            let mut stream = TcpStream::connect(address).await.ok()?;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.ok()?;
+            Some(response)
+        };
+        tokio::time::timeout(limit, exchange).await.ok().flatten()
+    }
+
+    #[tokio::test]
+    async fn a_slow_header_client_loses_its_slot_at_the_header_timeout() {
+        let address = small_server().await;
+        // A slowloris takes the only slot: one header byte every 50 ms, never finishing.
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        let dripping = tokio::spawn(async move {
+            let started = Instant::now();
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+            {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    return Some(started.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let mut rest = Vec::new();
+            // The server must have closed the connection by now.
+            let _ = slow.read_to_end(&mut rest).await;
+            None
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // While it holds the slot, another client waits in the backlog.
+        assert_eq!(request(address, Duration::from_millis(100)).await, None);
+        // The header timeout closes the slow connection, and the waiting client is served.
+        let response = request(address, Duration::from_secs(5)).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("ok"), "{response}");
+        let cut = dripping.await.unwrap();
+        assert!(
+            cut.is_some_and(|after| after < Duration::from_secs(2)),
+            "{cut:?}"
+        );
+    }
 
     #[test]
     fn the_connection_limit_leaves_the_reserve_and_half_the_rest() {
