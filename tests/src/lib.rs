@@ -39,6 +39,7 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -327,10 +328,14 @@ impl Cluster {
         let marker = directory.path().display().to_string();
         let key_file = directory.path().join("cluster.key");
         fs::write(&key_file, format!("{}\n", "5c".repeat(32))).expect("write the key");
+        // Private, as tenure asks of a key file (it warns about one other users can read).
+        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).expect("chmod the key");
         let admin_token = spec.admin_token.then(|| "s3cret-token".to_string());
         if let Some(token) = &admin_token {
-            fs::write(directory.path().join("admin.token"), format!("{token}\n"))
-                .expect("write the admin token");
+            let token_file = directory.path().join("admin.token");
+            fs::write(&token_file, format!("{token}\n")).expect("write the admin token");
+            fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600))
+                .expect("chmod the admin token");
         }
         let nodes = (0..spec.size)
             .map(|index| {

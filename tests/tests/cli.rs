@@ -3,6 +3,7 @@
 //! Also the precedence of flags, environment, config file and defaults.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use tenure_tests::{free_tcp, free_udp, run_tenure, Cluster, ClusterSpec, SLACK};
@@ -212,4 +213,200 @@ fn a_second_tenure_on_the_same_state_directory_is_refused() {
     // The running node is undisturbed.
     assert_eq!(cluster.acting().len(), 1);
     std::thread::sleep(Duration::from_millis(100).min(SLACK));
+}
+
+/// `tenure run` for a cluster of one in `state_dir`, which must refuse to start.
+fn refused_start(state_dir: &std::path::Path) -> String {
+    let state = state_dir.display().to_string();
+    let (status, _, stderr) = run_tenure(&["run", "--id", "n1", "--state-dir", &state], &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("state file"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert!(errors[0].starts_with("tenure run: state file"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_dangling_state_symlink_is_refused_and_left_untouched() {
+    // Hardening item 3: the state volume is not mounted, so `state` links to nothing. Before
+    // the fix the node took itself for a fresh one, replaced the link with a new file and
+    // forgot its term and vote.
+    let directory = tempfile::tempdir().unwrap();
+    let state_file = directory.path().join("state");
+    let target = directory.path().join("volume").join("state");
+    std::os::unix::fs::symlink(&target, &state_file).unwrap();
+
+    let stderr = refused_start(directory.path());
+    for expected in [
+        state_file.display().to_string(),
+        format!("is a symbolic link to {}", target.display()),
+        "cannot be followed".to_string(),
+        "is the volume mounted?".to_string(),
+        "tenure refuses to start".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "{stderr:?} lacks {expected:?}");
+    }
+    assert_eq!(
+        fs::read_link(&state_file).unwrap(),
+        target,
+        "the link changed"
+    );
+    assert!(!target.exists(), "something was created behind the link");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_state_file_is_refused_at_once() {
+    // Hardening item 4: before the fix, startup blocked forever in open() after "tenure
+    // starting". `run_tenure` fails the test if tenure does not exit within its bound.
+    let directory = tempfile::tempdir().unwrap();
+    let state_file = directory.path().join("state");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&state_file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let stderr = refused_start(directory.path());
+    for expected in [
+        state_file.display().to_string(),
+        "is a named pipe (FIFO), not a regular file".to_string(),
+    ] {
+        assert!(stderr.contains(&expected), "{stderr:?} lacks {expected:?}");
+    }
+    let still = fs::symlink_metadata(&state_file).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&still));
+}
+
+#[test]
+fn unbounded_or_blocking_files_are_refused_at_once() {
+    // Hardening item 6: `--config /dev/zero` never returned and grew to 1.7 GB in 3 s. Every
+    // file the settings name is now read with a size bound and an open that cannot block.
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let listen = free_udp("127.0.0.1").to_string();
+    let peer = format!("n2={}", free_udp("127.0.0.2"));
+    let big = directory.path().join("big.toml");
+    fs::write(&big, format!("# {}\n", "x".repeat(100 * 1024))).unwrap();
+    let big = big.display().to_string();
+    let fifo = directory.path().join("key.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    let node = |extra: &[&str]| -> Vec<String> {
+        [
+            "run",
+            "--id",
+            "n1",
+            "--listen",
+            &listen,
+            "--state-dir",
+            &state,
+            "--peer",
+            &peer,
+        ]
+        .iter()
+        .chain(extra)
+        .map(ToString::to_string)
+        .collect()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["run".into(), "--config".into(), "/dev/zero".into()],
+            "config file /dev/zero: it is a character device, not a regular file",
+        ),
+        (
+            vec!["run".into(), "--config".into(), big.clone()],
+            "it is longer than 65536 bytes",
+        ),
+        (
+            node(&["--cluster-key-file", "/dev/zero"]),
+            "cluster key file /dev/zero: it is a character device",
+        ),
+        // A FIFO nobody writes to reads as empty, at once.
+        (node(&["--cluster-key-file", &fifo]), "it is empty"),
+        (
+            node(&["--insecure", "--admin-token-file", "/dev/urandom"]),
+            "admin token file /dev/urandom: it is a character device",
+        ),
+    ];
+    for (arguments, expected) in cases {
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        // `run_tenure` fails the test if tenure does not exit within its bound.
+        let (status, _, stderr) = run_tenure(&arguments, &[]);
+        assert_eq!(status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{arguments:?}: {stderr:?} lacks {expected:?}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|line| line.contains("error")).count(),
+            1,
+            "one error line: {stderr}"
+        );
+    }
+}
+
+/// Waits (bounded) until node `index`'s log has a line containing every one of `parts`.
+fn wait_for_log_line(cluster: &Cluster, index: usize, parts: &[&str]) -> String {
+    cluster.wait_for(SLACK, &format!("a log line with {parts:?}"), |cluster| {
+        fs::read_to_string(&cluster.nodes[index].log)
+            .unwrap_or_default()
+            .lines()
+            .find(|line| parts.iter().all(|part| line.contains(part)))
+            .map(str::to_string)
+    })
+}
+
+#[test]
+fn a_world_readable_key_and_an_open_step_down_are_warned_about() {
+    // Hardening items 7 and 9: a cluster key readable by every user was used without a word,
+    // and an HTTP API without an admin token got only an INFO line.
+    let mut cluster = Cluster::prepare(ClusterSpec::new(3, LEDGER_CHILD));
+    let key = cluster.key_file.clone();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    cluster.spawn(0);
+    let key_text = key.display().to_string();
+    let chmod = format!("`chmod o-rwx {key_text}`");
+    wait_for_log_line(
+        &cluster,
+        0,
+        &["WARN", &key_text, "has mode 0644", "every user", &chmod],
+    );
+    let http = cluster.nodes[0].http.to_string();
+    wait_for_log_line(
+        &cluster,
+        0,
+        &[
+            "WARN",
+            "POST /step-down is open to anyone",
+            &http,
+            "127.0.0.1",
+        ],
+    );
+    cluster.shutdown();
+
+    // With a private key and an admin token file that is world-readable: only the token is
+    // warned about, and the open step-down warning is gone.
+    let mut spec = ClusterSpec::new(3, LEDGER_CHILD);
+    spec.admin_token = true;
+    let mut cluster = Cluster::prepare(spec);
+    fs::set_permissions(&cluster.key_file, fs::Permissions::from_mode(0o640)).unwrap();
+    let token = cluster.directory.path().join("admin.token");
+    fs::set_permissions(&token, fs::Permissions::from_mode(0o604)).unwrap();
+    cluster.spawn(0);
+    let token_text = token.display().to_string();
+    wait_for_log_line(&cluster, 0, &["WARN", &token_text, "has mode 0604"]);
+    wait_for_log_line(&cluster, 0, &["tenure starting"]);
+    let log = fs::read_to_string(&cluster.nodes[0].log).unwrap();
+    assert!(!log.contains("is open to anyone"), "{log}");
+    assert!(
+        !log.contains(&cluster.key_file.display().to_string()),
+        "{log}"
+    );
 }

@@ -175,7 +175,8 @@ pub struct RunArgs {
     pub max_child_restarts: Option<u32>,
 
     /// The HTTP API address (/, /health, /ready, /joined, /status, /metrics, /step-down),
-    /// e.g. 127.0.0.1:8101. Without it, no HTTP API is served.
+    /// e.g. 127.0.0.1:8101. Without it, no HTTP API is served. The API has no TLS: bind it to
+    /// 127.0.0.1 or a management network, and set --admin-token-file.
     #[arg(
         long,
         env = "TENURE_HTTP",

@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, UdpSocket};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -433,7 +434,13 @@ impl Cluster {
         getrandom::fill(&mut key)
             .map_err(|error| Failure::Failed(format!("no randomness for the key: {error}")))?;
         let hex: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
-        std::fs::write(&key_file, format!("{hex}\n"))?;
+        // Private to this user, as tenure run asks of a key file (it warns otherwise).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_file)?
+            .write_all(format!("{hex}\n").as_bytes())?;
         let executable = std::env::current_exe()?;
         let mut nodes = Vec::new();
         for number in 1..=3 {

@@ -31,6 +31,7 @@ use tracing::info;
 
 use crate::clock::BootClock;
 use crate::driver::{Clock as _, Command};
+use crate::http_server::{self, ConnectionLimits};
 use crate::metrics;
 use crate::observer::Shared;
 
@@ -64,9 +65,14 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the process exits.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>) -> io::Result<()> {
-    axum::serve(listener, router(state)).await
+/// Serves the API on `listener` until the process exits, within `limits` (see
+/// `http_server`: the connections must leave file descriptors to the election).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    limits: ConnectionLimits,
+) -> io::Result<()> {
+    http_server::serve(listener, router(state), limits).await
 }
 
 fn now() -> tenure_core::Instant {

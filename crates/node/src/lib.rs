@@ -8,9 +8,10 @@
 //!   the election messages.
 //! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
 //!   and the acting sink that runs the child under it.
-//! - `observer`, `http` and `metrics`: logs, the HTTP API and Prometheus metrics.
-//! - `cli`, `settings`, `members` and `run`: `tenure run`; `status_command`, `demo`: the other
-//!   subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
+//! - `observer`, `http`, `http_server` and `metrics`: logs, the HTTP API (with its connection
+//!   limits) and Prometheus metrics.
+//! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
+//!   `demo`: the other subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
 
 pub mod cli;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod driver;
 pub mod guard;
 pub mod http;
 pub mod http_client;
+pub mod http_server;
 pub mod logging;
 pub mod members;
 pub mod metrics;
@@ -27,6 +29,7 @@ pub mod observer;
 pub mod process;
 pub mod run;
 pub mod settings;
+pub mod small_file;
 pub mod state_file;
 pub mod status_command;
 pub mod storage;

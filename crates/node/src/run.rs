@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 use crate::clock::BootClock;
 use crate::driver::{ActingSink, Clock as _, Command, Driver, Parts};
 use crate::http::{self, HttpState};
+use crate::http_server::ConnectionLimits;
 use crate::logging;
 use crate::members::PeerAddress;
 use crate::observer::{NodeInfo, NodeObserver, Shared};
@@ -47,14 +48,13 @@ pub fn run(settings: RunSettings) -> Result<(), RunError> {
     logging::init(settings.log_format, &settings.log_level);
     announce(&settings);
 
-    let (mut state_file, stored) = StateFile::open(&settings.state_dir).map_err(|problem| {
-        error!(%problem, "cannot open the state directory");
-        RunError(problem.to_string())
-    })?;
-    let incarnation = state_file.begin_boot().map_err(|problem| {
-        error!(%problem, "cannot record this boot in the state file");
-        RunError(problem.to_string())
-    })?;
+    // A failure to start is returned, not logged: the binary prints it as the one error line
+    // of a refused start, as it does for configuration errors.
+    let (mut state_file, stored) =
+        StateFile::open(&settings.state_dir).map_err(|problem| RunError(problem.to_string()))?;
+    let incarnation = state_file
+        .begin_boot()
+        .map_err(|problem| RunError(problem.to_string()))?;
     match &stored {
         Some(state) => info!(
             path = %state_file.path().display(),
@@ -158,11 +158,8 @@ async fn run_node(
         observer: NodeObserver::new(shared.clone()),
         entropy: entropy(),
     };
-    let driver =
-        Driver::new(settings.config.clone(), members.own_id(), parts).map_err(|problem| {
-            error!(%problem, "cannot start the election loop");
-            RunError(problem.to_string())
-        })?;
+    let driver = Driver::new(settings.config.clone(), members.own_id(), parts)
+        .map_err(|problem| RunError(format!("cannot start the election loop: {problem}")))?;
 
     let (commands, command_receiver) = mpsc::channel(16);
     if settings
@@ -178,8 +175,15 @@ async fn run_node(
             commands: commands.clone(),
             admin_token: settings.admin_token.clone(),
         });
+        let limits = ConnectionLimits::for_this_process();
+        info!(
+            max_connections = limits.max_connections,
+            header_read_timeout = %human(limits.header_read_timeout),
+            "HTTP API listening; connections are limited so that they leave file descriptors \
+             to the election"
+        );
         tokio::spawn(async move {
-            if let Err(problem) = http::serve(listener, state).await {
+            if let Err(problem) = http::serve(listener, state, limits).await {
                 error!(%problem, "the HTTP API stopped");
             }
         });
@@ -252,8 +256,19 @@ fn announce(settings: &RunSettings) {
              depose the leader and run the daemon twice. Use --cluster-key-file in production"
         );
     }
-    if settings.http.is_some() && settings.admin_token.is_none() {
-        info!("no --admin-token-file: POST /step-down is open to anyone who reaches --http");
+    if let (Some(http), None) = (settings.http, &settings.admin_token) {
+        // A step-down moves leadership and restarts the daemon elsewhere; whoever can do that
+        // at will can keep the cluster without a working daemon. Worth a warning, not a refusal:
+        // on a loopback-only --http the operator may want it open (operations guide: Security).
+        warn!(
+            %http,
+            "no --admin-token-file: POST /step-down is open to anyone who can connect to --http \
+             {http} and lets them move leadership at will. Set --admin-token-file, and bind \
+             --http to 127.0.0.1 or a management network only"
+        );
+    }
+    for warning in &settings.warnings {
+        warn!("{warning}");
     }
     if settings.command.is_none() {
         info!("no command: this node only takes part in elections and reports the leader");

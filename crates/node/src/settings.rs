@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use tenure_core::{Config, ConfigError, ConfigParams, NodeId};
 
 use crate::cli::{parse_duration, LogFormat, RunArgs};
 use crate::members::{Members, PeerAddress, PeerSpec};
+use crate::small_file;
 use crate::wire::ClusterKey;
 
 /// Default lease: crash failover takes about one lease (docs/protocol.md, "Defaults").
@@ -50,8 +50,11 @@ pub const STOP_RESERVE: Duration = Duration::from_millis(150);
 /// The election jitter is a quarter lease, as in the core's defaults (2 s lease, 500 ms).
 pub const JITTER_DIVISOR: u32 = 4;
 
-/// Longest key or token file read; both are one short line.
+/// Longest admin token file read; it is one short line.
 const MAX_SECRET_FILE: u64 = 4096;
+
+/// Longest `--config` file read. The example in deploy/ is about 1.5 KB.
+const MAX_CONFIG_FILE: u64 = 64 * 1024;
 
 /// A configuration error, for the operator. Exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +129,9 @@ pub struct RunSettings {
     pub dry_run: bool,
     /// Where each displayed setting came from, for `--dry-run`.
     pub origins: BTreeMap<&'static str, Origin>,
+    /// What the operator should fix although the node can run (a secret file other users may
+    /// read); `tenure run` logs each as a warning.
+    pub warnings: Vec<String>,
 }
 
 /// The `--config` file. Every key is optional; unknown keys are errors, so a typo is caught
@@ -249,6 +255,7 @@ impl RunSettings {
             file.cluster_key_file.map(|path| Ok(base.join(path))),
         )?;
         let insecure = args.insecure || file.insecure.unwrap_or(false);
+        let mut warnings = Vec::new();
         let (key, key_source) = match (key_file, insecure) {
             (Some(_), true) => {
                 return Err(error(
@@ -256,10 +263,16 @@ impl RunSettings {
                      file (authenticated datagrams) or --insecure (no authentication, demo only)",
                 ))
             }
-            (Some(path), false) => (
-                ClusterKey::from_file(&path).map_err(|problem| error(problem.to_string()))?,
-                KeySource::File(path),
-            ),
+            (Some(path), false) => {
+                let (key, mode) =
+                    ClusterKey::from_file(&path).map_err(|problem| error(problem.to_string()))?;
+                warnings.extend(small_file::exposure_warning(
+                    "cluster key file",
+                    &path,
+                    mode,
+                ));
+                (key, KeySource::File(path))
+            }
             (None, true) => (ClusterKey::insecure(), KeySource::Insecure),
             (None, false) if members.len() == 1 => (ClusterKey::insecure(), KeySource::NotNeeded),
             (None, false) => {
@@ -332,10 +345,14 @@ impl RunSettings {
             args.admin_token_file,
             file.admin_token_file.map(|path| Ok(base.join(path))),
         )?;
-        let admin_token = admin_token_file
-            .as_deref()
-            .map(read_admin_token)
-            .transpose()?;
+        let admin_token = match admin_token_file.as_deref() {
+            Some(path) => {
+                let (token, mode) = read_admin_token(path)?;
+                warnings.extend(small_file::exposure_warning("admin token file", path, mode));
+                Some(token)
+            }
+            None => None,
+        };
         let log_format = merge
             .pick(
                 "log_format",
@@ -401,6 +418,7 @@ impl RunSettings {
             command,
             dry_run: args.dry_run,
             origins: merge.origins,
+            warnings,
         })
     }
 
@@ -580,17 +598,24 @@ fn parse_file_duration(
 }
 
 fn read_file_settings(path: &Path) -> Result<FileSettings, SettingsError> {
-    let text = std::fs::read_to_string(path).map_err(|problem| {
-        error(format!(
-            "config file {}: cannot read it: {problem}",
-            path.display()
-        ))
-    })?;
-    toml::from_str(&text)
+    let file = small_file::read(path, MAX_CONFIG_FILE)
+        .map_err(|problem| error(format!("config file {}: {problem}", path.display())))?;
+    parse_file_settings(&file.text)
         .map_err(|problem| error(format!("config file {}: {problem}", path.display())))
 }
 
-fn read_admin_token(path: &Path) -> Result<String, SettingsError> {
+/// Parses the text of a `--config` file. Public for the fuzz target `config_file`; the result
+/// says only whether it parsed, because `FileSettings` is private to this module.
+pub fn check_config_text(text: &str) -> Result<(), String> {
+    parse_file_settings(text).map(drop)
+}
+
+fn parse_file_settings(text: &str) -> Result<FileSettings, String> {
+    toml::from_str(text).map_err(|problem| problem.to_string())
+}
+
+/// Reads the admin token, and returns it with the file's permission bits.
+fn read_admin_token(path: &Path) -> Result<(String, u32), SettingsError> {
     let problem = |what: String| {
         error(format!(
             "admin token file {}: {what}. It must hold one line with the token that POST \
@@ -599,12 +624,8 @@ fn read_admin_token(path: &Path) -> Result<String, SettingsError> {
             path.display()
         ))
     };
-    let file = std::fs::File::open(path).map_err(|e| problem(format!("cannot open it: {e}")))?;
-    let mut text = String::new();
-    file.take(MAX_SECRET_FILE)
-        .read_to_string(&mut text)
-        .map_err(|e| problem(format!("cannot read it as text: {e}")))?;
-    let token = text.trim();
+    let file = small_file::read(path, MAX_SECRET_FILE).map_err(problem)?;
+    let token = file.text.trim();
     if token.is_empty() {
         return Err(problem("it is empty".to_string()));
     }
@@ -613,7 +634,7 @@ fn read_admin_token(path: &Path) -> Result<String, SettingsError> {
             "it contains whitespace inside the token".to_string(),
         ));
     }
-    Ok(token.to_string())
+    Ok((token.to_string(), file.mode))
 }
 
 /// The key datagrams are sealed with: the cluster key bound to the settings every member must

@@ -31,7 +31,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, Mode, OFlags};
 
 /// The state a node keeps across restarts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -89,6 +89,16 @@ pub enum StateFileError {
 
     #[error("state file {} is damaged: {problem}. {}", .path.display(), RECOVERY_ADVICE)]
     Corrupt { path: PathBuf, problem: String },
+
+    #[error(
+        "state file {} is {kind}, not a regular file (tenure keeps its term and vote in a \
+         regular file that it replaces atomically, never in what a link points to). If the \
+         state lives on a volume, mount it, and point --state-dir at the directory that really \
+         holds the file instead of linking to it. Otherwise: {}",
+        .path.display(),
+        RECOVERY_ADVICE
+    )]
+    NotARegularFile { path: PathBuf, kind: String },
 
     #[error(
         "state file {} has format version {version:?}, but this tenure reads only version {}. \
@@ -154,6 +164,9 @@ pub const LOCK_FILE_NAME: &str = "lock";
 /// on a file that is not ours.
 const MAX_FILE_LEN: u64 = 4096;
 
+/// Extra `open` flags of the temporary file (see `StateFile::store`).
+const TEMPORARY_OPEN_FLAGS: i32 = (OFlags::NOFOLLOW.bits() | OFlags::NONBLOCK.bits()) as i32;
+
 /// The `voted_for` value meaning "no vote". Not a valid node name for that reason.
 const NO_VOTE: &str = "-";
 
@@ -216,11 +229,15 @@ impl StateFile {
             let path = path.to_path_buf();
             move |source| StateFileError::Write { step, path, source }
         };
+        // NOFOLLOW and NONBLOCK: a link or a FIFO left at the temporary name makes the store
+        // fail at once with an error, instead of writing through the link or waiting forever
+        // for a reader.
         let mut temporary = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(TEMPORARY_OPEN_FLAGS)
             .open(&self.temporary_path)
             .map_err(write_error("creating", &self.temporary_path))?;
         temporary
@@ -282,6 +299,21 @@ impl StateFile {
     }
 }
 
+/// The bytes `StateFile::store` writes for `state`. Public for the fuzz target `state_file`.
+pub fn encode_state(state: &StoredState) -> String {
+    encode(state)
+}
+
+/// Parses the bytes of a state file exactly as `StateFile::open` does, the problem described
+/// without a path. Public for the fuzz target `state_file`, which checks that whatever this
+/// accepts, `encode_state` writes back byte for byte.
+pub fn decode_state(bytes: &[u8]) -> Result<StoredState, String> {
+    decode(bytes).map_err(|problem| match problem {
+        DecodeProblem::Corrupt(problem) => problem,
+        DecodeProblem::UnsupportedVersion(version) => format!("format version {version:?}"),
+    })
+}
+
 /// Checks that `name` can be stored as `voted_for` and read back unchanged: one word of
 /// printable characters, so the line format stays unambiguous.
 pub fn validate_node_name(name: &str) -> Result<(), &'static str> {
@@ -329,16 +361,32 @@ fn open_lock_file(lock_path: &Path) -> io::Result<File> {
 }
 
 fn read_state(path: &Path) -> Result<Option<StoredState>, StateFileError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StateFileError::Unreadable {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let unreadable = |source| StateFileError::Unreadable {
+        path: path.to_path_buf(),
+        source,
     };
+    // Only a name that does not exist at all is a fresh node. `symlink_metadata` does not
+    // follow links, so a dangling link (a volume that is not mounted) is seen for what it is
+    // instead of as a missing file.
+    let metadata = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(unreadable(source)),
+    };
+    if !metadata.file_type().is_file() {
+        return Err(not_a_regular_file(path, &metadata));
+    }
+    // NOFOLLOW and NONBLOCK: should the name be swapped for a link or a FIFO after the check
+    // above, the open fails or returns at once instead of following the link or waiting for
+    // a writer forever. The descriptor is then checked once more.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let file = File::from(
+        rustix::fs::open(path, flags, Mode::empty()).map_err(|errno| unreadable(errno.into()))?,
+    );
+    let metadata = file.metadata().map_err(unreadable)?;
+    if !metadata.file_type().is_file() {
+        return Err(not_a_regular_file(path, &metadata));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_LEN + 1)
         .read_to_end(&mut bytes)
@@ -349,6 +397,45 @@ fn read_state(path: &Path) -> Result<Option<StoredState>, StateFileError> {
     decode(&bytes)
         .map(Some)
         .map_err(|problem| problem.into_error(path))
+}
+
+/// The error for a state path that exists but is no regular file, saying what it is.
+fn not_a_regular_file(path: &Path, metadata: &fs::Metadata) -> StateFileError {
+    use std::os::unix::fs::FileTypeExt;
+
+    let file_type = metadata.file_type();
+    let kind = if file_type.is_symlink() {
+        let target = fs::read_link(path).map_or_else(
+            |_| "an unreadable target".to_string(),
+            |target| format!("{}", target.display()),
+        );
+        match fs::metadata(path) {
+            Err(problem) => format!(
+                "a symbolic link to {target}, which cannot be followed ({problem}; is the \
+                 volume mounted?)"
+            ),
+            Ok(_) => format!(
+                "a symbolic link to {target}; a store would replace the link, not the file it \
+                 points to"
+            ),
+        }
+    } else if file_type.is_fifo() {
+        "a named pipe (FIFO)".to_string()
+    } else if file_type.is_socket() {
+        "a socket".to_string()
+    } else if file_type.is_char_device() {
+        "a character device".to_string()
+    } else if file_type.is_block_device() {
+        "a block device".to_string()
+    } else if file_type.is_dir() {
+        "a directory".to_string()
+    } else {
+        "not a regular file".to_string()
+    };
+    StateFileError::NotARegularFile {
+        path: path.to_path_buf(),
+        kind,
+    }
 }
 
 /// What is wrong with a file's contents, before the path is attached.
@@ -883,17 +970,102 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_state_file_is_an_error() {
+    fn a_directory_in_place_of_the_state_file_is_an_error() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join(STATE_FILE_NAME);
-        // A directory where the file should be cannot be read as one.
         fs::create_dir(&path).unwrap();
         let error = open_error(directory.path());
         assert!(
-            matches!(error, StateFileError::Unreadable { .. }),
+            matches!(&error, StateFileError::NotARegularFile { kind, .. } if kind == "a directory"),
             "{error}"
         );
         assert_actionable(&error, &path);
+    }
+
+    // ---- Paths that exist but are no regular file (hardening items 3 and 4) ----
+
+    #[test]
+    fn a_dangling_symlink_is_refused_and_left_untouched_never_a_fresh_node() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join(STATE_FILE_NAME);
+        let target = directory.path().join("unmounted-volume").join("state");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+
+        let error = open_error(directory.path());
+        let message = error.to_string();
+        assert!(
+            matches!(error, StateFileError::NotARegularFile { .. }),
+            "{message}"
+        );
+        assert!(message.contains("a symbolic link to"), "{message}");
+        assert!(message.contains(&target.display().to_string()), "{message}");
+        assert!(message.contains("cannot be followed"), "{message}");
+        assert_actionable(&error, &path);
+        // The link is still a link to the same place, and nothing was created behind it.
+        assert_eq!(fs::read_link(&path).unwrap(), target);
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn a_symlink_to_a_valid_state_file_is_refused_because_a_store_would_replace_the_link() {
+        let directory = tempfile::tempdir().unwrap();
+        let real = directory.path().join("real-state");
+        fs::write(&real, encode(&sample())).unwrap();
+        let path = directory.path().join(STATE_FILE_NAME);
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        let error = open_error(directory.path());
+        assert!(
+            error.to_string().contains("a store would replace the link"),
+            "{error}"
+        );
+        assert_eq!(fs::read_link(&path).unwrap(), real);
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_state_file_is_refused_at_once() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join(STATE_FILE_NAME);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Before the fix, open() blocked forever waiting for a writer; this returns at once.
+        let error = open_error(directory.path());
+        assert!(
+            matches!(&error, StateFileError::NotARegularFile { kind, .. } if kind.contains("FIFO")),
+            "{error}"
+        );
+        assert_actionable(&error, &path);
+    }
+
+    #[test]
+    fn a_fifo_at_the_temporary_name_fails_the_store_instead_of_hanging_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let (mut file, _) = StateFile::open(directory.path()).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            directory.path().join(TEMPORARY_FILE_NAME),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let error = file.store(&sample()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StateFileError::Write {
+                    step: "creating",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(file.current(), None);
     }
 
     #[test]

@@ -23,20 +23,25 @@
 //! within it, the highest sequence and which of the 64 sequences below it have been accepted.
 //! A higher incarnation (the sender restarted) starts afresh; a lower one is dropped as
 //! `stale_incarnation`; a sequence already accepted or older than the window is `replayed`.
-//! The window absorbs reordering of up to 64 datagrams. What it cannot stop: when the
-//! *receiver* restarts it has forgotten every window, so a recording of the sender's current
-//! incarnation can be replayed to it, each datagram at most once. The election protocol
-//! tolerates duplicated and stale messages (they carry terms), so this costs liveness at worst.
+//! The window absorbs reordering of up to 64 datagrams. What it cannot stop: the windows live
+//! in memory, so a *receiver* that restarts has forgotten them all and takes the first
+//! authentic datagram from each sender, of any incarnation. Recordings of the sender's
+//! datagrams, of earlier boots too, are then accepted again, each at most once per boot of
+//! the receiver, if they are replayed in increasing incarnation order (within one, no more
+//! than 63 sequences below the highest accepted) and before a genuine datagram of the
+//! sender's current boot arrives; after it, earlier boots are
+//! `stale_incarnation`. The election protocol tolerates duplicated and stale messages (they
+//! carry terms), so this costs liveness at worst (docs/operations.md, "Threat model").
 //!
 //! The key file holds the key in hex; see `ClusterKey::from_file`.
 
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::small_file;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -69,6 +74,9 @@ pub const MIN_KEY_LEN: usize = 16;
 /// Most key bytes accepted from a key file (HMAC-SHA256's block size).
 pub const MAX_KEY_LEN: usize = 64;
 
+/// Longest key file read: the longest key in hex with generous room for whitespace.
+const MAX_KEY_FILE_LEN: u64 = 4096;
+
 /// The secret shared by all members of a cluster. Its `Debug` output never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterKey {
@@ -91,22 +99,19 @@ pub struct KeyFileError {
 }
 
 impl ClusterKey {
-    /// Reads a key from a file holding it in hex. Leading and trailing whitespace (such as the
-    /// newline `openssl rand -hex 32 > key` leaves) is ignored; upper and lower case are both
-    /// accepted.
-    pub fn from_file(path: &Path) -> Result<ClusterKey, KeyFileError> {
+    /// Reads a key from a file holding it in hex, and returns it with the file's permission
+    /// bits (for a warning when other users may read it). Leading and trailing whitespace
+    /// (such as the newline `openssl rand -hex 32 > key` leaves) is ignored; upper and lower
+    /// case are both accepted. The read is bounded in size and never blocks (`small_file`).
+    pub fn from_file(path: &Path) -> Result<(ClusterKey, u32), KeyFileError> {
         let key_file_error = |problem: String| KeyFileError {
             path: path.to_path_buf(),
             problem,
         };
-        let file =
-            File::open(path).map_err(|error| key_file_error(format!("cannot open it: {error}")))?;
-        // A valid file is at most a few hundred bytes; bound the read for one that is not.
-        let mut text = String::new();
-        file.take(4096)
-            .read_to_string(&mut text)
-            .map_err(|error| key_file_error(format!("cannot read it as text: {error}")))?;
-        ClusterKey::from_hex(&text).map_err(key_file_error)
+        // A valid file is at most a few hundred bytes.
+        let file = small_file::read(path, MAX_KEY_FILE_LEN).map_err(key_file_error)?;
+        let key = ClusterKey::from_hex(&file.text).map_err(key_file_error)?;
+        Ok((key, file.mode))
     }
 
     /// Parses a key in hex, whitespace around it ignored. The error says what is wrong.
@@ -868,7 +873,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let good = directory.path().join("good.key");
         std::fs::write(&good, format!("{KEY_HEX}\n")).unwrap();
-        assert_eq!(ClusterKey::from_file(&good).unwrap(), key());
+        assert_eq!(ClusterKey::from_file(&good).unwrap().0, key());
 
         let short = directory.path().join("short.key");
         std::fs::write(&short, "abcd\n").unwrap();
@@ -883,6 +888,31 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_restarted_receiver_accepts_recordings_once_until_the_senders_current_boot_shows() {
+        let mut old_boot = Sealer::new(&key(), 1, 7);
+        let recorded: Vec<Vec<u8>> = (0..3).map(|_| old_boot.seal(0, b"old").unwrap()).collect();
+        let mut current_boot = Sealer::new(&key(), 1, 8);
+        let current = current_boot.seal(0, b"new").unwrap();
+
+        // The receiver restarted: every window is empty. A recording of an earlier boot of
+        // the sender is accepted, in order, each once.
+        let mut opener = Opener::new(&key(), 0, 3);
+        for datagram in &recorded {
+            assert!(opener.open(datagram).is_ok());
+        }
+        assert_eq!(opener.open(&recorded[1]), Err(DropReason::Replayed));
+        // The sender's current boot closes the earlier one for good.
+        assert!(opener.open(&current).is_ok());
+        assert_eq!(opener.open(&recorded[0]), Err(DropReason::StaleIncarnation));
+        // Another restart of the receiver opens the same window again, in any order within
+        // the 64 sequences of the window.
+        let mut opener = Opener::new(&key(), 0, 3);
+        assert!(opener.open(&recorded[2]).is_ok());
+        assert!(opener.open(&recorded[0]).is_ok());
+        assert_eq!(opener.open(&recorded[0]), Err(DropReason::Replayed));
     }
 
     #[test]

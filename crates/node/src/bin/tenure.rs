@@ -43,6 +43,9 @@ fn main() -> ExitCode {
                 }
             };
             if settings.dry_run {
+                for warning in &settings.warnings {
+                    eprintln!("tenure run: warning: {warning}");
+                }
                 println!("tenure run: the configuration is valid; --dry-run, so nothing starts.");
                 print!("{}", settings.describe());
                 return ExitCode::SUCCESS;
