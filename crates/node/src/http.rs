@@ -205,6 +205,9 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
             .filter(|until| now < *until)
             .map(|until| until.saturating_duration_since(now).as_millis()),
         "supervises_child": info.supervises_child,
+        "term_jumps_refused": snapshot.term_jumps.refused,
+        "last_refused_term": snapshot.term_jumps.last.map(|(_, term)| term.0),
+        "last_refused_term_from": snapshot.term_jumps.last.and_then(|(from, _)| name(from)),
         "peers": peers,
     }))
 }

@@ -130,6 +130,17 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         );
     }
     out.header(
+        "tenure_last_refused_term",
+        "gauge",
+        "The term of the last message refused for a term jump beyond 2^32 (term_too_far), \
+         else 0.",
+    );
+    out.sample(
+        "tenure_last_refused_term",
+        &[],
+        snapshot.term_jumps.last.map_or(0, |(_, term)| term.0),
+    );
+    out.header(
         "tenure_datagrams_dropped_total",
         "counter",
         "Datagrams dropped before the election core: malformed, oversized, unauthenticated, \

@@ -641,7 +641,7 @@ fn read_admin_token(path: &Path) -> Result<(String, u32), SettingsError> {
 /// share. Nodes given a different member list or lease cannot authenticate each other's
 /// datagrams, so a misconfiguration shows as `unauthenticated` drops and never as quorums that
 /// do not intersect or a leader whose lease outlasts its followers' promises.
-fn datagram_key(key: &ClusterKey, members: &Members, lease: Duration) -> ClusterKey {
+pub fn datagram_key(key: &ClusterKey, members: &Members, lease: Duration) -> ClusterKey {
     let context = format!(
         "tenure datagram key v1\nmembers {}\nlease_ns {}\n",
         members.names().join(","),
