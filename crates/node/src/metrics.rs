@@ -174,6 +174,47 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         info.transport.send_failures.load(Ordering::Relaxed),
     );
     out.header(
+        "tenure_incarnation",
+        "gauge",
+        "The incarnation this node seals its datagrams in.",
+    );
+    out.sample(
+        "tenure_incarnation",
+        &[],
+        info.transport.incarnation.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_incarnation_moves_total",
+        "counter",
+        "Times a peer refused this node's incarnation (another process with its id, or a \
+         forgery) and the node moved above it.",
+    );
+    out.sample(
+        "tenure_incarnation_moves_total",
+        &[],
+        info.transport.incarnation_moves.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_incarnation_notices_sent_total",
+        "counter",
+        "Notices sent to peers whose datagrams this node refused as stale_incarnation.",
+    );
+    out.sample(
+        "tenure_incarnation_notices_sent_total",
+        &[],
+        info.transport.notices_sent.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_duplicate_ids_total",
+        "counter",
+        "Times this node saw two processes claim one member id (two incarnations at once).",
+    );
+    out.sample(
+        "tenure_duplicate_ids_total",
+        &[],
+        info.transport.duplicate_ids.load(Ordering::Relaxed),
+    );
+    out.header(
         "tenure_state_writes_total",
         "counter",
         "Term and vote changes made durable in the state file.",
