@@ -1,16 +1,23 @@
 //! Authentic datagrams a correct member never sends, forged by a test that holds the cluster key
-//! (docs/operations.md, "Threat model"): a cluster of real `tenure run` processes must survive
-//! them, report them, and keep its ledger free of overlaps.
+//! (docs/operations.md, "Threat model"), and a second process started with a member's id: a
+//! cluster of real `tenure run` processes must survive them, report them, and keep its ledger
+//! free of overlaps.
 
-use std::fs;
+use std::ffi::OsString;
+use std::fs::{self, File};
 use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tenure_core::{MAX_TERM, MAX_TERM_STEP};
 use tenure_node::members::Members;
+use tenure_node::process::exit_with_parent;
 use tenure_node::settings::datagram_key;
 use tenure_node::wire::{ClusterKey, Sealer};
-use tenure_tests::{free_udp, metric, Cluster, ClusterSpec, SLACK};
+use tenure_tests::{
+    free_tcp, free_udp, metric, tenure_binary, Cluster, ClusterSpec, Signal, SLACK,
+};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 
@@ -160,4 +167,201 @@ fn refused_term_jumps_are_warned_about_at_most_once_per_peer_per_minute() {
         .filter(|line| line.contains("refused a term jump"))
         .count();
     assert_eq!(warnings, 1, "{status}\n{log}");
+}
+
+/// How long a node reports itself not joined after the last refusal of its incarnation
+/// (`tenure_node::transport::REFUSED_REPORT_WINDOW`).
+const REFUSED_REPORT_WINDOW: Duration = tenure_node::transport::REFUSED_REPORT_WINDOW;
+
+/// Whether node `index` answers `/joined` with 200.
+fn joined(cluster: &Cluster, index: usize) -> bool {
+    cluster
+        .get(index, "/joined")
+        .is_ok_and(|response| response.status == 200)
+}
+
+fn log_of(cluster: &Cluster, index: usize) -> String {
+    fs::read_to_string(&cluster.nodes[index].log).expect("the node's log")
+}
+
+#[test]
+fn a_forged_incarnation_one_above_a_member_silences_it_only_until_it_moves_above() {
+    let mut cluster = Cluster::start(ClusterSpec::new(3, LEDGER_CHILD));
+    let timing = cluster.timing;
+    let (leader, token) = cluster.wait_for_acting(timing.first_election_bound(), 0);
+    let silenced = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    cluster.wait_for(SLACK, "the followers to join", |cluster| {
+        (joined(cluster, silenced) && joined(cluster, other)).then_some(())
+    });
+
+    // Phase 1: one datagram sealed as `silenced` in its incarnation + 1, to the other follower
+    // and to the leader. Both now hold that incarnation and refuse the genuine one as stale.
+    let incarnation = stored_incarnation(&cluster, silenced);
+    let attacker = UdpSocket::bind(free_udp("127.0.0.22")).expect("bind the attacker");
+    let mut sealer = impersonate(&cluster, silenced, incarnation + 1);
+    for target in [leader, other] {
+        let datagram = sealer
+            .seal(wire_index(target), &heartbeat(token, 1))
+            .expect("a heartbeat fits a datagram");
+        attacker
+            .send_to(&datagram, cluster.nodes[target].udp)
+            .expect("send the forged datagram");
+    }
+
+    // Phase 2: the silenced node is told, moves above the forged incarnation and says so.
+    let status = cluster.wait_for(SLACK, "the silenced node to move", |cluster| {
+        let status = cluster.status(silenced)?;
+        (status["incarnation_moves"].as_u64() >= Some(1)).then_some(status)
+    });
+    assert!(
+        status["incarnation"].as_u64() > Some(incarnation + 1),
+        "{status}"
+    );
+    assert!(status["refused_by_peer"]["peer"].is_string(), "{status}");
+    let log = log_of(&cluster, silenced);
+    assert!(
+        log.lines().any(|line| line.contains("WARN")
+            && line.contains("refuses our datagrams")
+            && line.contains(&format!("incarnation {}", incarnation + 1))),
+        "{log}"
+    );
+    assert!(
+        stored_incarnation(&cluster, silenced) > incarnation + 1,
+        "the move was not made durable"
+    );
+
+    // Phase 3: it is accepted again and joined within the report window; with the leader
+    // killed, it and the other follower elect a successor.
+    cluster.wait_for(
+        REFUSED_REPORT_WINDOW + SLACK,
+        "the silenced node to join again",
+        |cluster| joined(cluster, silenced).then_some(()),
+    );
+    cluster.kill(leader);
+    let (next, _) = cluster.wait_for_acting(timing.failover_bound(), token);
+    assert_ne!(next, leader);
+    cluster.assert_no_overlap();
+}
+
+/// A second `tenure run` with node `index`'s id and peers (a copied configuration) on another
+/// address, with a state directory of its own and no child. Killed when dropped.
+struct Duplicate {
+    process: Child,
+}
+
+impl Duplicate {
+    fn start(cluster: &Cluster, index: usize) -> Duplicate {
+        let udp = free_udp("127.0.0.30");
+        let http = free_tcp("127.0.0.30");
+        let state_dir = cluster.directory.path().join("duplicate");
+        fs::create_dir_all(&state_dir).expect("create the duplicate's state directory");
+        let mut arguments = cluster.arguments(index);
+        if let Some(separator) = arguments.iter().position(|argument| argument == "--") {
+            arguments.truncate(separator);
+        }
+        let replace = |arguments: &mut Vec<OsString>, flag: &str, value: OsString| {
+            let position = arguments
+                .iter()
+                .position(|argument| argument == flag)
+                .expect("the flag is given");
+            arguments[position + 1] = value;
+        };
+        replace(&mut arguments, "--listen", udp.to_string().into());
+        replace(&mut arguments, "--http", http.to_string().into());
+        replace(&mut arguments, "--state-dir", state_dir.into());
+        let log = File::create(cluster.directory.path().join("duplicate.log"))
+            .expect("create the duplicate's log");
+        let mut command = Command::new(tenure_binary());
+        command
+            .args(arguments)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("duplicate the log file"))
+            .stderr(log)
+            .process_group(0);
+        exit_with_parent(&mut command, Signal::KILL);
+        Duplicate {
+            process: command.spawn().expect("start the duplicate"),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for Duplicate {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn two_processes_with_one_id_are_named_and_the_real_one_is_accepted_again_once_alone() {
+    let mut cluster = Cluster::start(ClusterSpec::new(3, LEDGER_CHILD));
+    let timing = cluster.timing;
+    let (leader, token) = cluster.wait_for_acting(timing.first_election_bound(), 0);
+    let real = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let name = cluster.nodes[real].name.clone();
+    cluster.wait_for(SLACK, "the followers to join", |cluster| {
+        (joined(cluster, real) && joined(cluster, other)).then_some(())
+    });
+
+    // Phase 1: a second process with the follower's id. Its fresh state gives it a higher
+    // incarnation, so the peers take its datagrams and refuse the real node's.
+    let mut duplicate = Duplicate::start(&cluster, real);
+    let expected = format!("two processes claim id {name}");
+    cluster.wait_for(
+        timing.lease * 3 + SLACK,
+        "a peer to name the two processes",
+        |cluster| {
+            [leader, other]
+                .iter()
+                .any(|peer| log_of(cluster, *peer).contains(&expected))
+                .then_some(())
+        },
+    );
+    let named_by = [leader, other]
+        .into_iter()
+        .find(|peer| log_of(&cluster, *peer).contains(&expected))
+        .expect("a peer named them");
+    let line = log_of(&cluster, named_by)
+        .lines()
+        .find(|line| line.contains(&expected))
+        .map(str::to_string)
+        .expect("the line");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("127.0.0.30"),
+        "the duplicate's address: {line}"
+    );
+    assert!(
+        line.contains(&cluster.nodes[real].udp.to_string()),
+        "the real node's address: {line}"
+    );
+    let text = cluster.get(named_by, "/metrics").expect("metrics").body;
+    assert!(
+        metric(&text, "tenure_duplicate_ids_total") >= Some(1.0),
+        "{text}"
+    );
+    cluster.wait_for(SLACK, "the real node to report the refusal", |cluster| {
+        let status = cluster.status(real)?;
+        (status["incarnation_moves"].as_u64() >= Some(1)).then_some(())
+    });
+    assert!(log_of(&cluster, real).contains("refuses our datagrams"));
+
+    // Phase 2: the duplicate goes; within the report window the real node is accepted and
+    // joined again, and with the leader killed, it and the other node elect a successor.
+    duplicate.kill();
+    cluster.wait_for(
+        REFUSED_REPORT_WINDOW + timing.lease + SLACK,
+        "the real node to join again",
+        |cluster| joined(cluster, real).then_some(()),
+    );
+    cluster.kill(leader);
+    let (next, _) = cluster.wait_for_acting(timing.failover_bound(), token);
+    assert_ne!(next, leader);
+    cluster.assert_no_overlap();
 }
