@@ -12,8 +12,8 @@
 //! higher incarnation. Unanswered, the sender would be silenced for good: it keeps its
 //! incarnation until it restarts, and a duplicate may have set one above its next boot's. So
 //! the receiver answers, at most once per sender per `NOTICE_INTERVAL`, with a sealed
-//! `IncarnationNotice` to the datagram's source naming the incarnation it holds and the one it
-//! refused. A node that gets a notice refusing exactly its current incarnation stores an
+//! `IncarnationNotice` to the datagram's source (and the sender's configured address, if
+//! another) naming the incarnation it holds and the one it refused. A node that gets a notice refusing exactly its current incarnation stores an
 //! incarnation above the held one in its state file, seals from then on in it (sequences from
 //! 0), warns, and reports itself not joined for a while. A notice refusing any other
 //! incarnation (a recording of an earlier boot replayed to the receiver, or the other process
@@ -291,6 +291,8 @@ struct SenderRecord {
     accepted: Option<(u64, SocketAddr, u64)>,
     /// The incarnation refused lately, its source, since when, and how often.
     refused: Option<(u64, SocketAddr, u64, u32)>,
+    /// Changes of the accepted datagrams' source address lately: since when, how many.
+    source_changes: (u64, u32),
     /// When the last notice went out (nanoseconds; 0 = never).
     notice_at: u64,
     /// When the last error about two processes was logged (nanoseconds; 0 = never).
@@ -354,11 +356,49 @@ impl UdpTransport {
     }
 
     /// Remembers which incarnation of its sender an authentic datagram carried, and from where.
+    /// Accepted datagrams whose source keeps changing back and forth mean two processes with
+    /// one id and the same incarnation (a copied state file): a member that moves (a new pod
+    /// IP, NAT) changes its source once, not `DUPLICATE_REFUSALS` times within
+    /// `DUPLICATE_WINDOW`.
     fn note_accepted(&mut self, length: usize, source: SocketAddr, now: u64) {
-        if let Some((sender, incarnation)) = sender_and_incarnation(&self.buffer[..length]) {
-            if let Some(record) = self.records.get_mut(usize::from(sender)) {
-                record.accepted = Some((incarnation, source, now));
-            }
+        let Some((sender, incarnation)) = sender_and_incarnation(&self.buffer[..length]) else {
+            return;
+        };
+        let Some(record) = self.records.get_mut(usize::from(sender)) else {
+            return;
+        };
+        let window = DUPLICATE_WINDOW.as_nanos() as u64;
+        let previous = record.accepted.replace((incarnation, source, now));
+        let Some((previous_incarnation, previous_source, _)) = previous else {
+            return;
+        };
+        if previous_source == source {
+            return;
+        }
+        let (since, changes) = record.source_changes;
+        record.source_changes = if changes > 0 && now.saturating_sub(since) < window {
+            (since, changes.saturating_add(1))
+        } else {
+            (now, 1)
+        };
+        let error_due = record.duplicate_error_at == 0
+            || now.saturating_sub(record.duplicate_error_at)
+                >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
+        if record.source_changes.1 >= DUPLICATE_REFUSALS && error_due {
+            record.duplicate_error_at = now.max(1);
+            self.stats.duplicate_ids.fetch_add(1, Ordering::Relaxed);
+            let name = self.members.display(NodeId(u32::from(sender)));
+            error!(
+                peer = %name,
+                incarnation,
+                %source,
+                previous_incarnation,
+                %previous_source,
+                "two processes claim id {name}: its datagrams come by turns from {previous_source} \
+                 (incarnation {previous_incarnation}) and {source} (incarnation {incarnation}); \
+                 stop the one that should not run (a copied configuration and state?), or, if \
+                 only one runs, a key holder forged its datagrams"
+            );
         }
     }
 
@@ -417,17 +457,27 @@ impl UdpTransport {
         let Ok(datagram) = self.sealer.seal(sender, &notice.encode()) else {
             return;
         };
-        // Non-blocking, so `recv` stays cancel-safe; a notice lost to a full socket buffer is
-        // sent again on the next refusal a second later.
-        match self.socket.try_send_to(&datagram, source) {
-            Ok(_) => {
-                self.stats.datagrams_sent.fetch_add(1, Ordering::Relaxed);
-                self.stats.notices_sent.fetch_add(1, Ordering::Relaxed);
-                debug!(peer = %name, %source, held, refused, "sent an incarnation notice");
-            }
-            Err(problem) => {
-                debug!(peer = %name, %source, %problem, "cannot send an incarnation notice");
-                self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
+        // To the source, which reaches the refused process even when it is not the one at the
+        // configured address (a duplicate elsewhere); and to the configured address, which
+        // reaches the member when the source is a relay that only forwards towards us (a
+        // proxy). A process that does not seal in `refused` ignores the notice.
+        let configured = self
+            .peers
+            .address(peer)
+            .filter(|address| *address != source);
+        for address in std::iter::once(source).chain(configured) {
+            // Non-blocking, so `recv` stays cancel-safe; a notice lost to a full socket buffer
+            // is sent again on the next refusal a second later.
+            match self.socket.try_send_to(&datagram, address) {
+                Ok(_) => {
+                    self.stats.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.notices_sent.fetch_add(1, Ordering::Relaxed);
+                    debug!(peer = %name, %address, held, refused, "sent an incarnation notice");
+                }
+                Err(problem) => {
+                    debug!(peer = %name, %address, %problem, "cannot send an incarnation notice");
+                    self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -805,5 +855,30 @@ mod tests {
         assert_eq!(n1.sealer.incarnation(), 7);
         assert_eq!(n1.stats.incarnation_moves.load(Ordering::Relaxed), 0);
         assert_eq!(n1.stats.last_refusal(), None);
+    }
+
+    #[tokio::test]
+    async fn datagrams_of_one_id_from_two_sources_by_turns_are_named_as_two_processes() {
+        let (_n1, mut n2, stats_n2) = pair().await;
+        let target = n2.socket.local_addr().unwrap();
+        // Two processes as n1 with the same incarnation (a copied state file): their
+        // sequences interleave, so the receiver accepts datagrams from both sources by turns.
+        let (first, second) = (
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
+        let mut sealer = Sealer::new(&key(), 0, 7);
+        let payload = to_wire(Message::Heartbeat {
+            term: Term(2),
+            seq: 1,
+        })
+        .encode();
+        for turn in 0..8 {
+            let datagram = sealer.seal(1, &payload).unwrap();
+            let socket = if turn % 2 == 0 { &first } else { &second };
+            socket.send_to(&datagram, target).unwrap();
+            assert_eq!(n2.recv().await.from, NodeId(0));
+        }
+        assert_eq!(stats_n2.duplicate_ids.load(Ordering::Relaxed), 1);
     }
 }
