@@ -16,7 +16,7 @@ use tenure_node::process::exit_with_parent;
 use tenure_node::settings::datagram_key;
 use tenure_node::wire::{ClusterKey, Sealer};
 use tenure_tests::{
-    free_tcp, free_udp, metric, tenure_binary, Cluster, ClusterSpec, Signal, SLACK,
+    free_tcp, free_udp, metric, run_tenure, tenure_binary, Cluster, ClusterSpec, Signal, SLACK,
 };
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
@@ -351,6 +351,11 @@ fn two_processes_with_one_id_are_named_and_the_real_one_is_accepted_again_once_a
         (status["incarnation_moves"].as_u64() >= Some(1)).then_some(())
     });
     assert!(log_of(&cluster, real).contains("refuses our datagrams"));
+    let http = cluster.nodes[real].http.to_string();
+    cluster.wait_for(SLACK, "`tenure status` to report the refusal", |_| {
+        let (status, stdout, _) = run_tenure(&["status", "--http", &http], &[]);
+        (status.code() == Some(1) && stdout.contains("WARNING: peer")).then_some(())
+    });
 
     // Phase 2: the duplicate goes; within the report window the real node is accepted and
     // joined again, and with the leader killed, it and the other node elect a successor.
