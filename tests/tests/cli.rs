@@ -410,3 +410,48 @@ fn a_world_readable_key_and_an_open_step_down_are_warned_about() {
         "{log}"
     );
 }
+
+#[test]
+fn a_command_that_does_not_exist_is_refused_by_dry_run_and_at_start_and_nothing_happens() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let http = free_tcp("127.0.0.1").to_string();
+    let base = ["run", "--id", "n1", "--state-dir", &state, "--http", &http];
+    let missing = "tenure-test-no-such-command";
+    let not_executable = directory.path().join("script.sh");
+    fs::write(&not_executable, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&not_executable, fs::Permissions::from_mode(0o644)).unwrap();
+    let not_executable = not_executable.display().to_string();
+
+    for (command, expected) in [
+        (missing, "is not found, or not executable, in PATH"),
+        (not_executable.as_str(), "is not an executable file"),
+    ] {
+        for dry_run in [true, false] {
+            // Phase: one error line naming the command, status 2, and no trace left behind:
+            // no state file, no lock, the HTTP port never bound.
+            let mut arguments = base.to_vec();
+            if dry_run {
+                arguments.push("--dry-run");
+            }
+            arguments.extend(["--", command, "--flag"]);
+            let (status, stdout, stderr) = run_tenure(&arguments, &[]);
+            assert_eq!(status.code(), Some(2), "{stderr}");
+            let first = stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("tenure run: configuration error: ")
+                    && first.contains(&format!("{command:?}"))
+                    && first.contains(expected),
+                "{stderr}"
+            );
+            assert_eq!(
+                stderr.lines().count(),
+                2,
+                "one error and the --help hint: {stderr}"
+            );
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(!directory.path().join("state").exists());
+            assert!(!directory.path().join("lock").exists());
+        }
+    }
+}

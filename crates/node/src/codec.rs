@@ -19,7 +19,13 @@
 //!    6  HeartbeatAck    term u64, seq u64                     17
 //!    7  Resign          term u64                               9
 //!    8  TimeoutNow      term u64                               9
+//!    9  (IncarnationNotice) held u64, refused u64               17
 //! ```
+//!
+//! Kind 9 is not an election message but a notice between transports (`IncarnationNotice`):
+//! "I hold incarnation `held` for you, so I dropped your datagram of incarnation `refused` as
+//! `stale_incarnation`". `WireMessage::decode` refuses it as malformed, as nodes from before
+//! it do, so it never reaches the election core.
 //!
 //! Kind numbers are part of the wire format: never renumber one, only add new ones.
 
@@ -54,6 +60,43 @@ const KIND_HEARTBEAT: u8 = 5;
 const KIND_HEARTBEAT_ACK: u8 = 6;
 const KIND_RESIGN: u8 = 7;
 const KIND_TIMEOUT_NOW: u8 = 8;
+const KIND_INCARNATION_NOTICE: u8 = 9;
+
+/// A receiver's answer to an authentic datagram it dropped as `stale_incarnation`: it holds
+/// incarnation `held` for the sender, above the `refused` one the datagram carried. Sealed and
+/// replay-protected like every datagram; see `transport` for what each side does with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncarnationNotice {
+    pub held: u64,
+    pub refused: u64,
+}
+
+impl IncarnationNotice {
+    /// The payload bytes of this notice.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(MAX_ENCODED_LEN);
+        bytes.push(KIND_INCARNATION_NOTICE);
+        bytes.extend_from_slice(&self.held.to_be_bytes());
+        bytes.extend_from_slice(&self.refused.to_be_bytes());
+        bytes
+    }
+
+    /// `None` when `bytes` is not a notice at all (an election message, or garbage for
+    /// `WireMessage::decode` to refuse); a notice of the wrong length is malformed.
+    pub fn decode(bytes: &[u8]) -> Option<Result<IncarnationNotice, DropReason>> {
+        let (&kind, fields) = bytes.split_first()?;
+        if kind != KIND_INCARNATION_NOTICE {
+            return None;
+        }
+        if fields.len() != 16 {
+            return Some(Err(DropReason::Malformed));
+        }
+        Some(Ok(IncarnationNotice {
+            held: u64_at(fields, 0),
+            refused: u64_at(fields, 8),
+        }))
+    }
+}
 
 impl WireMessage {
     /// The payload bytes for this message; at most `MAX_ENCODED_LEN` long.
@@ -287,5 +330,23 @@ mod tests {
                 prop_assert_eq!(message.encode(), bytes);
             }
         }
+    }
+
+    #[test]
+    fn an_incarnation_notice_round_trips_and_is_no_election_message() {
+        let notice = IncarnationNotice {
+            held: 10,
+            refused: 9,
+        };
+        let bytes = notice.encode();
+        assert_eq!(bytes.len(), MAX_ENCODED_LEN);
+        assert_eq!(IncarnationNotice::decode(&bytes), Some(Ok(notice)));
+        assert_eq!(WireMessage::decode(&bytes), Err(DropReason::Malformed));
+        assert_eq!(
+            IncarnationNotice::decode(&bytes[..9]),
+            Some(Err(DropReason::Malformed))
+        );
+        let heartbeat = WireMessage::Heartbeat { term: 1, seq: 2 }.encode();
+        assert_eq!(IncarnationNotice::decode(&heartbeat), None);
     }
 }

@@ -14,6 +14,7 @@
 //! checked against the clock at the time of the request.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ use crate::driver::{Clock as _, Command};
 use crate::http_server::{self, ConnectionLimits};
 use crate::metrics;
 use crate::observer::Shared;
+use crate::transport::REFUSED_REPORT_WINDOW;
 
 /// How long `POST /step-down` waits for the driver to take the request.
 const STEP_DOWN_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,7 +154,15 @@ async fn joined(State(state): State<Arc<HttpState>>) -> Response {
     let leader = snapshot
         .leader
         .and_then(|leader| state.shared.info.members.name(leader));
-    let joined = snapshot.driver_running && !quarantined && leader.is_some();
+    // A node whose datagrams a peer refuses (another process with its id, or a forged
+    // incarnation) is not part of the cluster until it has moved above it and the refusals
+    // have stopped (transport: Refused incarnations).
+    let refused = state
+        .shared
+        .info
+        .transport
+        .refused_within(now.as_nanos(), REFUSED_REPORT_WINDOW);
+    let joined = snapshot.driver_running && !quarantined && !refused && leader.is_some();
     let code = if joined {
         StatusCode::OK
     } else {
@@ -160,7 +170,12 @@ async fn joined(State(state): State<Arc<HttpState>>) -> Response {
     };
     (
         code,
-        Json(json!({ "joined": joined, "quarantined": quarantined, "leader": leader })),
+        Json(json!({
+            "joined": joined,
+            "quarantined": quarantined,
+            "refused_by_peer": refused,
+            "leader": leader,
+        })),
     )
         .into_response()
 }
@@ -171,6 +186,7 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
     let now = now();
     let acting = snapshot.is_acting(now);
     let name = |id| info.members.name(id).map(str::to_string);
+    let refusal = info.transport.last_refusal();
     let peers: Vec<Value> = info
         .members
         .peer_ids()
@@ -205,6 +221,17 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
             .filter(|until| now < *until)
             .map(|until| until.saturating_duration_since(now).as_millis()),
         "supervises_child": info.supervises_child,
+        "incarnation": info.transport.incarnation.load(Ordering::Relaxed),
+        "incarnation_moves": info.transport.incarnation_moves.load(Ordering::Relaxed),
+        "refused_by_peer": refusal.map(|refusal| json!({
+            "peer": name(refusal.by),
+            "held_incarnation": refusal.held,
+            "ago_ms": now.as_nanos().saturating_sub(refusal.at_nanos) / 1_000_000,
+        })),
+        "duplicate_ids_detected": info.transport.duplicate_ids.load(Ordering::Relaxed),
+        "term_jumps_refused": snapshot.term_jumps.refused,
+        "last_refused_term": snapshot.term_jumps.last.map(|(_, term)| term.0),
+        "last_refused_term_from": snapshot.term_jumps.last.and_then(|(from, _)| name(from)),
         "peers": peers,
     }))
 }

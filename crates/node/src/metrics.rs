@@ -130,6 +130,17 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         );
     }
     out.header(
+        "tenure_last_refused_term",
+        "gauge",
+        "The term of the last message refused for a term jump beyond 2^32 (term_too_far), \
+         else 0.",
+    );
+    out.sample(
+        "tenure_last_refused_term",
+        &[],
+        snapshot.term_jumps.last.map_or(0, |(_, term)| term.0),
+    );
+    out.header(
         "tenure_datagrams_dropped_total",
         "counter",
         "Datagrams dropped before the election core: malformed, oversized, unauthenticated, \
@@ -161,6 +172,47 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         "tenure_send_failures_total",
         &[],
         info.transport.send_failures.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_incarnation",
+        "gauge",
+        "The incarnation this node seals its datagrams in.",
+    );
+    out.sample(
+        "tenure_incarnation",
+        &[],
+        info.transport.incarnation.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_incarnation_moves_total",
+        "counter",
+        "Times a peer refused this node's incarnation (another process with its id, or a \
+         forgery) and the node moved above it.",
+    );
+    out.sample(
+        "tenure_incarnation_moves_total",
+        &[],
+        info.transport.incarnation_moves.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_incarnation_notices_sent_total",
+        "counter",
+        "Notices sent to peers whose datagrams this node refused as stale_incarnation.",
+    );
+    out.sample(
+        "tenure_incarnation_notices_sent_total",
+        &[],
+        info.transport.notices_sent.load(Ordering::Relaxed),
+    );
+    out.header(
+        "tenure_duplicate_ids_total",
+        "counter",
+        "Times this node saw two processes claim one member id (two incarnations at once).",
+    );
+    out.sample(
+        "tenure_duplicate_ids_total",
+        &[],
+        info.transport.duplicate_ids.load(Ordering::Relaxed),
     );
     out.header(
         "tenure_state_writes_total",

@@ -3,11 +3,17 @@
 //!
 //! Log levels: role changes, acting and handovers at `info` (one line per role change, with the
 //! term and the fencing token); a child lost or a failure at `warn`/`error`; persisted states and
-//! dropped messages at `debug`; every message sent or received at `trace`.
+//! dropped messages at `debug`; every message sent or received at `trace`. One kind of drop is
+//! a `warn`: a term jump the core refused (`term_too_far`, protocol: Term jumps are bounded),
+//! which no correct member sends; it is logged at most once per peer per
+//! `TERM_JUMP_WARNING_INTERVAL`, with the count of the ones suppressed meanwhile, so a flood of
+//! them cannot fill the disk.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tenure_core::{Event, Instant, Leadership, NodeId, Received, RoleKind, Term};
+use tenure_core::{
+    DropReason, Duration, Envelope, Event, Instant, Leadership, NodeId, Received, RoleKind, Term,
+};
 use tracing::{debug, error, info, trace, warn};
 
 use crate::driver::{ActingState, Counters, Observation, Observer, Status};
@@ -56,6 +62,19 @@ pub struct Snapshot {
     pub elections_won: u64,
     /// False once the driver loop has ended.
     pub driver_running: bool,
+    /// Messages refused for a term jump beyond `MAX_TERM_STEP` (protocol: Term jumps are
+    /// bounded), and the last one refused.
+    pub term_jumps: TermJumps,
+}
+
+/// What the node has seen of refused term jumps: no correct member sends one, so each means a
+/// buggy member or someone holding the cluster key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TermJumps {
+    /// Messages refused since the start.
+    pub refused: u64,
+    /// The last refused message's sender and term.
+    pub last: Option<(NodeId, Term)>,
 }
 
 impl Snapshot {
@@ -98,6 +117,7 @@ impl Shared {
                 elections: 0,
                 elections_won: 0,
                 driver_running: true,
+                term_jumps: TermJumps::default(),
             }),
         }
     }
@@ -121,20 +141,70 @@ impl Shared {
     }
 }
 
+/// How often at most a refused term jump from one peer is logged as a warning.
+pub const TERM_JUMP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The observer of the binary.
 pub struct NodeObserver {
     shared: Arc<Shared>,
     elections: u64,
     elections_won: u64,
+    term_jumps: TermJumps,
+    /// Per sender (indexed by `NodeId`): when its last refused term jump was logged, and how
+    /// many were refused since without a line.
+    term_jump_warnings: Vec<Option<(Instant, u64)>>,
 }
 
 impl NodeObserver {
     pub fn new(shared: Arc<Shared>) -> NodeObserver {
+        let members = shared.info.members.len();
         NodeObserver {
             shared,
             elections: 0,
             elections_won: 0,
+            term_jumps: TermJumps::default(),
+            term_jump_warnings: vec![None; members],
         }
+    }
+
+    /// Counts a message the core refused for its term jump, and warns about it unless this
+    /// sender was warned about within `TERM_JUMP_WARNING_INTERVAL`.
+    fn term_jump_refused(&mut self, now: Instant, envelope: &Envelope) {
+        let term = envelope.message.term();
+        self.term_jumps.refused += 1;
+        self.term_jumps.last = Some((envelope.from, term));
+        let Some(slot) = usize::try_from(envelope.from.0)
+            .ok()
+            .and_then(|index| self.term_jump_warnings.get_mut(index))
+        else {
+            return;
+        };
+        let suppressed = match *slot {
+            Some((warned_at, suppressed))
+                if now.saturating_duration_since(warned_at) < TERM_JUMP_WARNING_INTERVAL =>
+            {
+                *slot = Some((warned_at, suppressed + 1));
+                return;
+            }
+            Some((_, suppressed)) => suppressed,
+            None => 0,
+        };
+        *slot = Some((now, 0));
+        let peer = self.name(envelope.from);
+        warn!(
+            %peer,
+            refused_term = term.0,
+            our_term = self.shared.lock().term.0,
+            max_term_step = tenure_core::MAX_TERM_STEP,
+            suppressed,
+            message = envelope.message.kind().name(),
+            "refused a term jump: peer {peer} sent term {}, more than {} above ours; no correct \
+             member does that, so it is a buggy member or someone holding the cluster key \
+             (at most one such line per peer per {} s; `suppressed` counts the ones not logged)",
+            term.0,
+            tenure_core::MAX_TERM_STEP,
+            TERM_JUMP_WARNING_INTERVAL.as_millis() / 1000,
+        );
     }
 
     fn name(&self, id: NodeId) -> String {
@@ -147,7 +217,7 @@ impl NodeObserver {
 }
 
 impl Observer for NodeObserver {
-    fn observe(&mut self, _now: Instant, observation: &Observation) {
+    fn observe(&mut self, now: Instant, observation: &Observation) {
         match *observation {
             Observation::Event(Event::RoleChanged { role, term, leader }) => {
                 match role {
@@ -198,6 +268,9 @@ impl Observer for NodeObserver {
             Observation::Received(envelope, received) => match received {
                 Received::Accepted => {
                     trace!(from = %self.name(envelope.from), message = ?envelope.message, "received");
+                }
+                Received::Dropped(DropReason::TermTooFar) => {
+                    self.term_jump_refused(now, &envelope);
                 }
                 Received::Dropped(reason) => {
                     debug!(
@@ -255,5 +328,6 @@ impl Observer for NodeObserver {
         snapshot.counters.clone_from(status.counters);
         snapshot.elections = self.elections;
         snapshot.elections_won = self.elections_won;
+        snapshot.term_jumps = self.term_jumps;
     }
 }

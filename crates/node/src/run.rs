@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tenure_core::{FencingToken, Instant, BROKEN_VARIANTS_COMPILED};
 use tokio::net::{TcpListener, UdpSocket};
@@ -142,6 +142,9 @@ async fn run_node(
         ))),
         None => NodeSink::ObserverOnly(ObserverOnly::default()),
     };
+    // The transport raises the incarnation in the state file when peers refuse it, and the
+    // storage keeps whatever the file holds, so both share it.
+    let state_file = Arc::new(Mutex::new(state_file));
     let transport = UdpTransport::new(
         socket,
         members.clone(),
@@ -149,11 +152,12 @@ async fn run_node(
         incarnation,
         peers.clone(),
         transport_stats,
-    );
+    )
+    .with_state_file(state_file.clone());
     let parts = Parts {
         transport,
         clock,
-        storage: StateStorage::new(state_file, members.clone(), incarnation),
+        storage: StateStorage::shared(state_file, members.clone(), incarnation),
         sink,
         observer: NodeObserver::new(shared.clone()),
         entropy: entropy(),

@@ -393,7 +393,13 @@ impl RunSettings {
             Some((program, _)) if program.is_empty() => {
                 return Err(error("the command after \"--\" is empty"))
             }
-            Some((program, arguments)) => Some((program.clone(), arguments.to_vec())),
+            Some((program, arguments)) => {
+                // Caught here, so `--dry-run` reports it and a start refuses before it touches
+                // the state file: otherwise the node would win an election, fail to start the
+                // command, hand leadership over, and the next node would do the same.
+                check_executable(program, std::env::var_os("PATH").as_deref()).map_err(error)?;
+                Some((program.clone(), arguments.to_vec()))
+            }
             None => None,
         };
 
@@ -637,11 +643,62 @@ fn read_admin_token(path: &Path) -> Result<(String, u32), SettingsError> {
     Ok((token.to_string(), file.mode))
 }
 
+/// The search path `execvp` uses when `PATH` is unset (glibc's default).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Checks that `program` names an executable file: itself when it contains a `/` (relative to
+/// the working directory, as the child is started), else the first match in `path` (`PATH`),
+/// as `execvp` looks it up when the child starts. The error names the command and the rule.
+fn check_executable(program: &OsString, path: Option<&std::ffi::OsStr>) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    let is_executable_file = |candidate: &Path| {
+        std::fs::metadata(candidate)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    };
+    let shown = program.to_string_lossy();
+    if program.as_bytes().contains(&b'/') {
+        let candidate = Path::new(program);
+        return match std::fs::metadata(candidate) {
+            Err(problem) => Err(format!(
+                "the command {shown:?} after \"--\" cannot be run: {problem}"
+            )),
+            Ok(_) if is_executable_file(candidate) => Ok(()),
+            Ok(_) => Err(format!(
+                "the command {shown:?} after \"--\" is not an executable file (it is a \
+                 directory, or no execute bit is set)"
+            )),
+        };
+    }
+    let search = path.map_or_else(
+        || std::ffi::OsString::from(DEFAULT_PATH),
+        std::ffi::OsStr::to_os_string,
+    );
+    let found = std::env::split_paths(&search).any(|directory| {
+        // An empty PATH entry means the working directory, as for execvp.
+        let directory = if directory.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            directory
+        };
+        is_executable_file(&directory.join(program))
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "the command {shown:?} after \"--\" is not found, or not executable, in PATH ({})",
+            search.to_string_lossy()
+        ))
+    }
+}
+
 /// The key datagrams are sealed with: the cluster key bound to the settings every member must
 /// share. Nodes given a different member list or lease cannot authenticate each other's
 /// datagrams, so a misconfiguration shows as `unauthenticated` drops and never as quorums that
 /// do not intersect or a leader whose lease outlasts its followers' promises.
-fn datagram_key(key: &ClusterKey, members: &Members, lease: Duration) -> ClusterKey {
+pub fn datagram_key(key: &ClusterKey, members: &Members, lease: Duration) -> ClusterKey {
     let context = format!(
         "tenure datagram key v1\nmembers {}\nlease_ns {}\n",
         members.names().join(","),
@@ -917,5 +974,37 @@ mod tests {
         assert_eq!(settings.listen, None);
         assert!(settings.command.is_none());
         assert!(settings.describe().contains("observer only"));
+    }
+
+    #[test]
+    fn a_command_must_be_an_executable_file_found_as_execvp_would() {
+        let sh = OsString::from("sh");
+        assert_eq!(
+            check_executable(&sh, Some("/nowhere:/bin".as_ref())),
+            Ok(())
+        );
+        assert_eq!(check_executable(&OsString::from("/bin/sh"), None), Ok(()));
+        let missing = OsString::from("no-such-command-anywhere");
+        let problem = check_executable(&missing, Some("/bin:/usr/bin".as_ref())).unwrap_err();
+        assert!(
+            problem.contains("\"no-such-command-anywhere\""),
+            "{problem}"
+        );
+        assert!(problem.contains("not found"), "{problem}");
+        assert!(problem.contains("/bin:/usr/bin"), "{problem}");
+        let problem = check_executable(&OsString::from("/bin"), None).unwrap_err();
+        assert!(problem.contains("not an executable file"), "{problem}");
+        let problem = check_executable(&OsString::from("/no/such/file"), None).unwrap_err();
+        assert!(problem.contains("cannot be run"), "{problem}");
+        // Found in the PATH but not executable.
+        let directory = tempfile::tempdir().unwrap();
+        std::fs::write(directory.path().join("plain"), "not a program").unwrap();
+        let problem =
+            check_executable(&OsString::from("plain"), Some(directory.path().as_os_str()))
+                .unwrap_err();
+        assert!(
+            problem.contains("not found, or not executable"),
+            "{problem}"
+        );
     }
 }

@@ -288,6 +288,27 @@ impl StateFile {
         Ok(incarnation)
     }
 
+    /// Stores an incarnation above both the current one and `above` (keeping term and vote)
+    /// and returns it: for a running node whose peers hold a higher incarnation for it than
+    /// its own (another process with its id, or a forgery) and so refuse its datagrams. The
+    /// next boot then starts above it too.
+    pub fn raise_incarnation(&mut self, above: u64) -> Result<u64, StateFileError> {
+        let current = self.current.as_ref().map_or(0, |state| state.incarnation);
+        let incarnation = current.max(above).checked_add(1).ok_or_else(|| {
+            StateFileError::IncarnationExhausted {
+                path: self.path.clone(),
+            }
+        })?;
+        let mut state = self.current.clone().unwrap_or(StoredState {
+            term: 0,
+            voted_for: None,
+            incarnation: 0,
+        });
+        state.incarnation = incarnation;
+        self.store(&state)?;
+        Ok(incarnation)
+    }
+
     /// The last state read or stored; `None` for a fresh node that has stored nothing yet.
     pub fn current(&self) -> Option<&StoredState> {
         self.current.as_ref()
@@ -886,6 +907,37 @@ mod tests {
                 incarnation: second,
             })
         );
+    }
+
+    #[test]
+    fn raise_incarnation_stores_one_above_what_peers_hold_and_keeps_the_vote() {
+        let directory = tempfile::tempdir().unwrap();
+        let (mut state_file, _) = StateFile::open(directory.path()).unwrap();
+        let booted = state_file.begin_boot().unwrap();
+        state_file
+            .store(&StoredState {
+                term: 4,
+                voted_for: Some("n2".to_string()),
+                incarnation: booted,
+            })
+            .unwrap();
+        assert_eq!(
+            state_file.raise_incarnation(booted + 5).unwrap(),
+            booted + 6
+        );
+        // Never down: a notice naming an older incarnation still moves up by one.
+        assert_eq!(state_file.raise_incarnation(3).unwrap(), booted + 7);
+        drop(state_file);
+        let (mut state_file, state) = StateFile::open(directory.path()).unwrap();
+        assert_eq!(
+            state,
+            Some(StoredState {
+                term: 4,
+                voted_for: Some("n2".to_string()),
+                incarnation: booted + 7,
+            })
+        );
+        assert!(state_file.begin_boot().unwrap() > booted + 7);
     }
 
     #[test]

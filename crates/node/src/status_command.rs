@@ -14,9 +14,11 @@ use serde_json::Value;
 use crate::cli::StatusArgs;
 use crate::http_client;
 
-/// Prints the table; exit status 0 when every node answered and at most one acts.
+/// Prints the table; exit status 0 when every node answered, at most one acts, and no peer
+/// refuses a node's datagrams.
 pub fn status(args: StatusArgs) -> ExitCode {
     let mut rows = Vec::new();
+    let mut warnings = Vec::new();
     let mut healthy = true;
     let mut acting = Vec::new();
     let mut leaders = Vec::new();
@@ -24,6 +26,10 @@ pub fn status(args: StatusArgs) -> ExitCode {
         match http_client::get(address, "/status", args.timeout).and_then(|answer| answer.json()) {
             Ok(status) => {
                 let row = Row::from_status(address, &status);
+                if let Some(warning) = refusal_warning(&status) {
+                    healthy = false;
+                    warnings.push(warning);
+                }
                 if row.acting == "yes" {
                     acting.push(row.id.clone());
                 }
@@ -39,6 +45,9 @@ pub fn status(args: StatusArgs) -> ExitCode {
         }
     }
     print!("{}", render(&rows));
+    for warning in &warnings {
+        println!("\nWARNING: {warning}");
+    }
     leaders.sort();
     leaders.dedup();
     if acting.len() > 1 {
@@ -63,6 +72,25 @@ pub fn status(args: StatusArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// A warning when a peer refused this node's incarnation within the report window (transport:
+/// Refused incarnations): another process with its id, or a forgery.
+fn refusal_warning(status: &Value) -> Option<String> {
+    let refusal = &status["refused_by_peer"];
+    let ago = refusal["ago_ms"].as_u64()?;
+    let window = u64::try_from(crate::transport::REFUSED_REPORT_WINDOW.as_millis()).ok()?;
+    (ago < window).then(|| {
+        let id = status["id"].as_str().unwrap_or("?");
+        format!(
+            "peer {} refused the datagrams of {id} {:.1}s ago (it holds incarnation {} for it): \
+             another process with id {id} may be running, or a key holder forged one; see the \
+             logs of both",
+            refusal["peer"].as_str().unwrap_or("?"),
+            ago as f64 / 1000.0,
+            refusal["held_incarnation"],
+        )
+    })
 }
 
 struct Row {
@@ -217,6 +245,24 @@ mod tests {
         assert_eq!(
             lines[3],
             "10.0.0.3:8101  -   unreachable: connection refused"
+        );
+    }
+
+    #[test]
+    fn warns_about_a_recent_refusal_only() {
+        let refused = |ago_ms: u64| {
+            json!({
+                "id": "n1",
+                "refused_by_peer": { "peer": "n2", "held_incarnation": 12, "ago_ms": ago_ms },
+            })
+        };
+        let warning = refusal_warning(&refused(800)).unwrap();
+        assert!(warning.starts_with("peer n2 refused the datagrams of n1 0.8s ago"));
+        assert!(warning.contains("incarnation 12"));
+        assert_eq!(refusal_warning(&refused(60_000)), None);
+        assert_eq!(
+            refusal_warning(&json!({ "id": "n1", "refused_by_peer": null })),
+            None
         );
     }
 }

@@ -2,6 +2,7 @@
 //! state file's `StoredState` (names), keeping the boot incarnation.
 
 use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tenure_core::{NodeId, PersistentState, Term};
 
@@ -10,27 +11,48 @@ use crate::members::Members;
 use crate::state_file::{StateFile, StoredState};
 
 /// The state file of a running node. Open it, call `StateFile::begin_boot`, then wrap it.
+///
+/// The file is shared with the transport, which raises the incarnation when peers refuse this
+/// node's datagrams (`StateFile::raise_incarnation`); every store keeps the incarnation the
+/// file holds at that moment, so a vote written later never takes a raised incarnation back.
 #[derive(Debug)]
 pub struct StateStorage {
-    file: StateFile,
+    file: Arc<Mutex<StateFile>>,
     members: Members,
+    /// The incarnation of this boot, for a file that has stored nothing yet.
     incarnation: u64,
 }
 
 impl StateStorage {
     /// Wraps an open state file whose boot has begun with `incarnation`.
     pub fn new(file: StateFile, members: Members, incarnation: u64) -> StateStorage {
+        StateStorage::shared(Arc::new(Mutex::new(file)), members, incarnation)
+    }
+
+    /// Wraps a state file shared with the transport.
+    pub fn shared(file: Arc<Mutex<StateFile>>, members: Members, incarnation: u64) -> StateStorage {
         StateStorage {
             file,
             members,
             incarnation,
         }
     }
+
+    fn file(&self) -> MutexGuard<'_, StateFile> {
+        lock_state_file(&self.file)
+    }
+}
+
+/// Locks a shared state file. A panic while holding the lock happened between whole-file
+/// writes (each is a rename), so the file and its cached state are still consistent.
+pub fn lock_state_file(file: &Mutex<StateFile>) -> MutexGuard<'_, StateFile> {
+    file.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Storage for StateStorage {
     fn load(&mut self) -> io::Result<Option<PersistentState>> {
-        let Some(stored) = self.file.current() else {
+        let file = self.file();
+        let Some(stored) = file.current() else {
             return Ok(None);
         };
         // `begin_boot` stores a state even for a fresh node; term 0 without a vote is exactly
@@ -50,7 +72,7 @@ impl Storage for StateStorage {
                          set, and it must not change while a node may hold a vote: restore the \
                          previous --peer list, or treat this node's state as lost (see the \
                          operations guide, \"A lost or damaged state file\")",
-                        self.file.path().display(),
+                        file.path().display(),
                         stored.term,
                         self.members.names().join(", ")
                     ),
@@ -68,14 +90,18 @@ impl Storage for StateStorage {
             None => None,
             Some(id) => Some(self.name(id)?),
         };
+        let mut file = self.file();
+        let incarnation = file
+            .current()
+            .map_or(self.incarnation, |stored| stored.incarnation);
         let stored = StoredState {
             term: state.term.0,
             voted_for,
-            incarnation: self.incarnation,
+            incarnation,
         };
         // A synchronous write and fsync, on purpose: nothing that depends on this state may
         // happen before it is durable, so there is nothing useful to run meanwhile.
-        self.file.store(&stored).map_err(io::Error::other)
+        file.store(&stored).map_err(io::Error::other)
     }
 }
 

@@ -6,6 +6,21 @@
 //! dropped here, counted by reason in [`TransportStats`] and logged at debug level; they never
 //! reach the driver and never cause a panic.
 //!
+//! Refused incarnations. A receiver that drops an authentic datagram as `stale_incarnation`
+//! holds a higher incarnation for its sender than the one the sender seals in: another process
+//! runs with the sender's id (a copied configuration), or a key holder forged a datagram with a
+//! higher incarnation. Unanswered, the sender would be silenced for good: it keeps its
+//! incarnation until it restarts, and a duplicate may have set one above its next boot's. So
+//! the receiver answers, at most once per sender per `NOTICE_INTERVAL`, with a sealed
+//! `IncarnationNotice` to the datagram's source (and the sender's configured address, if
+//! another) naming the incarnation it holds and the one it refused. A node that gets a notice refusing exactly its current incarnation stores an
+//! incarnation above the held one in its state file, seals from then on in it (sequences from
+//! 0), warns, and reports itself not joined for a while. A notice refusing any other
+//! incarnation (a recording of an earlier boot replayed to the receiver, or the other process
+//! with the same id) changes nothing. A receiver that keeps refusing one incarnation of a
+//! sender while it accepts another logs an error naming both incarnations and both sources:
+//! two processes claim that id.
+//!
 //! The source address of a datagram is not checked: the tag already proves which member sealed
 //! it, and members behind NAT or with changing pod IPs would otherwise be refused. Replies go to
 //! the configured address of the member, re-resolved every `RESOLVE_INTERVAL` when it is a host
@@ -13,18 +28,20 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tenure_core::{Envelope, Message, NodeId, Term};
 use tokio::net::UdpSocket;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::clock::BootClock;
-use crate::codec::WireMessage;
+use crate::codec::{IncarnationNotice, WireMessage};
 use crate::driver::Transport;
 use crate::members::{Members, PeerAddress};
-use crate::wire::{ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
+use crate::state_file::StateFile;
+use crate::storage::lock_state_file;
+use crate::wire::{sender_and_incarnation, ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
 
 /// How often host-name peer addresses are resolved again. A restarted pod may come back with a
 /// new IP; until then its datagrams still arrive (the source is not checked), only replies to it
@@ -42,12 +59,62 @@ pub struct TransportStats {
     pub datagrams_accepted: AtomicU64,
     /// Sends that failed: the socket refused, or the peer's host name is not resolved yet.
     pub send_failures: AtomicU64,
+    /// The incarnation this node seals in now.
+    pub incarnation: AtomicU64,
+    /// Times a peer's notice made this node move to a higher incarnation.
+    pub incarnation_moves: AtomicU64,
+    /// Notices sent to peers whose datagrams this node refused as `stale_incarnation`.
+    pub notices_sent: AtomicU64,
+    /// Times a receiver saw one sender id in two incarnations at once (two processes).
+    pub duplicate_ids: AtomicU64,
+    /// `CLOCK_BOOTTIME` nanoseconds of the last notice that refused this node's incarnation;
+    /// 0 = never.
+    refused_at: AtomicU64,
+    /// The peer (`NodeId`) that sent that notice, and the incarnation it held.
+    refused_by: AtomicU64,
+    refused_held: AtomicU64,
+}
+
+/// The last time a peer refused this node's datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `CLOCK_BOOTTIME` nanoseconds.
+    pub at_nanos: u64,
+    pub by: NodeId,
+    /// The incarnation the peer held for this node, above this node's at the time.
+    pub held: u64,
 }
 
 impl TransportStats {
     /// Datagrams dropped for `reason`.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped[drop_index(reason)].load(Ordering::Relaxed)
+    }
+
+    /// The last refusal of this node's datagrams by a peer, if any.
+    pub fn last_refusal(&self) -> Option<Refusal> {
+        let at_nanos = self.refused_at.load(Ordering::Relaxed);
+        (at_nanos != 0).then(|| Refusal {
+            at_nanos,
+            by: NodeId(u32::try_from(self.refused_by.load(Ordering::Relaxed)).unwrap_or(0)),
+            held: self.refused_held.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Whether a peer refused this node's datagrams within `window` before `now_nanos`: the
+    /// node is not joined then, whatever else it knows.
+    pub fn refused_within(&self, now_nanos: u64, window: Duration) -> bool {
+        self.last_refusal().is_some_and(|refusal| {
+            now_nanos.saturating_sub(refusal.at_nanos) < window.as_nanos() as u64
+        })
+    }
+
+    fn refused(&self, refusal: Refusal) {
+        self.refused_by
+            .store(u64::from(refusal.by.0), Ordering::Relaxed);
+        self.refused_held.store(refusal.held, Ordering::Relaxed);
+        self.refused_at
+            .store(refusal.at_nanos.max(1), Ordering::Relaxed);
     }
 
     fn count_drop(&self, reason: DropReason) {
@@ -194,11 +261,49 @@ pub struct UdpTransport {
     buffer: Vec<u8>,
     /// Sources already warned about for failing authentication (bounded).
     warned: Vec<SocketAddr>,
+    /// Indexed by sender; see `SenderRecord`.
+    records: Vec<SenderRecord>,
+    /// Where a raised incarnation is made durable; `None` in tests without a state file.
+    state_file: Option<Arc<Mutex<StateFile>>>,
 }
 
 /// How many distinct sources of unauthenticated datagrams get a warning; beyond that, debug
 /// lines only, so a flood of forgeries cannot flood the log.
 const MAX_WARNED_SOURCES: usize = 16;
+
+/// At most one `IncarnationNotice` per sender per interval, so a flood of stale datagrams (or
+/// replays of them) gets at most one small answer a second per member.
+pub const NOTICE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a node reports itself not joined after a peer refused its incarnation: long enough
+/// to see the next notice if the refusal goes on (another process keeps taking the id back).
+pub const REFUSED_REPORT_WINDOW: Duration = Duration::from_secs(5);
+/// Two incarnations of one sender seen within this window, the lower one refused at least
+/// `DUPLICATE_REFUSALS` times, mean two processes with that id.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(10);
+const DUPLICATE_REFUSALS: u32 = 3;
+/// At most one error line per sender per interval about two processes with its id.
+const DUPLICATE_ERROR_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What one receiver has seen of one sender's incarnations.
+#[derive(Clone, Copy, Debug, Default)]
+struct SenderRecord {
+    /// The last accepted datagram: incarnation, source, `CLOCK_BOOTTIME` nanoseconds.
+    accepted: Option<(u64, SocketAddr, u64)>,
+    /// The incarnation refused lately, its source, since when, and how often.
+    refused: Option<(u64, SocketAddr, u64, u32)>,
+    /// Changes of the accepted datagrams' source address lately: since when, how many.
+    source_changes: (u64, u32),
+    /// When the last notice went out (nanoseconds; 0 = never).
+    notice_at: u64,
+    /// When the last error about two processes was logged (nanoseconds; 0 = never).
+    duplicate_error_at: u64,
+}
+
+/// One authentic datagram.
+enum Incoming {
+    Message(Envelope),
+    Notice(NodeId, IncarnationNotice),
+}
 
 impl UdpTransport {
     /// A transport on `socket` for this boot's `incarnation` (see `StateFile::begin_boot`).
@@ -212,7 +317,10 @@ impl UdpTransport {
     ) -> UdpTransport {
         let own = Members::wire_index(members.own_id());
         let count = u16::try_from(members.len()).unwrap_or(u16::MAX);
+        stats.incarnation.store(incarnation, Ordering::Relaxed);
         UdpTransport {
+            records: vec![SenderRecord::default(); members.len()],
+            state_file: None,
             socket,
             sealer: Sealer::new(key, own, incarnation),
             opener: Opener::new(key, own, count),
@@ -225,15 +333,213 @@ impl UdpTransport {
         }
     }
 
+    /// Makes incarnation moves durable in `state_file` (the one the storage writes), so the
+    /// next boot starts above them.
+    pub fn with_state_file(mut self, state_file: Arc<Mutex<StateFile>>) -> UdpTransport {
+        self.state_file = Some(state_file);
+        self
+    }
+
     /// Opens one datagram: authentication and replay checks, then the payload.
-    fn open(&mut self, length: usize) -> Result<Envelope, DropReason> {
+    fn open(&mut self, length: usize) -> Result<Incoming, DropReason> {
         let opened = self.opener.open(&self.buffer[..length])?;
+        let from = NodeId(u32::from(opened.from));
+        if let Some(notice) = IncarnationNotice::decode(&opened.payload) {
+            return Ok(Incoming::Notice(from, notice?));
+        }
         let message = WireMessage::decode(&opened.payload)?;
-        Ok(Envelope {
-            from: NodeId(u32::from(opened.from)),
+        Ok(Incoming::Message(Envelope {
+            from,
             to: self.members.own_id(),
             message: from_wire(message),
-        })
+        }))
+    }
+
+    /// Remembers which incarnation of its sender an authentic datagram carried, and from where.
+    /// Accepted datagrams whose source keeps changing back and forth mean two processes with
+    /// one id and the same incarnation (a copied state file): a member that moves (a new pod
+    /// IP, NAT) changes its source once, not `DUPLICATE_REFUSALS` times within
+    /// `DUPLICATE_WINDOW`.
+    fn note_accepted(&mut self, length: usize, source: SocketAddr, now: u64) {
+        let Some((sender, incarnation)) = sender_and_incarnation(&self.buffer[..length]) else {
+            return;
+        };
+        let Some(record) = self.records.get_mut(usize::from(sender)) else {
+            return;
+        };
+        let window = DUPLICATE_WINDOW.as_nanos() as u64;
+        let previous = record.accepted.replace((incarnation, source, now));
+        let Some((previous_incarnation, previous_source, _)) = previous else {
+            return;
+        };
+        if previous_source == source {
+            return;
+        }
+        let (since, changes) = record.source_changes;
+        record.source_changes = if changes > 0 && now.saturating_sub(since) < window {
+            (since, changes.saturating_add(1))
+        } else {
+            (now, 1)
+        };
+        let error_due = record.duplicate_error_at == 0
+            || now.saturating_sub(record.duplicate_error_at)
+                >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
+        if record.source_changes.1 >= DUPLICATE_REFUSALS && error_due {
+            record.duplicate_error_at = now.max(1);
+            self.stats.duplicate_ids.fetch_add(1, Ordering::Relaxed);
+            let name = self.members.display(NodeId(u32::from(sender)));
+            error!(
+                peer = %name,
+                incarnation,
+                %source,
+                previous_incarnation,
+                %previous_source,
+                "two processes claim id {name}: its datagrams come by turns from {previous_source} \
+                 (incarnation {previous_incarnation}) and {source} (incarnation {incarnation}); \
+                 stop the one that should not run (a copied configuration and state?), or, if \
+                 only one runs, a key holder forged its datagrams"
+            );
+        }
+    }
+
+    /// An authentic datagram was dropped as `stale_incarnation`: tell its sender (rate
+    /// limited), and name two processes with one id when both incarnations keep coming.
+    fn handle_refused(&mut self, length: usize, source: SocketAddr, now: u64) {
+        let Some((sender, refused)) = sender_and_incarnation(&self.buffer[..length]) else {
+            return;
+        };
+        let Some(held) = self.opener.held_incarnation(sender) else {
+            return;
+        };
+        let Some(record) = self.records.get_mut(usize::from(sender)) else {
+            return;
+        };
+        let peer = NodeId(u32::from(sender));
+        let name = self.members.display(peer);
+        let window = DUPLICATE_WINDOW.as_nanos() as u64;
+        record.refused = match record.refused {
+            Some((incarnation, _, since, count))
+                if incarnation == refused && now.saturating_sub(since) < window =>
+            {
+                Some((incarnation, source, since, count.saturating_add(1)))
+            }
+            _ => Some((refused, source, now, 1)),
+        };
+        if let (Some((accepted, accepted_source, accepted_at)), Some((_, _, _, count))) =
+            (record.accepted, record.refused)
+        {
+            let both_alive = now.saturating_sub(accepted_at) < window;
+            let error_due = record.duplicate_error_at == 0
+                || now.saturating_sub(record.duplicate_error_at)
+                    >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
+            if both_alive && count >= DUPLICATE_REFUSALS && error_due {
+                record.duplicate_error_at = now.max(1);
+                self.stats.duplicate_ids.fetch_add(1, Ordering::Relaxed);
+                error!(
+                    peer = %name,
+                    accepted_incarnation = accepted,
+                    %accepted_source,
+                    refused_incarnation = refused,
+                    refused_source = %source,
+                    "two processes claim id {name}: datagrams of incarnation {accepted} from \
+                     {accepted_source} are accepted and of incarnation {refused} from {source} \
+                     refused; stop the one that should not run (a copied configuration?), or, \
+                     if only one runs, a key holder forged its datagrams"
+                );
+            }
+        }
+        let interval = NOTICE_INTERVAL.as_nanos() as u64;
+        if record.notice_at != 0 && now.saturating_sub(record.notice_at) < interval {
+            return;
+        }
+        record.notice_at = now.max(1);
+        let notice = IncarnationNotice { held, refused };
+        let Ok(datagram) = self.sealer.seal(sender, &notice.encode()) else {
+            return;
+        };
+        // To the source, which reaches the refused process even when it is not the one at the
+        // configured address (a duplicate elsewhere); and to the configured address, which
+        // reaches the member when the source is a relay that only forwards towards us (a
+        // proxy). A process that does not seal in `refused` ignores the notice.
+        let configured = self
+            .peers
+            .address(peer)
+            .filter(|address| *address != source);
+        for address in std::iter::once(source).chain(configured) {
+            // Non-blocking, so `recv` stays cancel-safe; a notice lost to a full socket buffer
+            // is sent again on the next refusal a second later.
+            match self.socket.try_send_to(&datagram, address) {
+                Ok(_) => {
+                    self.stats.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.notices_sent.fetch_add(1, Ordering::Relaxed);
+                    debug!(peer = %name, %address, held, refused, "sent an incarnation notice");
+                }
+                Err(problem) => {
+                    debug!(peer = %name, %address, %problem, "cannot send an incarnation notice");
+                    self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// A peer refuses our datagrams: move above the incarnation it holds, durably first.
+    fn handle_notice(&mut self, from: NodeId, notice: IncarnationNotice, now: u64) {
+        let own = self.sealer.incarnation();
+        let peer = self.members.display(from);
+        let me = self.members.own_name().to_string();
+        // Only a refusal of the incarnation we seal in now is about us. An older one is a
+        // replayed recording of an earlier boot's datagram, or about the other process with
+        // our id; moving for it would be useless churn.
+        if notice.refused != own || notice.held < own {
+            debug!(
+                peer = %peer,
+                held = notice.held,
+                refused = notice.refused,
+                own,
+                "incarnation notice about another incarnation than ours; ignored"
+            );
+            return;
+        }
+        self.stats.refused(Refusal {
+            at_nanos: now,
+            by: from,
+            held: notice.held,
+        });
+        let moved = match &self.state_file {
+            Some(state_file) => lock_state_file(state_file)
+                .raise_incarnation(notice.held)
+                .map_err(|problem| problem.to_string()),
+            None => notice
+                .held
+                .checked_add(1)
+                .ok_or_else(|| "the incarnation counter is exhausted".to_string()),
+        };
+        match moved {
+            Ok(incarnation) => {
+                warn!(
+                    peer = %peer,
+                    held = notice.held,
+                    own,
+                    incarnation,
+                    "peer {peer} refuses our datagrams: it has seen incarnation {} from {me}, \
+                     above ours ({own}); another process with id {me} may be running, or a key \
+                     holder forged one; moving to {incarnation}",
+                    notice.held
+                );
+                self.sealer.move_to_incarnation(incarnation);
+                self.stats.incarnation.store(incarnation, Ordering::Relaxed);
+                self.stats.incarnation_moves.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(problem) => error!(
+                peer = %peer,
+                held = notice.held,
+                own,
+                %problem,
+                "peer {peer} refuses our datagrams (it holds incarnation {} for {me}, above ours, \
+                 {own}), and a higher incarnation cannot be stored; its refusals go on",
+                notice.held
+            ),
+        }
     }
 }
 
@@ -284,17 +590,30 @@ impl Transport for UdpTransport {
                     continue;
                 }
             };
+            let now = self.clock.now_nanos();
             match self.open(length) {
-                Ok(envelope) => {
+                Ok(incoming) => {
                     self.stats
                         .datagrams_accepted
                         .fetch_add(1, Ordering::Relaxed);
-                    self.peers.heard(envelope.from, self.clock.now_nanos());
-                    return envelope;
+                    self.note_accepted(length, source, now);
+                    match incoming {
+                        Incoming::Message(envelope) => {
+                            self.peers.heard(envelope.from, now);
+                            return envelope;
+                        }
+                        Incoming::Notice(from, notice) => {
+                            self.peers.heard(from, now);
+                            self.handle_notice(from, notice, now);
+                        }
+                    }
                 }
                 Err(reason) => {
                     self.stats.count_drop(reason);
                     debug!(%source, length, %reason, "dropped datagram");
+                    if reason == DropReason::StaleIncarnation {
+                        self.handle_refused(length, source, now);
+                    }
                     if reason == DropReason::Unauthenticated
                         && !self.warned.contains(&source)
                         && self.warned.len() < MAX_WARNED_SOURCES
@@ -456,5 +775,110 @@ mod tests {
         assert_eq!(stats.dropped(DropReason::Oversized), 1);
         assert_eq!(stats.dropped(DropReason::Unauthenticated), 1);
         assert_eq!(stats.datagrams_accepted.load(Ordering::Relaxed), 2);
+    }
+
+    /// Receives on `transport` for a moment; `None` if nothing reached the driver.
+    async fn recv_briefly(transport: &mut UdpTransport) -> Option<Envelope> {
+        tokio::time::timeout(std::time::Duration::from_millis(300), transport.recv())
+            .await
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn a_sender_refused_for_a_forged_incarnation_is_told_and_moves_above_it() {
+        let (mut n1, mut n2, stats_n2) = pair().await;
+        let envelope = Envelope {
+            from: NodeId(0),
+            to: NodeId(1),
+            message: Message::Heartbeat {
+                term: Term(2),
+                seq: 1,
+            },
+        };
+        n1.send(envelope).await;
+        assert_eq!(n2.recv().await, envelope);
+
+        // Phase 1: a key holder seals one datagram as n1 in n1's incarnation + 1; n2 takes it,
+        // and from then on refuses n1's genuine datagrams as stale.
+        let intruder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let forged = Sealer::new(&key(), 0, 8)
+            .seal(1, &to_wire(envelope.message).encode())
+            .unwrap();
+        intruder
+            .send_to(&forged, n2.socket.local_addr().unwrap())
+            .unwrap();
+        assert_eq!(n2.recv().await, envelope);
+        n1.send(envelope).await;
+        assert_eq!(recv_briefly(&mut n2).await, None);
+        assert_eq!(stats_n2.dropped(DropReason::StaleIncarnation), 1);
+        assert_eq!(stats_n2.notices_sent.load(Ordering::Relaxed), 1);
+
+        // Phase 2: n1 gets n2's notice, which reaches no driver, and moves above 8.
+        assert_eq!(recv_briefly(&mut n1).await, None);
+        assert_eq!(n1.sealer.incarnation(), 9);
+        assert_eq!(n1.stats.incarnation.load(Ordering::Relaxed), 9);
+        assert_eq!(n1.stats.incarnation_moves.load(Ordering::Relaxed), 1);
+        let refusal = n1.stats.last_refusal().unwrap();
+        assert_eq!((refusal.by, refusal.held), (NodeId(1), 8));
+        assert!(n1
+            .stats
+            .refused_within(n1.clock.now_nanos(), REFUSED_REPORT_WINDOW));
+
+        // Phase 3: n2 accepts n1 again.
+        n1.send(envelope).await;
+        assert_eq!(n2.recv().await, envelope);
+    }
+
+    #[tokio::test]
+    async fn a_notice_about_another_incarnation_than_ours_moves_nothing() {
+        let (mut n1, _n2, _) = pair().await;
+        // A replayed datagram of an earlier boot (6) makes n2 name incarnation 7 as held: that
+        // is our current one, and no reason to move.
+        let now = n1.clock.now_nanos();
+        n1.handle_notice(
+            NodeId(1),
+            IncarnationNotice {
+                held: 7,
+                refused: 6,
+            },
+            now,
+        );
+        // The other process with our id was refused, at an incarnation that is not ours.
+        n1.handle_notice(
+            NodeId(1),
+            IncarnationNotice {
+                held: 30,
+                refused: 20,
+            },
+            now,
+        );
+        assert_eq!(n1.sealer.incarnation(), 7);
+        assert_eq!(n1.stats.incarnation_moves.load(Ordering::Relaxed), 0);
+        assert_eq!(n1.stats.last_refusal(), None);
+    }
+
+    #[tokio::test]
+    async fn datagrams_of_one_id_from_two_sources_by_turns_are_named_as_two_processes() {
+        let (_n1, mut n2, stats_n2) = pair().await;
+        let target = n2.socket.local_addr().unwrap();
+        // Two processes as n1 with the same incarnation (a copied state file): their
+        // sequences interleave, so the receiver accepts datagrams from both sources by turns.
+        let (first, second) = (
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+            std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
+        let mut sealer = Sealer::new(&key(), 0, 7);
+        let payload = to_wire(Message::Heartbeat {
+            term: Term(2),
+            seq: 1,
+        })
+        .encode();
+        for turn in 0..8 {
+            let datagram = sealer.seal(1, &payload).unwrap();
+            let socket = if turn % 2 == 0 { &first } else { &second };
+            socket.send_to(&datagram, target).unwrap();
+            assert_eq!(n2.recv().await.from, NodeId(0));
+        }
+        assert_eq!(stats_n2.duplicate_ids.load(Ordering::Relaxed), 1);
     }
 }

@@ -290,6 +290,24 @@ impl Sealer {
         }
     }
 
+    /// The incarnation this sealer seals in.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Seals from now on in `incarnation`, sequences starting again from 0. The caller must
+    /// have made `incarnation` durable first (`StateFile::raise_incarnation`), and it must be
+    /// greater than the current one, for the reasons given at `Sealer::new`.
+    pub fn move_to_incarnation(&mut self, incarnation: u64) {
+        assert!(
+            incarnation > self.incarnation,
+            "incarnation {incarnation} is not above {}",
+            self.incarnation
+        );
+        self.incarnation = incarnation;
+        self.next_sequence = 0;
+    }
+
     /// Seals `payload` for the member at index `to`, using the next sequence number.
     pub fn seal(&mut self, to: u16, payload: &[u8]) -> Result<Vec<u8>, SealError> {
         if payload.len() > MAX_PAYLOAD {
@@ -416,6 +434,27 @@ impl Opener {
             payload: signed[HEADER_LEN..].to_vec(),
         })
     }
+}
+
+impl Opener {
+    /// The incarnation of `sender` this opener holds: the highest it has accepted, if any.
+    pub fn held_incarnation(&self, sender: u16) -> Option<u64> {
+        self.windows
+            .get(usize::from(sender))
+            .copied()
+            .flatten()
+            .map(|window| window.incarnation)
+    }
+}
+
+/// The sender index and incarnation in a datagram's header, unchecked. Use it only on a
+/// datagram `Opener::open` accepted or dropped as `StaleIncarnation`: both passed the tag, so
+/// the fields are what a holder of the key sealed.
+pub fn sender_and_incarnation(datagram: &[u8]) -> Option<(u16, u64)> {
+    (datagram.len() >= HEADER_LEN).then(|| {
+        let header = Header::parse(datagram);
+        (header.sender, header.incarnation)
+    })
 }
 
 impl fmt::Debug for Opener {
@@ -1038,5 +1077,34 @@ mod tests {
                 Ok(Opened { from: 1, payload: payload.clone() })
             );
         }
+    }
+
+    // ---- Incarnation moves ----
+
+    #[test]
+    fn a_sealer_moved_to_a_higher_incarnation_is_accepted_again_from_sequence_zero() {
+        let (mut sealer, mut opener) = pair();
+        // A forged datagram of incarnation 8 (one above the sender's 7) silences the sender.
+        let mut forger = Sealer::new(&key(), 1, 8);
+        opener.open(&forger.seal(0, b"forged").unwrap()).unwrap();
+        let refused = sealer.seal(0, b"genuine").unwrap();
+        assert_eq!(opener.open(&refused), Err(DropReason::StaleIncarnation));
+        assert_eq!(sender_and_incarnation(&refused), Some((1, 7)));
+        assert_eq!(opener.held_incarnation(1), Some(8));
+        assert_eq!(opener.held_incarnation(2), None);
+
+        sealer.move_to_incarnation(9);
+        assert_eq!(sealer.incarnation(), 9);
+        let moved = sealer.seal(0, b"genuine").unwrap();
+        assert_eq!(&moved[16..24], &0u64.to_be_bytes());
+        assert!(opener.open(&moved).is_ok());
+        assert_eq!(opener.held_incarnation(1), Some(9));
+    }
+
+    #[test]
+    #[should_panic(expected = "is not above")]
+    fn a_sealer_never_moves_down() {
+        let (mut sealer, _) = pair();
+        sealer.move_to_incarnation(7);
     }
 }
