@@ -39,6 +39,10 @@ pub struct Node {
     /// DESIGN: Promises (boot quarantine). A node that booted may have forgotten a promise, so
     /// it grants no vote, not even to itself, until this instant.
     quarantine_until: Option<Instant>,
+    /// protocol: Campaign holds. Until this local instant the node does not campaign, not even
+    /// at a `TimeoutNow`; it still votes. Set by the driver (a node whose daemon keeps failing
+    /// backs off), never by a message.
+    campaign_hold_until: Option<Instant>,
     outputs: VecDeque<Output>,
 }
 
@@ -193,6 +197,7 @@ impl Node {
             },
             promise_until: None,
             quarantine_until,
+            campaign_hold_until: None,
             outputs: VecDeque::new(),
         };
         node.check_invariants(&node.snapshot());
@@ -293,10 +298,12 @@ impl Node {
                 ..
             }) => {
                 // The peer that acknowledged the newest heartbeat is the most likely to be
-                // reachable; ties go to the lowest id.
+                // reachable. Ties go to the next member after us in id order, round the ring,
+                // so that repeated handovers give every member its turn (protocol: Graceful
+                // handover) instead of bouncing between the two lowest ids.
                 let best = acked
                     .iter()
-                    .max_by_key(|(id, seq)| (**seq, std::cmp::Reverse(**id)));
+                    .max_by_key(|(id, seq)| (**seq, std::cmp::Reverse(self.turn_of(**id))));
                 (*resigning, best.map(|(id, _)| *id))
             }
             _ => unreachable!("checked above: a resigning leader whose window is open"),
@@ -304,7 +311,7 @@ impl Node {
         let successor = resigning
             .successor
             .or(best_peer)
-            .or_else(|| self.peers().next());
+            .or_else(|| self.peers().min_by_key(|peer| self.turn_of(*peer)));
         let term = self.term;
         // TimeoutNow goes first: a successor that handled Resign first would no longer know
         // its leader. The successor also gets a Resign, which releases its promise should the
@@ -326,6 +333,24 @@ impl Node {
         };
         self.finish(&before);
         Ok(())
+    }
+
+    /// Holds this node's campaigns until local time `until` (protocol: Campaign holds): it
+    /// starts no election and ignores `TimeoutNow` before then, but keeps voting, so it still
+    /// counts towards every quorum. A later hold extends an earlier one; an earlier one changes
+    /// nothing. The driver holds a node whose daemon keeps failing, so that leadership moves
+    /// to the others and comes back only after a backoff. Holding is always safe: elections
+    /// that start later cannot break a lease.
+    pub fn handle_campaign_hold(&mut self, now: Instant, until: Instant) {
+        let before = self.snapshot();
+        self.expire(now);
+        if until > now {
+            self.campaign_hold_until = Some(
+                self.campaign_hold_until
+                    .map_or(until, |held| held.max(until)),
+            );
+        }
+        self.finish(&before);
     }
 
     // ----- Outputs and queries --------------------------------------------------------------
@@ -434,6 +459,12 @@ impl Node {
     /// Until when this node is in boot quarantine, if it is.
     pub fn quarantine_until(&self) -> Option<Instant> {
         self.quarantine_until
+    }
+
+    /// Until when this node holds its campaigns (see [`Node::handle_campaign_hold`]), if it
+    /// does.
+    pub fn campaign_hold_until(&self) -> Option<Instant> {
+        self.campaign_hold_until
     }
 
     // ----- Message handling -----------------------------------------------------------------
@@ -696,6 +727,11 @@ impl Node {
         if self.quarantine_until.is_some() {
             return Received::Dropped(DropReason::Quarantined);
         }
+        if self.campaign_hold_until.is_some() {
+            // protocol: Campaign holds. Our daemon keeps failing: let the others campaign. The
+            // Resign that came with this TimeoutNow releases their promises.
+            return Received::Dropped(DropReason::CampaignHeld);
+        }
         // The leader resigned and chose us: campaign at once, without a pre-vote round.
         self.promise_until = None;
         self.become_candidate(now);
@@ -812,6 +848,9 @@ impl Node {
         }
         if self.quarantine_until.is_some_and(|until| until <= now) {
             self.quarantine_until = None;
+        }
+        if self.campaign_hold_until.is_some_and(|until| until <= now) {
+            self.campaign_hold_until = None;
         }
         if let Role::Leader(leader) = &self.role {
             if now >= self.window_until(leader) {
@@ -945,6 +984,7 @@ impl Node {
         not_before
             .max(self.promise_until.unwrap_or(Instant::ZERO))
             .max(self.quarantine_until.unwrap_or(Instant::ZERO))
+            .max(self.campaign_hold_until.unwrap_or(Instant::ZERO))
     }
 
     /// A uniform draw from `[0, election_jitter_max]`; none for a cluster of one, which has
@@ -956,6 +996,12 @@ impl Node {
         let span = u128::from(self.config.election_jitter_max().as_nanos()) + 1;
         // (entropy · span) / 2^64 < span ≤ u64::MAX + 1, so it fits in a u64.
         Duration::from_nanos(((u128::from(entropy) * span) >> 64) as u64)
+    }
+
+    /// How many places after this node `id` comes in id order, round the ring (0 for the
+    /// next member). Handovers go to the next member in turn.
+    fn turn_of(&self, id: NodeId) -> u32 {
+        id.0.wrapping_sub(self.id.0).wrapping_sub(1)
     }
 
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {

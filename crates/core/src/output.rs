@@ -96,11 +96,13 @@ pub enum DropReason {
     /// moves that far while a member is away, and adopting it would spend the term space
     /// (protocol: Term jumps are bounded).
     TermTooFar,
+    /// A `TimeoutNow` while the driver holds our campaigns (protocol: Campaign holds).
+    CampaignHeld,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (for metrics tables).
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Misaddressed,
         DropReason::UnknownPeer,
         DropReason::OutOfRange,
@@ -110,6 +112,7 @@ impl DropReason {
         DropReason::ConflictingLeader,
         DropReason::Unexpected,
         DropReason::TermTooFar,
+        DropReason::CampaignHeld,
     ];
 
     /// A stable snake_case name for metrics labels.
@@ -124,6 +127,7 @@ impl DropReason {
             DropReason::ConflictingLeader => "conflicting_leader",
             DropReason::Unexpected => "unexpected",
             DropReason::TermTooFar => "term_too_far",
+            DropReason::CampaignHeld => "campaign_held",
         }
     }
 }

@@ -872,8 +872,8 @@ fn graceful_handover_is_two_phase() {
     assert_eq!(
         drain(&mut node),
         vec![
-            // N2 and N3 acked the same heartbeat: the tie goes to the lower id. TimeoutNow
-            // leaves first, so the successor still knows its leader when it arrives.
+            // N2 and N3 acked the same heartbeat: the tie goes to the next member after N1.
+            // TimeoutNow leaves first, so the successor still knows its leader when it arrives.
             send(N1, N2, Message::TimeoutNow { term: Term(1) }),
             send(N1, N2, Message::Resign { term: Term(1) }),
             send(N1, N3, Message::Resign { term: Term(1) }),
@@ -892,6 +892,132 @@ fn graceful_handover_is_two_phase() {
         Message::RequestVote { term: Term(2) },
     );
     assert_eq!(node.voted_for(), Some(N2));
+}
+
+#[test]
+fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
+    // protocol: Graceful handover. With ties going to the lowest id, a daemon that failed on
+    // every node made leadership bounce between n1 and n2 while n3 never got a turn.
+    let resign_from = |id: NodeId| {
+        let persisted = PersistentState {
+            term: Term(1),
+            voted_for: None,
+        };
+        let mut node = Node::new(three(), id, Some(persisted), Instant::ZERO).expect("member");
+        node.handle_timeout(at(2_000), 0);
+        let peers: Vec<NodeId> = [N1, N2, N3]
+            .into_iter()
+            .filter(|peer| *peer != id)
+            .collect();
+        deliver(
+            &mut node,
+            at(2_000),
+            peers[0],
+            Message::PreVoteReply {
+                term: Term(2),
+                granted: true,
+            },
+        );
+        deliver(
+            &mut node,
+            at(2_000),
+            peers[0],
+            Message::VoteReply {
+                term: Term(2),
+                granted: true,
+            },
+        );
+        for peer in &peers {
+            deliver(
+                &mut node,
+                at(2_001),
+                *peer,
+                Message::HeartbeatAck {
+                    term: Term(2),
+                    seq: 1,
+                },
+            );
+        }
+        node.handle_resign(at(2_010), None).expect("leader");
+        drain(&mut node);
+        node.handle_acting_stopped(at(2_020)).expect("resigning");
+        drain(&mut node)
+            .into_iter()
+            .find_map(|output| match output {
+                Output::Send(Envelope {
+                    to,
+                    message: Message::TimeoutNow { .. },
+                    ..
+                }) => Some(to),
+                _ => None,
+            })
+            .expect("a TimeoutNow")
+    };
+    assert_eq!(resign_from(N1), N2);
+    assert_eq!(resign_from(N2), N3);
+    assert_eq!(resign_from(N3), N1, "round the ring");
+}
+
+#[test]
+fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
+    // protocol: Campaign holds. The driver holds a node whose daemon keeps failing.
+    let mut node = follower(three(), N1, 3);
+    node.handle_campaign_hold(at(2_000), at(6_000));
+    assert_eq!(node.campaign_hold_until(), Some(at(6_000)));
+    assert_eq!(node.poll_timeout(), Some(at(6_000)));
+
+    // No election before the hold ends, though promise and quarantine are long gone.
+    node.handle_timeout(at(5_999), 0);
+    assert_eq!(node.role(), RoleKind::Follower);
+    assert!(drain(&mut node).is_empty());
+
+    // It still votes: a held node counts towards every quorum.
+    deliver(&mut node, at(3_000), N2, Message::PreVote { term: Term(4) });
+    assert_eq!(
+        drain(&mut node),
+        vec![send(
+            N1,
+            N2,
+            Message::PreVoteReply {
+                term: Term(4),
+                granted: true
+            }
+        )]
+    );
+
+    // A TimeoutNow from a resigning leader is refused; the Resign beside it frees the others.
+    let mut held = follower(three(), N1, 3);
+    deliver(
+        &mut held,
+        at(2_100),
+        N2,
+        Message::Heartbeat {
+            term: Term(3),
+            seq: 1,
+        },
+    );
+    drain(&mut held);
+    held.handle_campaign_hold(at(2_200), at(9_000));
+    let received = deliver(
+        &mut held,
+        at(2_300),
+        N2,
+        Message::TimeoutNow { term: Term(3) },
+    );
+    assert_eq!(received, Received::Dropped(DropReason::CampaignHeld));
+    assert_eq!(held.role(), RoleKind::Follower);
+    assert_eq!(held.term(), Term(3), "no campaign");
+
+    // A shorter hold does not shorten a longer one; the hold ends on its own.
+    node.handle_campaign_hold(at(3_000), at(4_000));
+    assert_eq!(node.campaign_hold_until(), Some(at(6_000)));
+    node.handle_timeout(at(6_000), 0);
+    assert_eq!(node.campaign_hold_until(), None);
+    assert_eq!(
+        node.role(),
+        RoleKind::PreCandidate,
+        "it campaigns once the hold ends"
+    );
 }
 
 #[test]

@@ -186,7 +186,20 @@ pub struct Driver<T, C, S, A, O, E> {
     resign_pending: bool,
     shutting_down: bool,
     counters: Counters,
+    /// When the current acting period began (a child started from idle).
+    acting_since: Option<Instant>,
+    /// Leaderships in a row whose child ended for good (protocol: Campaign holds).
+    lost_leaderships: u32,
 }
+
+/// The first campaign hold after a lost leadership, in leases; each further one in a row
+/// doubles, up to [`CAMPAIGN_HOLD_MAX_LEASES`] (protocol: Campaign holds).
+pub const CAMPAIGN_HOLD_FIRST_LEASES: u32 = 1;
+/// The longest campaign hold, in leases: 64 s at the default 2 s lease.
+pub const CAMPAIGN_HOLD_MAX_LEASES: u32 = 32;
+/// A leadership that acted this many leases before its child ended for good clears the
+/// record of earlier losses: a daemon that fails once a day is not held off for long.
+pub const CAMPAIGN_HOLD_RESET_LEASES: u32 = 30;
 
 impl<T, C, S, A, O, E> Driver<T, C, S, A, O, E>
 where
@@ -219,6 +232,8 @@ where
             resign_pending: false,
             shutting_down: false,
             counters: Counters::default(),
+            acting_since: None,
+            lost_leaderships: 0,
         })
     }
 
@@ -324,12 +339,35 @@ where
             ActingState::Idle => true,
         };
         self.acting = ActingState::Idle;
+        let acted = self
+            .acting_since
+            .take()
+            .map(|since| now.saturating_duration_since(since));
         self.observer.observe(now, &Observation::ActingStopped);
         if !expected && self.node.is_acting(now) {
             // The child ended on its own while the lease still ran. Another node may fare
-            // better, so hand leadership over rather than act without a child.
+            // better, so hand leadership over rather than act without a child, and hold our
+            // own campaigns for a backoff that doubles with every loss in a row, so that
+            // leadership goes round the others and a cluster-wide outage does not spin
+            // (protocol: Campaign holds).
+            let lease = self.node.config().lease_duration();
+            if acted
+                .is_some_and(|acted| acted >= lease.mul_ratio(CAMPAIGN_HOLD_RESET_LEASES.into(), 1))
+            {
+                self.lost_leaderships = 0;
+            }
+            self.lost_leaderships = self.lost_leaderships.saturating_add(1);
+            let hold = lease.mul_ratio(campaign_hold_leases(self.lost_leaderships).into(), 1);
+            self.node.handle_campaign_hold(now, now + hold);
             let result = self.node.handle_resign(now, None);
             self.observer.observe(now, &Observation::ChildLost(result));
+            self.observer.observe(
+                now,
+                &Observation::CampaignHeld {
+                    losses: self.lost_leaderships,
+                    hold,
+                },
+            );
         }
     }
 
@@ -395,6 +433,7 @@ where
                     fencing_token: leadership.fencing_token,
                     acting_until: leadership.acting_until,
                 };
+                self.acting_since = Some(now);
                 self.observer.observe(
                     now,
                     &Observation::ActingStarted {
@@ -475,6 +514,15 @@ where
 
 /// The node's status at `now`. A free function so that the driver can hand the status, which
 /// borrows the counters, to its own observer.
+/// The campaign hold after `losses` lost leaderships in a row, in leases: 1, 2, 4, … up to
+/// [`CAMPAIGN_HOLD_MAX_LEASES`].
+fn campaign_hold_leases(losses: u32) -> u32 {
+    let doublings = losses
+        .saturating_sub(1)
+        .min(CAMPAIGN_HOLD_MAX_LEASES.ilog2());
+    (CAMPAIGN_HOLD_FIRST_LEASES << doublings).min(CAMPAIGN_HOLD_MAX_LEASES)
+}
+
 fn status<'a>(
     node: &Node,
     acting: ActingState,

@@ -299,6 +299,12 @@ impl Observer for NodeObserver {
                 still_leader = result.is_ok(),
                 "the child ended for good while this node could act; handing leadership over"
             ),
+            Observation::CampaignHeld { losses, hold } => warn!(
+                losses_in_a_row = losses,
+                hold_ms = hold.as_millis(),
+                "this node will not campaign for {} ms, so the other members get their turn",
+                hold.as_millis()
+            ),
             Observation::ResignCommand(successor, result) => info!(
                 successor = %self.name_or_none(successor),
                 result = ?result,

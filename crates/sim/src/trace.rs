@@ -85,6 +85,7 @@ fn hash_observation(hasher: &mut Fnv, observation: &Observation) {
         Observation::Shutdown(result) => (10u8, code(result)).hash(hasher),
         Observation::HandedOver(result) => (11u8, code(result)).hash(hasher),
         Observation::Failed => 12u8.hash(hasher),
+        Observation::CampaignHeld { losses, hold } => (13u8, losses, hold).hash(hasher),
     }
 }
 

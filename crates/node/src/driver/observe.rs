@@ -48,6 +48,9 @@ pub enum Observation {
     /// The child ended on its own while the node could still act; the driver asked the core
     /// to hand leadership over (the result says whether it still led).
     ChildLost(Result<(), CommandError>),
+    /// After a lost leadership, the node holds its campaigns for `hold`: the `losses`-th loss
+    /// in a row (protocol: Campaign holds).
+    CampaignHeld { losses: u32, hold: Duration },
     /// A [`super::Command::Resign`] and its result.
     ResignCommand(Option<NodeId>, Result<(), CommandError>),
     /// A [`super::Command::Shutdown`] arrived; the result says whether a handover started.

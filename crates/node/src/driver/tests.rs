@@ -330,8 +330,21 @@ async fn a_child_lost_while_leading_hands_leadership_over() {
             let observations = harness.recorded.borrow().observations.clone();
             assert!(observations.contains(&Observation::ChildLost(Ok(()))));
             assert!(observations.contains(&Observation::HandedOver(Ok(()))));
+            // protocol: Campaign holds. The first loss holds campaigns for one lease.
+            let lease = ConfigParams::default().lease_duration;
+            assert!(observations.contains(&Observation::CampaignHeld {
+                losses: 1,
+                hold: lease
+            }));
         })
         .await;
+}
+
+#[test]
+fn campaign_holds_double_with_every_loss_in_a_row_up_to_the_cap() {
+    let holds: Vec<u32> = (1..=8).map(super::campaign_hold_leases).collect();
+    assert_eq!(holds, [1, 2, 4, 8, 16, 32, 32, 32]);
+    assert_eq!(super::campaign_hold_leases(u32::MAX), 32);
 }
 
 #[tokio::test(start_paused = true)]
