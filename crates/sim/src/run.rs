@@ -219,6 +219,10 @@ struct Runner<'a> {
     bounds: Bounds,
     /// The highest latency ceiling in force so far.
     latency_high_water: Duration,
+    /// Per host: how long it stays down after reaching an armed crash point.
+    crash_point_down: Vec<Duration>,
+    /// Restarts due after crash points, (when, node), in no particular order.
+    restarts: Vec<(SimTime, usize)>,
 }
 
 impl<'a> Runner<'a> {
@@ -254,6 +258,7 @@ impl<'a> Runner<'a> {
             rng: world_rng.fork(0),
             oracle: Oracle::new(nodes, max_exit_delay, oracle_rng),
             trace: Trace::new(setup.keep_trace),
+            held: std::collections::VecDeque::new(),
         }));
 
         let mut sim = turmoil::Builder::new()
@@ -284,6 +289,8 @@ impl<'a> Runner<'a> {
             crashed: vec![false; nodes],
             bounds: setup.bounds(),
             latency_high_water: setup.timing.max_latency,
+            crash_point_down: vec![Duration::ZERO; nodes],
+            restarts: Vec::new(),
         }
     }
 
@@ -304,6 +311,8 @@ impl<'a> Runner<'a> {
                 healed = true;
                 self.heal(now);
             }
+            self.restart_after_crash_points(now);
+            self.release(now);
             if now >= end {
                 break;
             }
@@ -317,6 +326,7 @@ impl<'a> Runner<'a> {
                 break;
             }
             let now = self.now();
+            self.crash_at_crash_points(now);
             let mut world = self.world.borrow_mut();
             let world = &mut *world;
             world.oracle.check(now, &world.clocks);
@@ -482,7 +492,84 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+            Fault::Hold { from, to, .. } => {
+                self.resolve(due.fault, &[from, to], now);
+                self.active[due.fault] = due.phase == START;
+                self.set_network();
+            }
+            Fault::CrashPoint {
+                target,
+                point,
+                down_ms,
+            } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                self.crash_point_down[node] = Duration::from_millis(u64::from(down_ms));
+                let mut world = self.world.borrow_mut();
+                world.hosts[node].crash_point = Some(point);
+                world.hosts[node].sends_before_crash = None;
+            }
         }
+    }
+
+    /// Crashes every host that reached its armed crash point during the step, and schedules
+    /// its restart.
+    fn crash_at_crash_points(&mut self, now: SimTime) {
+        for node in 0..self.nodes {
+            let requested = std::mem::take(&mut self.world.borrow_mut().hosts[node].crash_requested);
+            if requested {
+                self.crash(node, now);
+                self.restarts.push((now.after(self.crash_point_down[node]), node));
+            }
+        }
+    }
+
+    fn restart_after_crash_points(&mut self, now: SimTime) {
+        let due: Vec<usize> = self
+            .restarts
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, node)| *node)
+            .collect();
+        self.restarts.retain(|(at, _)| *at > now);
+        for node in due {
+            self.restart(node, now);
+        }
+    }
+
+    /// The adversary releases held datagrams: each once its receiver has moved to a later term
+    /// than the datagram's (or once it has been held for the longest time), to a receiver that
+    /// is up. The receiver's transport applies the real wire's replay window.
+    fn release(&mut self, now: SimTime) {
+        let mut world = self.world.borrow_mut();
+        let world = &mut *world;
+        if world.held.is_empty() {
+            return;
+        }
+        let mut kept = std::collections::VecDeque::with_capacity(world.held.len());
+        while let Some(held) = world.held.pop_front() {
+            let due = now >= held.earliest
+                && (world.oracle.term(held.to) > held.term || now >= held.latest);
+            if !due {
+                kept.push_back(held);
+                continue;
+            }
+            if self.crashed[held.to] {
+                continue;
+            }
+            world.trace.world(
+                now,
+                &format!(
+                    "releases a datagram from {} to {} of term {}",
+                    name(held.from),
+                    name(held.to),
+                    held.term
+                ),
+            );
+            let host = &mut world.hosts[held.to];
+            host.inbox.push_back(held.bytes);
+            host.inbox_ready.notify_one();
+        }
+        world.held = kept;
     }
 
     /// Every fault ends: links mend, the network calms, every host runs again. From here on
@@ -494,7 +581,17 @@ impl<'a> Runner<'a> {
             }
         }
         self.active.iter_mut().for_each(|active| *active = false);
-        self.world.borrow_mut().network.epoch += 1;
+        {
+            let mut world = self.world.borrow_mut();
+            world.network.epoch += 1;
+            // The adversary lets go: held datagrams are lost, armed crash points disarmed.
+            world.held.clear();
+            for host in &mut world.hosts {
+                host.crash_point = None;
+                host.sends_before_crash = None;
+            }
+        }
+        self.restarts.clear();
         self.set_network();
         for node in 0..self.nodes {
             self.restart(node, now);
@@ -562,6 +659,16 @@ impl<'a> Runner<'a> {
             epoch,
             ..Network::default()
         };
+        for (fault, active) in self.active.iter().enumerate() {
+            if let (true, Fault::Hold { permille, .. }) =
+                (*active, self.setup.schedule.faults[fault].fault)
+            {
+                let pair = &self.resolved[fault];
+                network
+                    .holds
+                    .push((pair[0], pair[1], permille.min(1_000)));
+            }
+        }
         let mut max_latency = self.setup.timing.max_latency;
         for (timed, _) in self
             .setup
@@ -608,6 +715,8 @@ impl<'a> Runner<'a> {
         self.crashed[node] = true;
         let mut world = self.world.borrow_mut();
         world.hosts[node].commands = None;
+        world.hosts[node].crash_requested = false;
+        world.oracle.stopped_running(node);
         world.trace.world(now, &format!("{} crashes", name(node)));
     }
 
