@@ -28,6 +28,8 @@ pub struct Plan {
     pub jobs: usize,
     /// Stop handing out seeds after the first violation (for teeth tests).
     pub stop_at_first_violation: bool,
+    /// ρ for every seed, instead of the seed's own draw.
+    pub max_drift: Option<f64>,
 }
 
 /// One violating seed.
@@ -100,6 +102,9 @@ pub fn campaign(plan: &Plan, mut progress: impl FnMut(&Progress)) -> Summary {
                     plan.end_ms,
                 );
                 setup.timing = plan.timing;
+                if let Some(max_drift) = plan.max_drift {
+                    setup = setup.with_max_drift(max_drift);
+                }
                 let outcome = run(&setup);
                 if outcome.violation.is_some() && plan.stop_at_first_violation {
                     stop.store(true, Ordering::Relaxed);
@@ -375,6 +380,7 @@ mod tests {
                 timing: Timing::default(),
                 jobs: 1,
                 stop_at_first_violation: false,
+                max_drift: None,
             },
             seeds_run: 0,
             simulated: Duration::ZERO,

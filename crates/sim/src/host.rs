@@ -157,16 +157,20 @@ impl Transport for SimTransport {
             return;
         };
         let sent_at = SimTime::in_host();
+        if let Message::Heartbeat { term, seq } = envelope.message {
+            self.world.borrow_mut().hosts[self.node].newest_heartbeat = Some((term, seq));
+        }
         let bytes = encode(&envelope, self.incarnation, self.sequence, sent_at);
         self.sequence += 1;
-        let fate = self.world.borrow_mut().fate(self.node, to);
+        let early_heartbeat = matches!(envelope.message, Message::Heartbeat { seq, .. } if seq <= EARLY_HEARTBEATS);
+        let fate = self.world.borrow_mut().fate(self.node, to, early_heartbeat);
         // Best effort, like UDP: a failed send is a lost datagram.
         match fate {
             Fate::Lost => {}
             Fate::Sent => {
                 let _ = self.socket.send_to(&bytes, peer).await;
             }
-            Fate::Held => self.hold(bytes, to, envelope.message.term()),
+            Fate::Held => self.hold(bytes, to, &envelope.message),
             Fate::Duplicated(delay) => {
                 let _ = self.socket.send_to(&bytes, peer).await;
                 let socket = self.socket.clone();
@@ -226,7 +230,7 @@ impl Transport for SimTransport {
 impl SimTransport {
     /// Hands a genuine datagram to the adversary, who releases it later (`Runner::release`),
     /// normally once its receiver has moved to a later term.
-    fn hold(&mut self, bytes: [u8; DATAGRAM_LEN], to: usize, term: Term) {
+    fn hold(&mut self, bytes: [u8; DATAGRAM_LEN], to: usize, message: &Message) {
         let mut world = self.world.borrow_mut();
         let now = SimTime::in_host();
         let delay = world.rng.range(0, HOLD_DELAY_MAX_MS);
@@ -234,7 +238,11 @@ impl SimTransport {
             bytes,
             from: self.node,
             to,
-            term,
+            term: message.term(),
+            heartbeat_seq: match message {
+                Message::Heartbeat { seq, .. } => Some(*seq),
+                _ => None,
+            },
             earliest: now.after(std::time::Duration::from_millis(delay)),
             latest: now.after(std::time::Duration::from_millis(HOLD_MAX_MS)),
         });
@@ -273,12 +281,15 @@ impl SimTransport {
     }
 }
 
+/// Heartbeats up to this `seq` are held on every held link (see `World::fate`).
+const EARLY_HEARTBEATS: u64 = 8;
+
 /// A held datagram waits at least up to this long after it was sent (drawn uniformly).
-const HOLD_DELAY_MAX_MS: u64 = 3_000;
+const HOLD_DELAY_MAX_MS: u64 = 500;
 
 /// A held datagram is released this long after it was sent even if its receiver's term has
 /// not moved on; the replay window usually rejects it by then.
-const HOLD_MAX_MS: u64 = 20_000;
+const HOLD_MAX_MS: u64 = 30_000;
 
 /// kind u8 (bit 7: an unchecked duplicate), from u32, to u32, term u64, then seq u64 or granted
 /// as 0/1, then the sender's incarnation u64 and sequence u64, then (simulation only, never seen

@@ -51,6 +51,9 @@ struct Cli {
     /// turmoil's step, in milliseconds.
     #[arg(long, default_value_t = 20)]
     tick_ms: u64,
+    /// ρ for every seed (0 to 0.1), instead of each seed's own draw (1 %, 5 % or 10 %).
+    #[arg(long)]
+    max_drift: Option<f64>,
     /// Worker threads for a campaign.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -64,6 +67,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.max_drift.is_some_and(|max_drift| !(0.0..=0.1).contains(&max_drift)) {
+        eprintln!("--max-drift must be within 0 and 0.1 (the core's limit for ρ)");
+        return ExitCode::from(2);
+    }
     if cli.duration_ms < tenure_sim::schedule::QUIET_MS + 5_000 {
         eprintln!(
             "--duration-ms must be at least {} ms: the faults need some time before the quiet \
@@ -84,6 +91,9 @@ fn main() -> ExitCode {
 
 fn reproduce(cli: &Cli, seed: u64, timing: Timing) -> ExitCode {
     let mut setup = Setup::from_seed(seed, cli.nodes, cli.variant, cli.duration_ms);
+    if let Some(max_drift) = cli.max_drift {
+        setup = setup.with_max_drift(max_drift);
+    }
     if let Some(schedule) = &cli.schedule {
         setup = setup.with_schedule(schedule.clone());
     }
@@ -139,6 +149,7 @@ fn run_campaign(cli: &Cli, timing: Timing) -> ExitCode {
         timing,
         jobs: cli.jobs.max(1),
         stop_at_first_violation: false,
+        max_drift: cli.max_drift,
     };
     let interactive = std::io::stderr().is_terminal();
     let mut last_drawn = Instant::now();
@@ -168,6 +179,9 @@ fn run_campaign(cli: &Cli, timing: Timing) -> ExitCode {
     if let Some(found) = summary.found.first() {
         // The first violation in full: its run again, this time with the trace kept.
         let mut setup = Setup::from_seed(found.seed, plan.nodes, plan.variant, plan.end_ms);
+        if let Some(max_drift) = plan.max_drift {
+            setup = setup.with_max_drift(max_drift);
+        }
         setup.timing = timing;
         setup.keep_trace = true;
         println!("\nfirst violation in full:");

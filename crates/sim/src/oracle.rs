@@ -320,6 +320,11 @@ impl Oracle {
         self.views[node].term.max(self.views[node].persisted_term)
     }
 
+    /// The node seen leading `term`, if any.
+    pub fn leader_of(&self, term: Term) -> Option<usize> {
+        self.leaders.get(&term).copied()
+    }
+
     /// The software of `node` stopped (a crash, or the end of a graceful shutdown): a node
     /// that is down casts no vote, and comes back in boot quarantine.
     pub fn stopped_running(&mut self, node: usize) {

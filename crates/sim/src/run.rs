@@ -62,6 +62,8 @@ pub struct Setup {
     /// Whether `schedule` was given rather than drawn from the seed (then the reproduce
     /// command must name it).
     pub custom_schedule: bool,
+    /// Whether `max_drift` was given rather than drawn from the seed (likewise).
+    pub custom_max_drift: bool,
 }
 
 /// What came of a run.
@@ -99,7 +101,16 @@ impl Setup {
             timing: Timing::default(),
             keep_trace: false,
             custom_schedule: false,
+            custom_max_drift: false,
         }
+    }
+
+    /// This setup with ρ = `max_drift` instead of the drawn one (every other draw of the seed
+    /// stays as it was).
+    pub fn with_max_drift(mut self, max_drift: f64) -> Setup {
+        self.max_drift = max_drift;
+        self.custom_max_drift = true;
+        self
     }
 
     /// This setup with `schedule` instead of the drawn one.
@@ -141,6 +152,9 @@ impl Setup {
         }
         if self.timing != Timing::default() {
             command += &format!(" --tick-ms {}", self.timing.tick.as_millis());
+        }
+        if self.custom_max_drift {
+            command += &format!(" --max-drift {}", self.max_drift);
         }
         command
     }
@@ -239,11 +253,25 @@ impl<'a> Runner<'a> {
         let turmoil_seed = rng.fork(6).next_u64();
 
         let drift = u64::from(config.max_drift_ppm());
+        // Half the seeds pin every clock at exactly 1 − ρ or 1 + ρ (a random side per node,
+        // both sides taken): the extremes are where a lease computed without the drift
+        // factor outlasts the promises under it. The other half draw any rate within ±ρ.
+        let pinned = clock_rng.chance(1, 2);
+        let mut sides: Vec<bool> = (0..nodes).map(|_| clock_rng.chance(1, 2)).collect();
+        if nodes > 1 && sides.iter().all(|fast| *fast == sides[0]) {
+            sides[0] = !sides[0];
+        }
         let clocks = (0..nodes)
-            .map(|_| {
-                // An arbitrary boot offset of up to about two weeks, and any rate within ±ρ.
+            .map(|node| {
+                // An arbitrary boot offset of up to about two weeks.
                 let offset = clock_rng.range(0, 1 << 50);
-                DriftClock::new(offset, clock_rng.range(PPM - drift, PPM + drift))
+                let rate = clock_rng.range(PPM - drift, PPM + drift);
+                let rate = match (pinned, sides[node]) {
+                    (false, _) => rate,
+                    (true, true) => PPM + drift,
+                    (true, false) => PPM - drift,
+                };
+                DriftClock::new(offset, rate)
             })
             .collect();
         // A child exits within the stop margin as the fastest clock measures it, so that one
@@ -493,7 +521,10 @@ impl<'a> Runner<'a> {
                 }
             }
             Fault::Hold { from, to, .. } => {
-                self.resolve(due.fault, &[from, to], now);
+                match to {
+                    Some(to) => self.resolve(due.fault, &[from, to], now),
+                    None => self.resolve(due.fault, &[from], now),
+                };
                 self.active[due.fault] = due.phase == START;
                 self.set_network();
             }
@@ -536,9 +567,15 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// The adversary releases held datagrams: each once its receiver has moved to a later term
-    /// than the datagram's (or once it has been held for the longest time), to a receiver that
-    /// is up. The receiver's transport applies the real wire's replay window.
+    /// The adversary releases held datagrams to receivers that are up, into a later term. A
+    /// heartbeat of term t with `seq` k is released once its sender leads the receiver's later
+    /// term and has just sent its own heartbeat k there: the moment at which a reply that
+    /// carries the receiver's term and echoes k would pass for an ack of that fresh heartbeat
+    /// (protocol: Stale replies acknowledge nothing). Any other datagram is released once its
+    /// receiver has moved to a later term. Whatever is still held after
+    /// `HOLD_MAX_MS` is released anyway. The adversary reads terms and sequence numbers off
+    /// the wire, which authenticates but does not encrypt; the receiver's transport applies
+    /// the real wire's replay window.
     fn release(&mut self, now: SimTime) {
         let mut world = self.world.borrow_mut();
         let world = &mut *world;
@@ -547,8 +584,13 @@ impl<'a> Runner<'a> {
         }
         let mut kept = std::collections::VecDeque::with_capacity(world.held.len());
         while let Some(held) = world.held.pop_front() {
-            let due = now >= held.earliest
-                && (world.oracle.term(held.to) > held.term || now >= held.latest);
+            let term = world.oracle.term(held.to);
+            let later_term = term > held.term
+                && match held.heartbeat_seq {
+                    None => true,
+                    Some(seq) => world.hosts[held.from].newest_heartbeat == Some((term, seq)),
+                };
+            let due = (now >= held.earliest && later_term) || now >= held.latest;
             if !due {
                 kept.push_back(held);
                 continue;
@@ -663,10 +705,17 @@ impl<'a> Runner<'a> {
             if let (true, Fault::Hold { permille, .. }) =
                 (*active, self.setup.schedule.faults[fault].fault)
             {
-                let pair = &self.resolved[fault];
-                network
-                    .holds
-                    .push((pair[0], pair[1], permille.min(1_000)));
+                let resolved = &self.resolved[fault];
+                let from = resolved[0];
+                let permille = permille.min(1_000);
+                match resolved.get(1) {
+                    Some(to) => network.holds.push((from, *to, permille)),
+                    None => network.holds.extend(
+                        (0..self.nodes)
+                            .filter(|to| *to != from)
+                            .map(|to| (from, to, permille)),
+                    ),
+                }
             }
         }
         let mut max_latency = self.setup.timing.max_latency;

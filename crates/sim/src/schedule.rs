@@ -90,13 +90,14 @@ pub enum Fault {
     RollingRestart { gap_ms: u32, down_ms: u32 },
     /// Every host crashes at once and all restart after `down_ms`.
     ClusterRestart { down_ms: u32 },
-    /// An adversary on the path from `from` to `to` holds back each datagram with probability
-    /// `permille`/1000 for `ms`, and releases it later, normally once `to` has moved to a later
-    /// term: genuine, authenticated, within the replay window if the sender has not sent too
-    /// much since (the real wire's rule decides on receipt).
+    /// An adversary on the path from `from` to `to` (every other node if `None`) holds back
+    /// each datagram with probability `permille`/1000 for `ms`, and releases it later, normally
+    /// once its receiver has moved to a later term: genuine, authenticated, within the replay
+    /// window if the sender has not sent too much since (the real wire's rule decides on
+    /// receipt).
     Hold {
         from: Target,
-        to: Target,
+        to: Option<Target>,
         permille: u16,
         ms: u32,
     },
@@ -241,7 +242,7 @@ impl Fault {
     /// A random fault for a cluster of `nodes`. The weights favour what breaks leases:
     /// crashes, pauses, isolation and partitions of the leader, clock drift and restarts.
     pub fn random(rng: &mut Rng, nodes: u8) -> Fault {
-        const WEIGHTS: [u64; 18] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 10, 6];
+        const WEIGHTS: [u64; 18] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6];
         let leader_or_any = |rng: &mut Rng| {
             if rng.chance(2, 3) {
                 Target::Leader
@@ -330,10 +331,10 @@ impl Fault {
             // Mostly what the leader sends (heartbeats, whose stale acks must count for
             // nothing), sometimes what a follower sends (votes and acks of an old term).
             FaultKind::Hold => {
-                let (from, to) = if rng.chance(3, 4) {
-                    (Target::Leader, follower(rng))
-                } else {
-                    (follower(rng), Target::Leader)
+                let (from, to) = match rng.range(0, 3) {
+                    0 | 1 => (Target::Leader, None),
+                    2 => (Target::Leader, Some(follower(rng))),
+                    _ => (follower(rng), Some(Target::Leader)),
                 };
                 Fault::Hold {
                     from,
@@ -531,7 +532,10 @@ impl fmt::Display for Fault {
                 to,
                 permille,
                 ms,
-            } => write!(f, "{name}({from}, {to}, {permille}, {ms})"),
+            } => match to {
+                Some(to) => write!(f, "{name}({from}, {to}, {permille}, {ms})"),
+                None => write!(f, "{name}({from}, all, {permille}, {ms})"),
+            },
             Fault::CrashPoint {
                 target,
                 point,
@@ -704,7 +708,10 @@ impl FromStr for Fault {
             },
             FaultKind::Hold => Fault::Hold {
                 from: target(argument(0)?)?,
-                to: target(argument(1)?)?,
+                to: match argument(1)? {
+                    "all" => None,
+                    to => Some(target(to)?),
+                },
                 permille: number(argument(2)?)?,
                 ms: number(argument(3)?)?,
             },

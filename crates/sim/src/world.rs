@@ -49,6 +49,9 @@ pub(crate) struct Held {
     pub(crate) to: usize,
     /// The term the datagram carries.
     pub(crate) term: Term,
+    /// The heartbeat's `seq`, if it is one (the adversary can read that much: the wire
+    /// authenticates datagrams, it does not encrypt them).
+    pub(crate) heartbeat_seq: Option<u64>,
     /// Not released before this.
     pub(crate) earliest: SimTime,
     /// Released then even if the receiver's term has not moved on.
@@ -92,6 +95,8 @@ pub(crate) struct HostState {
     pub(crate) storage: Option<PersistentState>,
     /// The process is frozen until then (the pause fault); its clock runs on.
     pub(crate) paused_until: Option<SimTime>,
+    /// The newest heartbeat this host sent, as the adversary saw it on the wire: (term, seq).
+    pub(crate) newest_heartbeat: Option<(Term, u64)>,
     /// The running driver's command channel.
     pub(crate) commands: Option<mpsc::Sender<Command>>,
     /// How often the host's software started.
@@ -137,7 +142,10 @@ pub(crate) enum Fate {
 
 impl World {
     /// What becomes of a datagram about to be sent.
-    pub(crate) fn fate(&mut self, from: usize, to: usize) -> Fate {
+    /// The adversary of the hold fault stashes every early heartbeat of a term (`seq` up to
+    /// this) on the links it holds: a stale heartbeat is dangerous only if its `seq` is one its
+    /// sender reaches again in a later term before the receiver's replay window moves past it.
+    pub(crate) fn fate(&mut self, from: usize, to: usize, early_heartbeat: bool) -> Fate {
         let network = &self.network;
         let hold = network
             .holds
@@ -146,6 +154,7 @@ impl World {
             .map(|(_, _, permille)| *permille)
             .max()
             .unwrap_or(0);
+        let hold = if early_heartbeat && hold > 0 { 1_000 } else { hold };
         if hold > 0 && self.held.len() < MAX_HELD && self.rng.chance(u64::from(hold), 1_000) {
             Fate::Held
         } else if network.loss_permille > 0 && self.rng.chance(u64::from(network.loss_permille), 1_000) {
