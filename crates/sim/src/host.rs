@@ -157,12 +157,16 @@ impl Transport for SimTransport {
             return;
         };
         let sent_at = SimTime::in_host();
-        if let Message::Heartbeat { term, seq } = envelope.message {
-            self.world.borrow_mut().hosts[self.node].newest_heartbeat = Some((term, seq));
-        }
         let bytes = encode(&envelope, self.incarnation, self.sequence, sent_at);
         self.sequence += 1;
-        let early_heartbeat = matches!(envelope.message, Message::Heartbeat { seq, .. } if seq <= EARLY_HEARTBEATS);
+        if let Message::Heartbeat { term, seq } = envelope.message {
+            if self.substitute(to, term, seq, bytes) {
+                crash_point_after_send(&self.world, self.node).await;
+                return;
+            }
+        }
+        let early_heartbeat =
+            matches!(envelope.message, Message::Heartbeat { seq, .. } if seq <= EARLY_HEARTBEATS);
         let fate = self.world.borrow_mut().fate(self.node, to, early_heartbeat);
         // Best effort, like UDP: a failed send is a lost datagram.
         match fate {
@@ -246,6 +250,50 @@ impl SimTransport {
             earliest: now.after(std::time::Duration::from_millis(delay)),
             latest: now.after(std::time::Duration::from_millis(HOLD_MAX_MS)),
         });
+    }
+
+    /// The adversary's substitution: if it holds a heartbeat from this node to `to` of an
+    /// older term with the very `seq` of the heartbeat about to leave, it delivers that stale
+    /// one instead and holds the fresh one back. A reply that carries the receiver's (newer)
+    /// term and echoes the `seq` is then indistinguishable from an ack of the fresh heartbeat
+    /// unless the core answers stale heartbeats with `NO_HEARTBEAT` (protocol: Stale replies
+    /// acknowledge nothing). Returns whether it substituted.
+    fn substitute(&mut self, to: usize, term: Term, seq: u64, fresh: [u8; DATAGRAM_LEN]) -> bool {
+        let mut world = self.world.borrow_mut();
+        let world = &mut *world;
+        let Some(index) = world.held.iter().position(|held| {
+            (held.from, held.to) == (self.node, to)
+                && held.term < term
+                && held.heartbeat_seq == Some(seq)
+        }) else {
+            return false;
+        };
+        let Some(stale) = world.held.remove(index) else {
+            return false;
+        };
+        let now = SimTime::in_host();
+        world.trace.world(
+            now,
+            &format!(
+                "substitutes a heartbeat of term {} for {}'s heartbeat {seq} of term {term} to {}",
+                stale.term,
+                crate::oracle::name(self.node),
+                crate::oracle::name(to)
+            ),
+        );
+        world.held.push_back(Held {
+            bytes: fresh,
+            from: self.node,
+            to,
+            term,
+            heartbeat_seq: Some(seq),
+            earliest: now,
+            latest: now.after(std::time::Duration::from_millis(HOLD_MAX_MS)),
+        });
+        let host = &mut world.hosts[to];
+        host.inbox.push_back(stale.bytes);
+        host.inbox_ready.notify_one();
+        true
     }
 
     /// Decodes a datagram and applies the real wire's replay window to it, as the binary's

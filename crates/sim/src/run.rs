@@ -567,15 +567,13 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// The adversary releases held datagrams to receivers that are up, into a later term. A
-    /// heartbeat of term t with `seq` k is released once its sender leads the receiver's later
-    /// term and has just sent its own heartbeat k there: the moment at which a reply that
-    /// carries the receiver's term and echoes k would pass for an ack of that fresh heartbeat
-    /// (protocol: Stale replies acknowledge nothing). Any other datagram is released once its
-    /// receiver has moved to a later term. Whatever is still held after
-    /// `HOLD_MAX_MS` is released anyway. The adversary reads terms and sequence numbers off
-    /// the wire, which authenticates but does not encrypt; the receiver's transport applies
-    /// the real wire's replay window.
+    /// The adversary releases held datagrams to receivers that are up, into a later term: a
+    /// vote, ack or handover message once its receiver has moved to a later term than the
+    /// datagram's. A held heartbeat waits for its sender to send the same `seq` in a later
+    /// term, and is delivered in its place (`SimTransport::substitute`). Whatever is still held
+    /// after `HOLD_MAX_MS` is released anyway. The adversary reads terms and sequence numbers
+    /// off the wire, which authenticates but does not encrypt; the receiver's transport
+    /// applies the real wire's replay window.
     fn release(&mut self, now: SimTime) {
         let mut world = self.world.borrow_mut();
         let world = &mut *world;
@@ -585,11 +583,7 @@ impl<'a> Runner<'a> {
         let mut kept = std::collections::VecDeque::with_capacity(world.held.len());
         while let Some(held) = world.held.pop_front() {
             let term = world.oracle.term(held.to);
-            let later_term = term > held.term
-                && match held.heartbeat_seq {
-                    None => true,
-                    Some(seq) => world.hosts[held.from].newest_heartbeat == Some((term, seq)),
-                };
+            let later_term = term > held.term && held.heartbeat_seq.is_none();
             let due = (now >= held.earliest && later_term) || now >= held.latest;
             if !due {
                 kept.push_back(held);

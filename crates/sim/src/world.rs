@@ -95,8 +95,6 @@ pub(crate) struct HostState {
     pub(crate) storage: Option<PersistentState>,
     /// The process is frozen until then (the pause fault); its clock runs on.
     pub(crate) paused_until: Option<SimTime>,
-    /// The newest heartbeat this host sent, as the adversary saw it on the wire: (term, seq).
-    pub(crate) newest_heartbeat: Option<(Term, u64)>,
     /// The running driver's command channel.
     pub(crate) commands: Option<mpsc::Sender<Command>>,
     /// How often the host's software started.
