@@ -32,6 +32,29 @@ pub struct Plan {
     pub max_drift: Option<f64>,
 }
 
+/// Seeds of the CI campaign at 3 nodes (`tenure-sim --ci`).
+pub const CI_SEEDS_3_NODES: u64 = 5_000;
+/// Seeds of the CI campaign at 5 nodes.
+pub const CI_SEEDS_5_NODES: u64 = 1_000;
+
+/// The CI campaign: [`CI_SEEDS_3_NODES`] seeds at 3 nodes, then [`CI_SEEDS_5_NODES`] at 5,
+/// each a minute of simulated time with the seed's own ρ, clocks and schedule. Every broken
+/// variant of the core must be caught within it (`tests/teeth.rs`).
+pub fn ci_plans(variant: Variant, jobs: usize) -> [Plan; 2] {
+    let plan = |nodes, seeds| Plan {
+        first_seed: 0,
+        seeds,
+        nodes,
+        variant,
+        end_ms: crate::run::DEFAULT_RUN_MS,
+        timing: Timing::default(),
+        jobs,
+        stop_at_first_violation: false,
+        max_drift: None,
+    };
+    [plan(3, CI_SEEDS_3_NODES), plan(5, CI_SEEDS_5_NODES)]
+}
+
 /// One violating seed.
 #[derive(Clone, Debug)]
 pub struct Found {

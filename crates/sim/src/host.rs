@@ -315,7 +315,10 @@ impl SimTransport {
             if released {
                 let now = SimTime::in_host();
                 let line = match verdict {
-                    Ok(()) => format!("released to {}: {envelope:?}", crate::oracle::name(self.node)),
+                    Ok(()) => format!(
+                        "released to {}: {envelope:?}",
+                        crate::oracle::name(self.node)
+                    ),
                     Err(reason) => format!(
                         "released to {} and dropped ({reason:?}): {envelope:?}",
                         crate::oracle::name(self.node)
@@ -401,7 +404,12 @@ fn decode(bytes: &[u8]) -> Option<(Envelope, u64, u64, bool)> {
         (8, 0) => Message::TimeoutNow { term },
         _ => return None,
     };
-    Some((Envelope { from, to, message }, word(25..33), word(33..41), checked))
+    Some((
+        Envelope { from, to, message },
+        word(25..33),
+        word(33..41),
+        checked,
+    ))
 }
 
 /// The crash-point fault: the host has reached the point where it dies. It asks the runner to
@@ -416,7 +424,10 @@ async fn crash_here(world: &Shared, node: usize, point: &str) {
         let now = SimTime::in_host();
         world.trace.world(
             now,
-            &format!("{} reaches its crash point ({point})", crate::oracle::name(node)),
+            &format!(
+                "{} reaches its crash point ({point})",
+                crate::oracle::name(node)
+            ),
         );
     }
     std::future::pending::<()>().await;

@@ -642,7 +642,11 @@ impl Oracle {
                 let view = &self.views[node];
                 !view.running
                     || view.bound_until.is_some_and(|until| {
-                        clocks[node].global_at(until).0.saturating_add(PROMISE_SLACK_NANOS) >= end.0
+                        clocks[node]
+                            .global_at(until)
+                            .0
+                            .saturating_add(PROMISE_SLACK_NANOS)
+                            >= end.0
                     })
             };
             let backing: Vec<usize> = (0..self.views.len()).filter(|node| bound(*node)).collect();
@@ -660,7 +664,8 @@ impl Oracle {
                     })
                     .collect();
                 let detail = format!(
-                    "{}'s lease of term {} runs to {}, but only {} of {} nodes are promised,                      quarantined or down until then ({})",
+                    "{}'s lease of term {} runs to {}, but only {} of {} nodes are promised, \
+                     quarantined or down until then ({})",
                     name(lease.node),
                     lease.term,
                     end,

@@ -546,10 +546,12 @@ impl<'a> Runner<'a> {
     /// its restart.
     fn crash_at_crash_points(&mut self, now: SimTime) {
         for node in 0..self.nodes {
-            let requested = std::mem::take(&mut self.world.borrow_mut().hosts[node].crash_requested);
+            let requested =
+                std::mem::take(&mut self.world.borrow_mut().hosts[node].crash_requested);
             if requested {
                 self.crash(node, now);
-                self.restarts.push((now.after(self.crash_point_down[node]), node));
+                self.restarts
+                    .push((now.after(self.crash_point_down[node]), node));
             }
         }
     }

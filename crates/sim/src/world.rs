@@ -152,10 +152,16 @@ impl World {
             .map(|(_, _, permille)| *permille)
             .max()
             .unwrap_or(0);
-        let hold = if early_heartbeat && hold > 0 { 1_000 } else { hold };
+        let hold = if early_heartbeat && hold > 0 {
+            1_000
+        } else {
+            hold
+        };
         if hold > 0 && self.held.len() < MAX_HELD && self.rng.chance(u64::from(hold), 1_000) {
             Fate::Held
-        } else if network.loss_permille > 0 && self.rng.chance(u64::from(network.loss_permille), 1_000) {
+        } else if network.loss_permille > 0
+            && self.rng.chance(u64::from(network.loss_permille), 1_000)
+        {
             Fate::Lost
         } else if network.duplicate_permille > 0
             && self
