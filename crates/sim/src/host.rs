@@ -157,6 +157,18 @@ impl Transport for SimTransport {
             return;
         };
         let sent_at = SimTime::in_host();
+        if let Message::VoteReply {
+            term,
+            granted: true,
+        } = envelope.message
+        {
+            // A granted vote on the wire is a vote, even if the host dies before its status
+            // (or its durable write, with a core that persists too late) shows it.
+            self.world
+                .borrow_mut()
+                .oracle
+                .vote_sent(self.node, term, envelope.to, sent_at);
+        }
         let bytes = encode(&envelope, self.incarnation, self.sequence, sent_at);
         self.sequence += 1;
         if let Message::Heartbeat { term, seq } = envelope.message {

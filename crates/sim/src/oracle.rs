@@ -418,6 +418,11 @@ impl Oracle {
         }
     }
 
+    /// A node sent a granted vote for `candidate` in `term`.
+    pub fn vote_sent(&mut self, node: usize, term: Term, candidate: NodeId, now: SimTime) {
+        self.vote(node, term, candidate, now);
+    }
+
     /// A node handed over (phase two of a resignation): its followers drop their promises, so
     /// its lease ends now.
     pub fn relinquished(&mut self, node: usize, now: SimTime) {
