@@ -537,6 +537,8 @@ fn status<'a>(
         voted_for: node.voted_for(),
         leader: node.leader(),
         leadership: node.leadership(now),
+        promise_until: node.promise_until(),
+        quarantine_until: node.quarantine_until(),
         acting,
         counters,
     }

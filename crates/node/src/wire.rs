@@ -502,8 +502,10 @@ fn u64_at(bytes: &[u8], offset: usize) -> u64 {
 }
 
 /// What one sender's authentic datagrams have used up: RFC 4303 §3.4.3-style sliding window.
+/// Public so that the simulation (`tenure-sim`) applies the very rule the real wire applies
+/// to the datagrams its adversary holds back and releases late.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ReplayWindow {
+pub struct ReplayWindow {
     incarnation: u64,
     highest_sequence: u64,
     /// Bit i set: sequence `highest_sequence - i` was accepted. Bit 0 is always set.
@@ -511,7 +513,8 @@ struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    fn first(incarnation: u64, sequence: u64) -> ReplayWindow {
+    /// The window after the first datagram seen from a sender.
+    pub fn first(incarnation: u64, sequence: u64) -> ReplayWindow {
         ReplayWindow {
             incarnation,
             highest_sequence: sequence,
@@ -520,7 +523,7 @@ impl ReplayWindow {
     }
 
     /// Records `(incarnation, sequence)` if it is fresh; leaves the window unchanged if not.
-    fn accept(&mut self, incarnation: u64, sequence: u64) -> Result<(), DropReason> {
+    pub fn accept(&mut self, incarnation: u64, sequence: u64) -> Result<(), DropReason> {
         if incarnation < self.incarnation {
             return Err(DropReason::StaleIncarnation);
         }

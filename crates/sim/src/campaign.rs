@@ -28,6 +28,31 @@ pub struct Plan {
     pub jobs: usize,
     /// Stop handing out seeds after the first violation (for teeth tests).
     pub stop_at_first_violation: bool,
+    /// ρ for every seed, instead of the seed's own draw.
+    pub max_drift: Option<f64>,
+}
+
+/// Seeds of the CI campaign at 3 nodes (`tenure-sim --ci`).
+pub const CI_SEEDS_3_NODES: u64 = 5_000;
+/// Seeds of the CI campaign at 5 nodes.
+pub const CI_SEEDS_5_NODES: u64 = 1_000;
+
+/// The CI campaign: [`CI_SEEDS_3_NODES`] seeds at 3 nodes, then [`CI_SEEDS_5_NODES`] at 5,
+/// each a minute of simulated time with the seed's own ρ, clocks and schedule. Every broken
+/// variant of the core must be caught within it (`tests/teeth.rs`).
+pub fn ci_plans(variant: Variant, jobs: usize) -> [Plan; 2] {
+    let plan = |nodes, seeds| Plan {
+        first_seed: 0,
+        seeds,
+        nodes,
+        variant,
+        end_ms: crate::run::DEFAULT_RUN_MS,
+        timing: Timing::default(),
+        jobs,
+        stop_at_first_violation: false,
+        max_drift: None,
+    };
+    [plan(3, CI_SEEDS_3_NODES), plan(5, CI_SEEDS_5_NODES)]
 }
 
 /// One violating seed.
@@ -100,6 +125,9 @@ pub fn campaign(plan: &Plan, mut progress: impl FnMut(&Progress)) -> Summary {
                     plan.end_ms,
                 );
                 setup.timing = plan.timing;
+                if let Some(max_drift) = plan.max_drift {
+                    setup = setup.with_max_drift(max_drift);
+                }
                 let outcome = run(&setup);
                 if outcome.violation.is_some() && plan.stop_at_first_violation {
                     stop.store(true, Ordering::Relaxed);
@@ -375,6 +403,7 @@ mod tests {
                 timing: Timing::default(),
                 jobs: 1,
                 stop_at_first_violation: false,
+                max_drift: None,
             },
             seeds_run: 0,
             simulated: Duration::ZERO,

@@ -1,10 +1,12 @@
 //! The software of a simulated host: the node library's real [`Driver`], on parts that talk to
 //! turmoil and the world instead of the operating system.
 //!
-//! - [`SimTransport`]: turmoil UDP with a fixed 25-byte encoding of our own, and the world's
-//!   loss and duplication applied on send;
+//! - [`SimTransport`]: turmoil UDP with a fixed 49-byte encoding of our own, the world's
+//!   loss, duplication and held datagrams applied on send, and the real wire's replay window
+//!   (`tenure_node::wire::ReplayWindow`) applied on receipt;
 //! - [`SimClock`]: the host's [`crate::time::DriftClock`], sleeping in global time;
-//! - [`SimStorage`]: the world's durable cell for this host, which outlives crashes;
+//! - [`SimStorage`]: the world's durable cell for this host, which outlives crashes; it is also
+//!   where the crash-point fault kills a host between a `Persist` and the sends after it;
 //! - [`Recorder`]: the acting sink, reporting to the oracle;
 //! - [`SimObserver`]: feeds the trace and the oracle.
 //!
@@ -19,21 +21,31 @@ use tenure_core::{Envelope, FencingToken, Instant, Message, NodeId, PersistentSt
 use tenure_node::driver::{
     ActingSink, Clock, Driver, Observation, Observer, Parts, Status, Storage, Transport,
 };
-use tokio::sync::mpsc;
+use tenure_node::wire::ReplayWindow;
+use tokio::sync::{mpsc, Notify};
 use turmoil::net::UdpSocket;
 
 use crate::rng::Rng;
 use crate::time::SimTime;
-use crate::world::{Fate, Shared};
+use crate::world::{CrashPoint, Fate, Held, Shared};
 
 /// The UDP port every node listens on.
 const PORT: u16 = 7_000;
 
+/// The length of a simulated datagram: see [`encode`].
+pub(crate) const DATAGRAM_LEN: usize = 49;
+
+/// Set in the kind byte of a delayed duplicate: the duplication fault delivers copies the real
+/// wire would drop as replays, which is harsher than production (docs/simulation.md), so they
+/// bypass the replay window. Originals and held datagrams never do.
+const UNCHECKED: u8 = 0x80;
+
 /// Runs one boot of node `node` until its driver returns.
 pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
-    let (config, entropy_seed) = {
+    let (config, entropy_seed, inbox_ready) = {
         let mut world = world.borrow_mut();
-        (world.config.clone(), world.rng.next_u64())
+        let inbox_ready = world.hosts[node].inbox_ready.clone();
+        (world.config.clone(), world.rng.next_u64(), inbox_ready)
     };
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT)).await?;
     let peers = (0..config.members().len())
@@ -47,6 +59,9 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
         host.commands = Some(commands);
         host.paused_until = None;
         host.boots += 1;
+        host.inbox.clear();
+        host.crash_requested = false;
+        host.sends_before_crash = None;
         let boots = host.boots;
         world.trace.world(
             now,
@@ -54,12 +69,17 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
         );
     }
     let mut entropy = Rng::new(entropy_seed);
+    let incarnation = u64::from(world.borrow().hosts[node].boots);
     let parts = Parts {
         transport: SimTransport {
             socket: Rc::new(socket),
             peers,
             world: world.clone(),
             node,
+            incarnation,
+            sequence: 0,
+            windows: vec![None; config.members().len()],
+            inbox_ready,
             held: None,
             buffer: [0; 64],
         },
@@ -83,7 +103,9 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
         entropy: move || entropy.next_u64(),
     };
     let driver = Driver::new(config, node_id(node), parts)?;
-    driver.run(command_receiver).await?;
+    let result = driver.run(command_receiver).await;
+    world.borrow_mut().oracle.stopped_running(node);
+    result?;
     Ok(())
 }
 
@@ -112,51 +134,107 @@ pub(crate) struct SimTransport {
     peers: Vec<SocketAddr>,
     world: Shared,
     node: usize,
-    /// An envelope received while paused, kept here across cancellation until it is delivered.
-    held: Option<Envelope>,
+    /// This boot's number, sent in every datagram like the real wire's incarnation.
+    incarnation: u64,
+    /// The next sequence number of this boot, across all peers, like the real wire's.
+    sequence: u64,
+    /// The real wire's replay window per sender (indexed by node index). Forgotten on a
+    /// restart, as in the binary.
+    windows: Vec<Option<ReplayWindow>>,
+    /// Notified when the adversary releases a held datagram to this host.
+    inbox_ready: Rc<Notify>,
+    /// An envelope received and the global time it was sent, kept here across cancellation
+    /// until it is delivered (after a pause, and never before it was sent).
+    held: Option<(Envelope, SimTime)>,
     buffer: [u8; 64],
 }
 
 impl Transport for SimTransport {
     async fn send(&mut self, envelope: Envelope) {
-        let peer = (envelope.to.0 as usize)
-            .checked_sub(1)
-            .and_then(|index| self.peers.get(index));
-        let Some(peer) = peer else {
+        let index = (envelope.to.0 as usize).checked_sub(1);
+        let Some((to, peer)) = index.and_then(|index| Some((index, *self.peers.get(index)?)))
+        else {
             return;
         };
-        let bytes = encode(&envelope);
-        let peer = *peer;
-        let fate = self.world.borrow_mut().fate();
+        let sent_at = SimTime::in_host();
+        if let Message::VoteReply {
+            term,
+            granted: true,
+        } = envelope.message
+        {
+            // A granted vote on the wire is a vote, even if the host dies before its status
+            // (or its durable write, with a core that persists too late) shows it.
+            self.world
+                .borrow_mut()
+                .oracle
+                .vote_sent(self.node, term, envelope.to, sent_at);
+        }
+        let bytes = encode(&envelope, self.incarnation, self.sequence, sent_at);
+        self.sequence += 1;
+        if let Message::Heartbeat { term, seq } = envelope.message {
+            if self.substitute(to, term, seq, bytes) {
+                crash_point_after_send(&self.world, self.node).await;
+                return;
+            }
+        }
+        let early_heartbeat =
+            matches!(envelope.message, Message::Heartbeat { seq, .. } if seq <= EARLY_HEARTBEATS);
+        let fate = self.world.borrow_mut().fate(self.node, to, early_heartbeat);
         // Best effort, like UDP: a failed send is a lost datagram.
         match fate {
             Fate::Lost => {}
             Fate::Sent => {
                 let _ = self.socket.send_to(&bytes, peer).await;
             }
+            Fate::Held => self.hold(bytes, to, &envelope.message),
             Fate::Duplicated(delay) => {
                 let _ = self.socket.send_to(&bytes, peer).await;
                 let socket = self.socket.clone();
                 let world = self.world.clone();
                 let epoch = world.borrow().network.epoch;
+                let mut copy = bytes;
+                copy[0] |= UNCHECKED;
                 tokio::task::spawn_local(async move {
                     tokio::time::sleep(delay).await;
                     if world.borrow().network.epoch == epoch {
-                        let _ = socket.send_to(&bytes, peer).await;
+                        let _ = socket.send_to(&copy, peer).await;
                     }
                 });
             }
         }
+        crash_point_after_send(&self.world, self.node).await;
     }
 
     async fn recv(&mut self) -> Envelope {
         loop {
             if self.held.is_none() {
-                if let Ok((length, _)) = self.socket.recv_from(&mut self.buffer).await {
-                    self.held = decode(&self.buffer[..length]);
+                let released = self.world.borrow_mut().hosts[self.node].inbox.pop_front();
+                match released {
+                    Some(bytes) => self.held = self.open(&bytes, true),
+                    None => {
+                        let inbox_ready = self.inbox_ready.clone();
+                        tokio::select! {
+                            biased;
+                            () = inbox_ready.notified() => {}
+                            received = self.socket.recv_from(&mut self.buffer) => {
+                                if let Ok((length, _)) = received {
+                                    let bytes = self.buffer;
+                                    self.held = self.open(&bytes[..length], false);
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            if let Some(envelope) = self.held {
+            if let Some((envelope, sent_at)) = self.held {
+                // turmoil moves datagrams at step boundaries while hosts run their timers at
+                // exact instants within a step, so a receiver that runs after its sender in
+                // the same step could see a datagram before the instant it was sent. Causality
+                // first: nothing is received before it was sent.
+                let now = SimTime::in_host();
+                if now < sent_at {
+                    tokio::time::sleep(sent_at.since(now)).await;
+                }
                 unfrozen(&self.world, self.node).await;
                 self.held = None;
                 return envelope;
@@ -165,8 +243,126 @@ impl Transport for SimTransport {
     }
 }
 
-/// kind u8, from u32, to u32, term u64, then seq u64 or granted as 0/1: 25 bytes, big-endian.
-fn encode(envelope: &Envelope) -> [u8; 25] {
+impl SimTransport {
+    /// Hands a genuine datagram to the adversary, who releases it later (`Runner::release`),
+    /// normally once its receiver has moved to a later term.
+    fn hold(&mut self, bytes: [u8; DATAGRAM_LEN], to: usize, message: &Message) {
+        let mut world = self.world.borrow_mut();
+        let now = SimTime::in_host();
+        let delay = world.rng.range(0, HOLD_DELAY_MAX_MS);
+        world.held.push_back(Held {
+            bytes,
+            from: self.node,
+            to,
+            term: message.term(),
+            heartbeat_seq: match message {
+                Message::Heartbeat { seq, .. } => Some(*seq),
+                _ => None,
+            },
+            earliest: now.after(std::time::Duration::from_millis(delay)),
+            latest: now.after(std::time::Duration::from_millis(HOLD_MAX_MS)),
+        });
+    }
+
+    /// The adversary's substitution: if it holds a heartbeat from this node to `to` of an
+    /// older term with the very `seq` of the heartbeat about to leave, it delivers that stale
+    /// one instead and holds the fresh one back. A reply that carries the receiver's (newer)
+    /// term and echoes the `seq` is then indistinguishable from an ack of the fresh heartbeat
+    /// unless the core answers stale heartbeats with `NO_HEARTBEAT` (protocol: Stale replies
+    /// acknowledge nothing). Returns whether it substituted.
+    fn substitute(&mut self, to: usize, term: Term, seq: u64, fresh: [u8; DATAGRAM_LEN]) -> bool {
+        let mut world = self.world.borrow_mut();
+        let world = &mut *world;
+        let Some(index) = world.held.iter().position(|held| {
+            (held.from, held.to) == (self.node, to)
+                && held.term < term
+                && held.heartbeat_seq == Some(seq)
+        }) else {
+            return false;
+        };
+        let Some(stale) = world.held.remove(index) else {
+            return false;
+        };
+        let now = SimTime::in_host();
+        world.trace.world(
+            now,
+            &format!(
+                "substitutes a heartbeat of term {} for {}'s heartbeat {seq} of term {term} to {}",
+                stale.term,
+                crate::oracle::name(self.node),
+                crate::oracle::name(to)
+            ),
+        );
+        world.held.push_back(Held {
+            bytes: fresh,
+            from: self.node,
+            to,
+            term,
+            heartbeat_seq: Some(seq),
+            earliest: now,
+            latest: now.after(std::time::Duration::from_millis(HOLD_MAX_MS)),
+        });
+        let host = &mut world.hosts[to];
+        host.inbox.push_back(stale.bytes);
+        host.inbox_ready.notify_one();
+        true
+    }
+
+    /// Decodes a datagram and applies the real wire's replay window to it, as the binary's
+    /// `Opener` does after authentication: a datagram from an older boot of its sender, one
+    /// already accepted, or one older than the window is dropped.
+    fn open(&mut self, bytes: &[u8], released: bool) -> Option<(Envelope, SimTime)> {
+        let (envelope, incarnation, sequence, checked) = decode(bytes)?;
+        let sent_at = SimTime(u64::from_be_bytes(bytes[41..49].try_into().ok()?));
+        let sender = (envelope.from.0 as usize).checked_sub(1)?;
+        if checked {
+            let window = self.windows.get_mut(sender)?;
+            let verdict = match window {
+                None => {
+                    *window = Some(ReplayWindow::first(incarnation, sequence));
+                    Ok(())
+                }
+                Some(window) => window.accept(incarnation, sequence),
+            };
+            if released {
+                let now = SimTime::in_host();
+                let line = match verdict {
+                    Ok(()) => format!(
+                        "released to {}: {envelope:?}",
+                        crate::oracle::name(self.node)
+                    ),
+                    Err(reason) => format!(
+                        "released to {} and dropped ({reason:?}): {envelope:?}",
+                        crate::oracle::name(self.node)
+                    ),
+                };
+                self.world.borrow_mut().trace.world(now, &line);
+            }
+            verdict.ok()?;
+        }
+        Some((envelope, sent_at))
+    }
+}
+
+/// Heartbeats up to this `seq` are held on every held link (see `World::fate`).
+const EARLY_HEARTBEATS: u64 = 8;
+
+/// A held datagram waits at least up to this long after it was sent (drawn uniformly).
+const HOLD_DELAY_MAX_MS: u64 = 500;
+
+/// A held datagram is released this long after it was sent even if its receiver's term has
+/// not moved on; the replay window usually rejects it by then.
+const HOLD_MAX_MS: u64 = 30_000;
+
+/// kind u8 (bit 7: an unchecked duplicate), from u32, to u32, term u64, then seq u64 or granted
+/// as 0/1, then the sender's incarnation u64 and sequence u64, then (simulation only, never seen
+/// by the driver) the global time it was sent in nanoseconds: 49 bytes, big-endian.
+fn encode(
+    envelope: &Envelope,
+    incarnation: u64,
+    sequence: u64,
+    sent_at: SimTime,
+) -> [u8; DATAGRAM_LEN] {
     let (kind, term, extra) = match envelope.message {
         Message::PreVote { term } => (1, term, 0),
         Message::PreVoteReply { term, granted } => (2, term, u64::from(granted)),
@@ -177,18 +373,22 @@ fn encode(envelope: &Envelope) -> [u8; 25] {
         Message::Resign { term } => (7, term, 0),
         Message::TimeoutNow { term } => (8, term, 0),
     };
-    let mut bytes = [0; 25];
+    let mut bytes = [0; DATAGRAM_LEN];
     bytes[0] = kind;
     bytes[1..5].copy_from_slice(&envelope.from.0.to_be_bytes());
     bytes[5..9].copy_from_slice(&envelope.to.0.to_be_bytes());
     bytes[9..17].copy_from_slice(&term.0.to_be_bytes());
     bytes[17..25].copy_from_slice(&extra.to_be_bytes());
+    bytes[25..33].copy_from_slice(&incarnation.to_be_bytes());
+    bytes[33..41].copy_from_slice(&sequence.to_be_bytes());
+    bytes[41..49].copy_from_slice(&sent_at.as_nanos().to_be_bytes());
     bytes
 }
 
-/// The inverse of [`encode`]; `None` for anything it could not have produced.
-fn decode(bytes: &[u8]) -> Option<Envelope> {
-    let bytes: &[u8; 25] = bytes.try_into().ok()?;
+/// The inverse of [`encode`]: the envelope, incarnation, sequence, and whether the replay
+/// window applies; `None` for anything it could not have produced.
+fn decode(bytes: &[u8]) -> Option<(Envelope, u64, u64, bool)> {
+    let bytes: &[u8; DATAGRAM_LEN] = bytes.try_into().ok()?;
     let word = |range: std::ops::Range<usize>| {
         bytes[range]
             .iter()
@@ -198,7 +398,8 @@ fn decode(bytes: &[u8]) -> Option<Envelope> {
     let to = NodeId(word(5..9) as u32);
     let term = Term(word(9..17));
     let extra = word(17..25);
-    let message = match (bytes[0], extra) {
+    let checked = bytes[0] & UNCHECKED == 0;
+    let message = match (bytes[0] & !UNCHECKED, extra) {
         (1, 0) => Message::PreVote { term },
         (2, 0 | 1) => Message::PreVoteReply {
             term,
@@ -215,7 +416,49 @@ fn decode(bytes: &[u8]) -> Option<Envelope> {
         (8, 0) => Message::TimeoutNow { term },
         _ => return None,
     };
-    Some(Envelope { from, to, message })
+    Some((
+        Envelope { from, to, message },
+        word(25..33),
+        word(33..41),
+        checked,
+    ))
+}
+
+/// The crash-point fault: the host has reached the point where it dies. It asks the runner to
+/// crash it at the end of this step and does nothing more meanwhile (the runner drops the
+/// host's runtime with this future in it).
+async fn crash_here(world: &Shared, node: usize, point: &str) {
+    {
+        let mut world = world.borrow_mut();
+        world.hosts[node].crash_requested = true;
+        world.hosts[node].crash_point = None;
+        world.hosts[node].sends_before_crash = None;
+        let now = SimTime::in_host();
+        world.trace.world(
+            now,
+            &format!(
+                "{} reaches its crash point ({point})",
+                crate::oracle::name(node)
+            ),
+        );
+    }
+    std::future::pending::<()>().await;
+}
+
+/// After a send: dies if the crash point allowed only so many sends after the write.
+async fn crash_point_after_send(world: &Shared, node: usize) {
+    let remaining = {
+        let mut world = world.borrow_mut();
+        let host = &mut world.hosts[node];
+        let Some(remaining) = host.sends_before_crash.as_mut() else {
+            return;
+        };
+        *remaining = remaining.saturating_sub(1);
+        *remaining
+    };
+    if remaining == 0 {
+        crash_here(world, node, "after_first_send").await;
+    }
 }
 
 // ----- Clock ----------------------------------------------------------------------------------
@@ -256,10 +499,28 @@ impl Storage for SimStorage {
         Ok(self.world.borrow().hosts[self.node].storage)
     }
 
+    /// Durable when it returns. The crash-point fault kills the host here: before the write,
+    /// or after it and before the driver's next send (persist-before-send means every send
+    /// that depends on this state comes after this returns).
     async fn store(&mut self, state: PersistentState) -> std::io::Result<()> {
-        let mut world = self.world.borrow_mut();
-        world.hosts[self.node].storage = Some(state);
-        world.oracle.persisted(self.node, SimTime::in_host(), state);
+        let point = self.world.borrow().hosts[self.node].crash_point;
+        if point == Some(CrashPoint::BeforeWrite) {
+            crash_here(&self.world, self.node, "before_write").await;
+        }
+        {
+            let mut world = self.world.borrow_mut();
+            world.hosts[self.node].storage = Some(state);
+            world.oracle.persisted(self.node, SimTime::in_host(), state);
+        }
+        match point {
+            Some(CrashPoint::AfterWrite) => crash_here(&self.world, self.node, "after_write").await,
+            Some(CrashPoint::AfterFirstSend) => {
+                let mut world = self.world.borrow_mut();
+                world.hosts[self.node].crash_point = None;
+                world.hosts[self.node].sends_before_crash = Some(1);
+            }
+            Some(CrashPoint::BeforeWrite) | None => {}
+        }
         Ok(())
     }
 }
@@ -388,9 +649,12 @@ mod tests {
                 to: NodeId(u32::MAX),
                 message,
             };
-            assert_eq!(decode(&encode(&envelope)), Some(envelope));
+            assert_eq!(
+                decode(&encode(&envelope, 3, u64::MAX - 1, SimTime(9))),
+                Some((envelope, 3, u64::MAX - 1, true))
+            );
         }
-        assert_eq!(decode(&[9; 25]), None, "unknown kind");
-        assert_eq!(decode(&[1; 24]), None, "short");
+        assert_eq!(decode(&[9; DATAGRAM_LEN]), None, "unknown kind");
+        assert_eq!(decode(&[1; DATAGRAM_LEN - 1]), None, "short");
     }
 }

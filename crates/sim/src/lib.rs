@@ -12,7 +12,7 @@
 //!   └─ run(&setup)
 //!        ├─ turmoil hosts n1…nN     each runs Driver::run on simulated UDP, a drifting clock,
 //!        │                          storage kept outside the host, an acting recorder
-//!        ├─ every step (10 ms)      apply due faults → sim.step() → oracle.check(now)
+//!        ├─ every step (20 ms)      apply due faults → sim.step() → oracle.check(now)
 //!        └─ Outcome                 first violation, failovers, trace hash
 //! ```
 //!

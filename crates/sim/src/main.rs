@@ -38,6 +38,13 @@ struct Cli {
     /// Which variant of the core to run: correct, or a deliberately broken one.
     #[arg(long, default_value = "correct")]
     variant: Variant,
+    /// Run the CI campaign (5,000 seeds at 3 nodes, then 1,000 at 5) instead of --seeds and
+    /// --nodes; with --variant, against that variant.
+    #[arg(long, conflicts_with_all = ["reproduce", "seeds", "nodes", "first_seed", "max_drift"])]
+    ci: bool,
+    /// Stop a campaign at its first violation (the exit status is the same).
+    #[arg(long)]
+    fail_fast: bool,
     /// Run this one seed with its trace kept, instead of a campaign.
     #[arg(long)]
     reproduce: Option<u64>,
@@ -51,6 +58,9 @@ struct Cli {
     /// turmoil's step, in milliseconds.
     #[arg(long, default_value_t = 20)]
     tick_ms: u64,
+    /// ρ for every seed (0 to 0.1), instead of each seed's own draw (1 %, 5 % or 10 %).
+    #[arg(long)]
+    max_drift: Option<f64>,
     /// Worker threads for a campaign.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -64,6 +74,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli
+        .max_drift
+        .is_some_and(|max_drift| !(0.0..=0.1).contains(&max_drift))
+    {
+        eprintln!("--max-drift must be within 0 and 0.1 (the core's limit for ρ)");
+        return ExitCode::from(2);
+    }
     if cli.duration_ms < tenure_sim::schedule::QUIET_MS + 5_000 {
         eprintln!(
             "--duration-ms must be at least {} ms: the faults need some time before the quiet \
@@ -76,14 +93,54 @@ fn main() -> ExitCode {
         tick: Duration::from_millis(cli.tick_ms.max(1)),
         ..Timing::default()
     };
-    match cli.reproduce {
-        Some(seed) => reproduce(&cli, seed, timing),
-        None => run_campaign(&cli, timing),
+    if let Some(seed) = cli.reproduce {
+        return reproduce(&cli, seed, timing);
+    }
+    let plans = if cli.ci {
+        tenure_sim::campaign::ci_plans(cli.variant, cli.jobs.max(1)).to_vec()
+    } else {
+        vec![Plan {
+            first_seed: cli.first_seed,
+            seeds: cli.seeds,
+            nodes: cli.nodes,
+            variant: cli.variant,
+            end_ms: cli.duration_ms,
+            timing,
+            jobs: cli.jobs.max(1),
+            stop_at_first_violation: false,
+            max_drift: cli.max_drift,
+        }]
+    };
+    let started = Instant::now();
+    let mut failed = false;
+    for mut plan in plans {
+        plan.timing = timing;
+        plan.end_ms = cli.duration_ms;
+        plan.stop_at_first_violation = cli.fail_fast;
+        failed |= !run_campaign(&cli, &plan);
+        if failed && cli.fail_fast {
+            break;
+        }
+    }
+    if cli.ci {
+        println!(
+            "\nCI campaign: {} in {:.1} s wall",
+            if failed { "FAILED" } else { "passed" },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
 fn reproduce(cli: &Cli, seed: u64, timing: Timing) -> ExitCode {
     let mut setup = Setup::from_seed(seed, cli.nodes, cli.variant, cli.duration_ms);
+    if let Some(max_drift) = cli.max_drift {
+        setup = setup.with_max_drift(max_drift);
+    }
     if let Some(schedule) = &cli.schedule {
         setup = setup.with_schedule(schedule.clone());
     }
@@ -129,20 +186,13 @@ fn reproduce(cli: &Cli, seed: u64, timing: Timing) -> ExitCode {
     }
 }
 
-fn run_campaign(cli: &Cli, timing: Timing) -> ExitCode {
-    let plan = Plan {
-        first_seed: cli.first_seed,
-        seeds: cli.seeds,
-        nodes: cli.nodes,
-        variant: cli.variant,
-        end_ms: cli.duration_ms,
-        timing,
-        jobs: cli.jobs.max(1),
-        stop_at_first_violation: false,
-    };
+/// Runs one campaign, prints its summary (and the first violation in full); returns whether
+/// every seed passed.
+fn run_campaign(cli: &Cli, plan: &Plan) -> bool {
+    let timing = plan.timing;
     let interactive = std::io::stderr().is_terminal();
     let mut last_drawn = Instant::now();
-    let summary = campaign(&plan, |progress| {
+    let summary = campaign(plan, |progress| {
         // Redraw at most five times a second on a terminal, and every 5 % into a log.
         let step = (progress.total / 20).max(1);
         let due = if interactive {
@@ -168,20 +218,25 @@ fn run_campaign(cli: &Cli, timing: Timing) -> ExitCode {
     if let Some(found) = summary.found.first() {
         // The first violation in full: its run again, this time with the trace kept.
         let mut setup = Setup::from_seed(found.seed, plan.nodes, plan.variant, plan.end_ms);
+        if let Some(max_drift) = plan.max_drift {
+            setup = setup.with_max_drift(max_drift);
+        }
         setup.timing = timing;
         setup.keep_trace = true;
         println!("\nfirst violation in full:");
         print!("{}", run(&setup).report(&setup));
     }
     if let Some(path) = &cli.json {
-        if let Err(error) = std::fs::write(path, summary.to_json()) {
+        // With --ci, one file per cluster size.
+        let path = if cli.ci {
+            path.with_extension(format!("{}-nodes.json", plan.nodes))
+        } else {
+            path.clone()
+        };
+        if let Err(error) = std::fs::write(&path, summary.to_json()) {
             eprintln!("cannot write {}: {error}", path.display());
-            return ExitCode::FAILURE;
+            return false;
         }
     }
-    if summary.found.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    summary.found.is_empty()
 }

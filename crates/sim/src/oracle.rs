@@ -31,6 +31,12 @@ pub enum Invariant {
     ElectionSafety,
     /// At every instant of global time, at most one node holds a valid lease.
     LeaseSafety,
+    /// A valid lease rests on promises: while it runs, a majority of the nodes (the leader
+    /// counted) is promised, in boot quarantine or down until at least its end
+    /// (protocol: Promises, leases, acting). This is what makes `lease_safety` hold, and it
+    /// fails as soon as a lease is extended on a promise nobody made, whether or not a second
+    /// leader happens to be elected in the gap.
+    LeasePromised,
     /// At most one node acts at any instant, and acting happens only within a lease.
     ActingSafety,
     /// Successive acting intervals carry strictly increasing fencing tokens.
@@ -47,9 +53,10 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 8] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::ElectionSafety,
         Invariant::LeaseSafety,
+        Invariant::LeasePromised,
         Invariant::ActingSafety,
         Invariant::FencingMonotonic,
         Invariant::TermMonotonic,
@@ -63,6 +70,7 @@ impl Invariant {
         match self {
             Invariant::ElectionSafety => "election_safety",
             Invariant::LeaseSafety => "lease_safety",
+            Invariant::LeasePromised => "lease_promised",
             Invariant::ActingSafety => "acting_safety",
             Invariant::FencingMonotonic => "fencing_monotonic",
             Invariant::TermMonotonic => "term_monotonic",
@@ -134,7 +142,16 @@ pub struct Oracle {
 struct NodeView {
     term: Term,
     persisted_term: Term,
+    /// The later of the node's promise and boot quarantine, on its own clock, as its last
+    /// status showed them.
+    bound_until: Option<Instant>,
+    /// The node's software runs (it is neither crashed nor shut down).
+    running: bool,
 }
+
+/// Rounding slack for [`Invariant::LeasePromised`]: conversions between clocks round to the
+/// nanosecond, while the real margin is at least a network hop.
+const PROMISE_SLACK_NANOS: u64 = 1_000;
 
 #[derive(Clone, Copy, Debug)]
 struct Lease {
@@ -298,8 +315,26 @@ impl Oracle {
             .map(|acting| acting.end(clocks))
     }
 
+    /// The term `node` was last seen in (status or durable write).
+    pub fn term(&self, node: usize) -> Term {
+        self.views[node].term.max(self.views[node].persisted_term)
+    }
+
+    /// The node seen leading `term`, if any.
+    pub fn leader_of(&self, term: Term) -> Option<usize> {
+        self.leaders.get(&term).copied()
+    }
+
+    /// The software of `node` stopped (a crash, or the end of a graceful shutdown): a node
+    /// that is down casts no vote, and comes back in boot quarantine.
+    pub fn stopped_running(&mut self, node: usize) {
+        self.views[node].running = false;
+    }
+
     /// A node's status after a turn of its driver.
     pub fn status(&mut self, node: usize, now: SimTime, status: &Status<'_>) {
+        self.views[node].running = true;
+        self.views[node].bound_until = status.promise_until.max(status.quarantine_until);
         let term = self.views[node].term;
         if status.term < term {
             let detail = format!(
@@ -383,6 +418,11 @@ impl Oracle {
         }
     }
 
+    /// A node sent a granted vote for `candidate` in `term`.
+    pub fn vote_sent(&mut self, node: usize, term: Term, candidate: NodeId, now: SimTime) {
+        self.vote(node, term, candidate, now);
+    }
+
     /// A node handed over (phase two of a resignation): its followers drop their promises, so
     /// its lease ends now.
     pub fn relinquished(&mut self, node: usize, now: SimTime) {
@@ -459,6 +499,7 @@ impl Oracle {
         self.admit();
         self.check_acting(now, clocks);
         self.check_leases(clocks);
+        self.check_promises(now, clocks);
         self.check_liveness(now, clocks);
         self.retire(now, clocks);
     }
@@ -589,6 +630,56 @@ impl Oracle {
                     self.report(Invariant::LeaseSafety, start, detail);
                     return;
                 }
+            }
+        }
+    }
+
+    /// lease_promised: every lease valid now is covered to its end by a majority of nodes
+    /// that cannot vote for anyone else until then.
+    fn check_promises(&mut self, now: SimTime, clocks: &[DriftClock]) {
+        let majority = self.views.len() / 2 + 1;
+        for lease in &self.leases {
+            let end = lease.end(clocks);
+            if !(lease.start <= now && now < end) {
+                continue;
+            }
+            let bound = |node: usize| {
+                let view = &self.views[node];
+                !view.running
+                    || view.bound_until.is_some_and(|until| {
+                        clocks[node]
+                            .global_at(until)
+                            .0
+                            .saturating_add(PROMISE_SLACK_NANOS)
+                            >= end.0
+                    })
+            };
+            let backing: Vec<usize> = (0..self.views.len()).filter(|node| bound(*node)).collect();
+            if backing.len() < majority {
+                let promises: Vec<String> = (0..self.views.len())
+                    .map(|node| {
+                        let view = &self.views[node];
+                        match (view.running, view.bound_until) {
+                            (false, _) => format!("{} down", name(node)),
+                            (true, None) => format!("{} unpromised", name(node)),
+                            (true, Some(until)) => {
+                                format!("{} until {}", name(node), clocks[node].global_at(until))
+                            }
+                        }
+                    })
+                    .collect();
+                let detail = format!(
+                    "{}'s lease of term {} runs to {}, but only {} of {} nodes are promised, \
+                     quarantined or down until then ({})",
+                    name(lease.node),
+                    lease.term,
+                    end,
+                    backing.len(),
+                    self.views.len(),
+                    promises.join(", ")
+                );
+                self.report(Invariant::LeasePromised, now, detail);
+                return;
             }
         }
     }

@@ -62,6 +62,8 @@ pub struct Setup {
     /// Whether `schedule` was given rather than drawn from the seed (then the reproduce
     /// command must name it).
     pub custom_schedule: bool,
+    /// Whether `max_drift` was given rather than drawn from the seed (likewise).
+    pub custom_max_drift: bool,
 }
 
 /// What came of a run.
@@ -99,7 +101,16 @@ impl Setup {
             timing: Timing::default(),
             keep_trace: false,
             custom_schedule: false,
+            custom_max_drift: false,
         }
+    }
+
+    /// This setup with ρ = `max_drift` instead of the drawn one (every other draw of the seed
+    /// stays as it was).
+    pub fn with_max_drift(mut self, max_drift: f64) -> Setup {
+        self.max_drift = max_drift;
+        self.custom_max_drift = true;
+        self
     }
 
     /// This setup with `schedule` instead of the drawn one.
@@ -141,6 +152,9 @@ impl Setup {
         }
         if self.timing != Timing::default() {
             command += &format!(" --tick-ms {}", self.timing.tick.as_millis());
+        }
+        if self.custom_max_drift {
+            command += &format!(" --max-drift {}", self.max_drift);
         }
         command
     }
@@ -219,6 +233,10 @@ struct Runner<'a> {
     bounds: Bounds,
     /// The highest latency ceiling in force so far.
     latency_high_water: Duration,
+    /// Per host: how long it stays down after reaching an armed crash point.
+    crash_point_down: Vec<Duration>,
+    /// Restarts due after crash points, (when, node), in no particular order.
+    restarts: Vec<(SimTime, usize)>,
 }
 
 impl<'a> Runner<'a> {
@@ -235,11 +253,25 @@ impl<'a> Runner<'a> {
         let turmoil_seed = rng.fork(6).next_u64();
 
         let drift = u64::from(config.max_drift_ppm());
+        // Half the seeds pin every clock at exactly 1 − ρ or 1 + ρ (a random side per node,
+        // both sides taken): the extremes are where a lease computed without the drift
+        // factor outlasts the promises under it. The other half draw any rate within ±ρ.
+        let pinned = clock_rng.chance(1, 2);
+        let mut sides: Vec<bool> = (0..nodes).map(|_| clock_rng.chance(1, 2)).collect();
+        if nodes > 1 && sides.iter().all(|fast| *fast == sides[0]) {
+            sides[0] = !sides[0];
+        }
         let clocks = (0..nodes)
-            .map(|_| {
-                // An arbitrary boot offset of up to about two weeks, and any rate within ±ρ.
+            .map(|node| {
+                // An arbitrary boot offset of up to about two weeks.
                 let offset = clock_rng.range(0, 1 << 50);
-                DriftClock::new(offset, clock_rng.range(PPM - drift, PPM + drift))
+                let rate = clock_rng.range(PPM - drift, PPM + drift);
+                let rate = match (pinned, sides[node]) {
+                    (false, _) => rate,
+                    (true, true) => PPM + drift,
+                    (true, false) => PPM - drift,
+                };
+                DriftClock::new(offset, rate)
             })
             .collect();
         // A child exits within the stop margin as the fastest clock measures it, so that one
@@ -254,6 +286,7 @@ impl<'a> Runner<'a> {
             rng: world_rng.fork(0),
             oracle: Oracle::new(nodes, max_exit_delay, oracle_rng),
             trace: Trace::new(setup.keep_trace),
+            held: std::collections::VecDeque::new(),
         }));
 
         let mut sim = turmoil::Builder::new()
@@ -284,6 +317,8 @@ impl<'a> Runner<'a> {
             crashed: vec![false; nodes],
             bounds: setup.bounds(),
             latency_high_water: setup.timing.max_latency,
+            crash_point_down: vec![Duration::ZERO; nodes],
+            restarts: Vec::new(),
         }
     }
 
@@ -304,6 +339,8 @@ impl<'a> Runner<'a> {
                 healed = true;
                 self.heal(now);
             }
+            self.restart_after_crash_points(now);
+            self.release(now);
             if now >= end {
                 break;
             }
@@ -317,6 +354,7 @@ impl<'a> Runner<'a> {
                 break;
             }
             let now = self.now();
+            self.crash_at_crash_points(now);
             let mut world = self.world.borrow_mut();
             let world = &mut *world;
             world.oracle.check(now, &world.clocks);
@@ -482,7 +520,94 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+            Fault::Hold { from, to, .. } => {
+                match to {
+                    Some(to) => self.resolve(due.fault, &[from, to], now),
+                    None => self.resolve(due.fault, &[from], now),
+                };
+                self.active[due.fault] = due.phase == START;
+                self.set_network();
+            }
+            Fault::CrashPoint {
+                target,
+                point,
+                down_ms,
+            } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                self.crash_point_down[node] = Duration::from_millis(u64::from(down_ms));
+                let mut world = self.world.borrow_mut();
+                world.hosts[node].crash_point = Some(point);
+                world.hosts[node].sends_before_crash = None;
+            }
         }
+    }
+
+    /// Crashes every host that reached its armed crash point during the step, and schedules
+    /// its restart.
+    fn crash_at_crash_points(&mut self, now: SimTime) {
+        for node in 0..self.nodes {
+            let requested =
+                std::mem::take(&mut self.world.borrow_mut().hosts[node].crash_requested);
+            if requested {
+                self.crash(node, now);
+                self.restarts
+                    .push((now.after(self.crash_point_down[node]), node));
+            }
+        }
+    }
+
+    fn restart_after_crash_points(&mut self, now: SimTime) {
+        let due: Vec<usize> = self
+            .restarts
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, node)| *node)
+            .collect();
+        self.restarts.retain(|(at, _)| *at > now);
+        for node in due {
+            self.restart(node, now);
+        }
+    }
+
+    /// The adversary releases held datagrams to receivers that are up, into a later term: a
+    /// vote, ack or handover message once its receiver has moved to a later term than the
+    /// datagram's. A held heartbeat waits for its sender to send the same `seq` in a later
+    /// term, and is delivered in its place (`SimTransport::substitute`). Whatever is still held
+    /// after `HOLD_MAX_MS` is released anyway. The adversary reads terms and sequence numbers
+    /// off the wire, which authenticates but does not encrypt; the receiver's transport
+    /// applies the real wire's replay window.
+    fn release(&mut self, now: SimTime) {
+        let mut world = self.world.borrow_mut();
+        let world = &mut *world;
+        if world.held.is_empty() {
+            return;
+        }
+        let mut kept = std::collections::VecDeque::with_capacity(world.held.len());
+        while let Some(held) = world.held.pop_front() {
+            let term = world.oracle.term(held.to);
+            let later_term = term > held.term && held.heartbeat_seq.is_none();
+            let due = (now >= held.earliest && later_term) || now >= held.latest;
+            if !due {
+                kept.push_back(held);
+                continue;
+            }
+            if self.crashed[held.to] {
+                continue;
+            }
+            world.trace.world(
+                now,
+                &format!(
+                    "releases a datagram from {} to {} of term {}",
+                    name(held.from),
+                    name(held.to),
+                    held.term
+                ),
+            );
+            let host = &mut world.hosts[held.to];
+            host.inbox.push_back(held.bytes);
+            host.inbox_ready.notify_one();
+        }
+        world.held = kept;
     }
 
     /// Every fault ends: links mend, the network calms, every host runs again. From here on
@@ -494,7 +619,17 @@ impl<'a> Runner<'a> {
             }
         }
         self.active.iter_mut().for_each(|active| *active = false);
-        self.world.borrow_mut().network.epoch += 1;
+        {
+            let mut world = self.world.borrow_mut();
+            world.network.epoch += 1;
+            // The adversary lets go: held datagrams are lost, armed crash points disarmed.
+            world.held.clear();
+            for host in &mut world.hosts {
+                host.crash_point = None;
+                host.sends_before_crash = None;
+            }
+        }
+        self.restarts.clear();
         self.set_network();
         for node in 0..self.nodes {
             self.restart(node, now);
@@ -562,6 +697,23 @@ impl<'a> Runner<'a> {
             epoch,
             ..Network::default()
         };
+        for (fault, active) in self.active.iter().enumerate() {
+            if let (true, Fault::Hold { permille, .. }) =
+                (*active, self.setup.schedule.faults[fault].fault)
+            {
+                let resolved = &self.resolved[fault];
+                let from = resolved[0];
+                let permille = permille.min(1_000);
+                match resolved.get(1) {
+                    Some(to) => network.holds.push((from, *to, permille)),
+                    None => network.holds.extend(
+                        (0..self.nodes)
+                            .filter(|to| *to != from)
+                            .map(|to| (from, to, permille)),
+                    ),
+                }
+            }
+        }
         let mut max_latency = self.setup.timing.max_latency;
         for (timed, _) in self
             .setup
@@ -608,6 +760,8 @@ impl<'a> Runner<'a> {
         self.crashed[node] = true;
         let mut world = self.world.borrow_mut();
         world.hosts[node].commands = None;
+        world.hosts[node].crash_requested = false;
+        world.oracle.stopped_running(node);
         world.trace.world(now, &format!("{} crashes", name(node)));
     }
 

@@ -18,6 +18,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::rng::Rng;
+pub use crate::world::CrashPoint;
 
 /// The most nodes a simulated cluster has; node sets are bit masks of this width.
 pub const MAX_NODES: u8 = 8;
@@ -89,6 +90,24 @@ pub enum Fault {
     RollingRestart { gap_ms: u32, down_ms: u32 },
     /// Every host crashes at once and all restart after `down_ms`.
     ClusterRestart { down_ms: u32 },
+    /// An adversary on the path from `from` to `to` (every other node if `None`) holds back
+    /// each datagram with probability `permille`/1000 for `ms`, and releases it later, normally
+    /// once its receiver has moved to a later term: genuine, authenticated, within the replay
+    /// window if the sender has not sent too much since (the real wire's rule decides on
+    /// receipt).
+    Hold {
+        from: Target,
+        to: Option<Target>,
+        permille: u16,
+        ms: u32,
+    },
+    /// `target` dies at the next `point` of its driver's drain (between a `Persist` and the
+    /// sends that depend on it), and restarts `down_ms` after it died.
+    CrashPoint {
+        target: Target,
+        point: CrashPoint,
+        down_ms: u32,
+    },
 }
 
 /// The kind of a fault, for reports (failover times are grouped by it).
@@ -110,6 +129,8 @@ pub enum FaultKind {
     Shutdown,
     RollingRestart,
     ClusterRestart,
+    Hold,
+    CrashPoint,
 }
 
 /// A fault and when it strikes.
@@ -147,7 +168,7 @@ pub(crate) struct Due {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::Crash,
         FaultKind::Isolate,
         FaultKind::Split,
@@ -164,6 +185,8 @@ impl FaultKind {
         FaultKind::Shutdown,
         FaultKind::RollingRestart,
         FaultKind::ClusterRestart,
+        FaultKind::Hold,
+        FaultKind::CrashPoint,
     ];
 
     /// The snake_case name used in schedules and reports.
@@ -185,6 +208,8 @@ impl FaultKind {
             FaultKind::Shutdown => "shutdown",
             FaultKind::RollingRestart => "rolling_restart",
             FaultKind::ClusterRestart => "cluster_restart",
+            FaultKind::Hold => "hold",
+            FaultKind::CrashPoint => "crash_point",
         }
     }
 }
@@ -209,13 +234,15 @@ impl Fault {
             Fault::Shutdown { .. } => FaultKind::Shutdown,
             Fault::RollingRestart { .. } => FaultKind::RollingRestart,
             Fault::ClusterRestart { .. } => FaultKind::ClusterRestart,
+            Fault::Hold { .. } => FaultKind::Hold,
+            Fault::CrashPoint { .. } => FaultKind::CrashPoint,
         }
     }
 
     /// A random fault for a cluster of `nodes`. The weights favour what breaks leases:
     /// crashes, pauses, isolation and partitions of the leader, clock drift and restarts.
     pub fn random(rng: &mut Rng, nodes: u8) -> Fault {
-        const WEIGHTS: [u64; 16] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3];
+        const WEIGHTS: [u64; 18] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6];
         let leader_or_any = |rng: &mut Rng| {
             if rng.chance(2, 3) {
                 Target::Leader
@@ -301,6 +328,30 @@ impl Fault {
             FaultKind::ClusterRestart => Fault::ClusterRestart {
                 down_ms: ms(rng, 0, 3_000),
             },
+            // Mostly what the leader sends (heartbeats, whose stale acks must count for
+            // nothing), sometimes what a follower sends (votes and acks of an old term).
+            FaultKind::Hold => {
+                let (from, to) = match rng.range(0, 3) {
+                    0 | 1 => (Target::Leader, None),
+                    2 => (Target::Leader, Some(follower(rng))),
+                    _ => (follower(rng), Some(Target::Leader)),
+                };
+                Fault::Hold {
+                    from,
+                    to,
+                    permille: rng.range(50, 1_000) as u16,
+                    ms: ms(rng, 300, 8_000),
+                }
+            }
+            FaultKind::CrashPoint => Fault::CrashPoint {
+                target: Target::Node(rng.range(0, u64::from(nodes) - 1) as u8),
+                point: [
+                    CrashPoint::BeforeWrite,
+                    CrashPoint::AfterWrite,
+                    CrashPoint::AfterFirstSend,
+                ][rng.range(0, 2) as usize],
+                down_ms: ms(rng, 100, 5_000),
+            },
         }
     }
 
@@ -317,8 +368,13 @@ impl Fault {
             | Fault::Latency { ms, .. }
             | Fault::Duplication { ms, .. }
             | Fault::Shutdown { down_ms: ms, .. }
+            | Fault::Hold { ms, .. }
             | Fault::ClusterRestart { down_ms: ms } => vec![(0, START), (ms, END)],
-            Fault::Pause { .. } | Fault::Drift { .. } | Fault::Resign { .. } => vec![(0, START)],
+            // The crash-point fault's restart follows the crash, whenever that comes.
+            Fault::Pause { .. }
+            | Fault::Drift { .. }
+            | Fault::Resign { .. }
+            | Fault::CrashPoint { .. } => vec![(0, START)],
             // Phase 2k cuts the link, 2k + 1 repairs it.
             Fault::Flapping {
                 period_ms, flaps, ..
@@ -471,6 +527,20 @@ impl fmt::Display for Fault {
                 write!(f, "{name}({gap_ms}, {down_ms})")
             }
             Fault::ClusterRestart { down_ms } => write!(f, "{name}({down_ms})"),
+            Fault::Hold {
+                from,
+                to,
+                permille,
+                ms,
+            } => match to {
+                Some(to) => write!(f, "{name}({from}, {to}, {permille}, {ms})"),
+                None => write!(f, "{name}({from}, all, {permille}, {ms})"),
+            },
+            Fault::CrashPoint {
+                target,
+                point,
+                down_ms,
+            } => write!(f, "{name}({target}, {}, {down_ms})", point.name()),
         }
     }
 }
@@ -635,6 +705,23 @@ impl FromStr for Fault {
             },
             FaultKind::ClusterRestart => Fault::ClusterRestart {
                 down_ms: number(argument(0)?)?,
+            },
+            FaultKind::Hold => Fault::Hold {
+                from: target(argument(0)?)?,
+                to: match argument(1)? {
+                    "all" => None,
+                    to => Some(target(to)?),
+                },
+                permille: number(argument(2)?)?,
+                ms: number(argument(3)?)?,
+            },
+            FaultKind::CrashPoint => Fault::CrashPoint {
+                target: target(argument(0)?)?,
+                point: CrashPoint::ALL
+                    .into_iter()
+                    .find(|point| point.name() == argument(1).unwrap_or_default())
+                    .ok_or_else(bad)?,
+                down_ms: number(argument(2)?)?,
             },
         };
         Ok(fault)

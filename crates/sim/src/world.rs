@@ -4,12 +4,13 @@
 //! one thread, one at a time, so a borrow never spans an `.await`.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use tenure_core::{Config, PersistentState};
+use tenure_core::{Config, PersistentState, Term};
 use tenure_node::driver::Command;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::oracle::Oracle;
 use crate::rng::Rng;
@@ -30,6 +31,61 @@ pub(crate) struct World {
     pub(crate) rng: Rng,
     pub(crate) oracle: Oracle,
     pub(crate) trace: Trace,
+    /// Datagrams the adversary holds back (the hold fault), oldest first; at most
+    /// [`MAX_HELD`].
+    pub(crate) held: VecDeque<Held>,
+}
+
+/// The most datagrams the adversary holds at once: a router's queue is bounded too.
+pub(crate) const MAX_HELD: usize = 64;
+
+/// A genuine datagram the network holds back, to release it later, normally into a later
+/// term of its receiver. It keeps its sender's incarnation and sequence, so the receiver's
+/// replay window (the real wire's rule) decides whether it is still accepted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Held {
+    pub(crate) bytes: [u8; crate::host::DATAGRAM_LEN],
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    /// The term the datagram carries.
+    pub(crate) term: Term,
+    /// The heartbeat's `seq`, if it is one (the adversary can read that much: the wire
+    /// authenticates datagrams, it does not encrypt them).
+    pub(crate) heartbeat_seq: Option<u64>,
+    /// Not released before this.
+    pub(crate) earliest: SimTime,
+    /// Released then even if the receiver's term has not moved on.
+    pub(crate) latest: SimTime,
+}
+
+/// Where a host crashes inside the driver's drain, between a `Persist` and the sends that
+/// depend on it (the crash-point fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// The core asked for the write; the host dies before it is durable.
+    BeforeWrite,
+    /// The write is durable; the host dies before the first send after it.
+    AfterWrite,
+    /// The write is durable and one send has left; the host dies before the next.
+    AfterFirstSend,
+}
+
+impl CrashPoint {
+    /// Every crash point.
+    pub const ALL: [CrashPoint; 3] = [
+        CrashPoint::BeforeWrite,
+        CrashPoint::AfterWrite,
+        CrashPoint::AfterFirstSend,
+    ];
+
+    /// The snake_case name used in schedules.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::BeforeWrite => "before_write",
+            CrashPoint::AfterWrite => "after_write",
+            CrashPoint::AfterFirstSend => "after_first_send",
+        }
+    }
 }
 
 /// What the world keeps for one host.
@@ -43,10 +99,21 @@ pub(crate) struct HostState {
     pub(crate) commands: Option<mpsc::Sender<Command>>,
     /// How often the host's software started.
     pub(crate) boots: u32,
+    /// Datagrams the adversary released to this host, waiting for its transport.
+    pub(crate) inbox: VecDeque<[u8; crate::host::DATAGRAM_LEN]>,
+    /// Wakes the host's transport when the inbox fills. Shared by every boot of the host.
+    pub(crate) inbox_ready: Rc<Notify>,
+    /// Armed by the crash-point fault: the host dies at the next such point of its drain.
+    pub(crate) crash_point: Option<CrashPoint>,
+    /// Sends the host still makes before it dies (the rest of a [`CrashPoint::AfterFirstSend`]).
+    pub(crate) sends_before_crash: Option<u32>,
+    /// The host has reached its crash point and waits to be crashed by the runner at the end
+    /// of the step (it does nothing meanwhile).
+    pub(crate) crash_requested: bool,
 }
 
 /// Faults the transport applies to every datagram it sends.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Network {
     pub(crate) loss_permille: u16,
     pub(crate) duplicate_permille: u16,
@@ -56,12 +123,16 @@ pub(crate) struct Network {
     /// Bumped by the heal: delayed duplicates from an earlier epoch are dropped, so that the
     /// network really is calm once the faults have healed.
     pub(crate) epoch: u32,
+    /// Links on which the adversary holds datagrams back: (from, to, permille).
+    pub(crate) holds: Vec<(usize, usize, u16)>,
 }
 
 /// What becomes of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fate {
     Lost,
+    /// Held back by the adversary (see [`Held`]).
+    Held,
     Sent,
     /// Sent, and sent again after this delay.
     Duplicated(std::time::Duration),
@@ -69,9 +140,28 @@ pub(crate) enum Fate {
 
 impl World {
     /// What becomes of a datagram about to be sent.
-    pub(crate) fn fate(&mut self) -> Fate {
-        let network = self.network;
-        if network.loss_permille > 0 && self.rng.chance(u64::from(network.loss_permille), 1_000) {
+    /// The adversary of the hold fault stashes every early heartbeat of a term (`seq` up to
+    /// this) on the links it holds: a stale heartbeat is dangerous only if its `seq` is one its
+    /// sender reaches again in a later term before the receiver's replay window moves past it.
+    pub(crate) fn fate(&mut self, from: usize, to: usize, early_heartbeat: bool) -> Fate {
+        let network = &self.network;
+        let hold = network
+            .holds
+            .iter()
+            .filter(|(a, b, _)| (*a, *b) == (from, to))
+            .map(|(_, _, permille)| *permille)
+            .max()
+            .unwrap_or(0);
+        let hold = if early_heartbeat && hold > 0 {
+            1_000
+        } else {
+            hold
+        };
+        if hold > 0 && self.held.len() < MAX_HELD && self.rng.chance(u64::from(hold), 1_000) {
+            Fate::Held
+        } else if network.loss_permille > 0
+            && self.rng.chance(u64::from(network.loss_permille), 1_000)
+        {
             Fate::Lost
         } else if network.duplicate_permille > 0
             && self

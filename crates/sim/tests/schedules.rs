@@ -8,6 +8,7 @@ use std::fmt;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use tenure_sim::schedule::CrashPoint;
 use tenure_sim::{run, Fault, Schedule, Setup, Target, Timed, Variant};
 
 /// Simulated length of a case: faults in the first 14 s, then the heal and the liveness check.
@@ -93,6 +94,25 @@ fn fault(nodes: u8) -> impl Strategy<Value = Fault> {
         (1_000..5_000u32, 100..2_000u32)
             .prop_map(|(gap_ms, down_ms)| Fault::RollingRestart { gap_ms, down_ms }),
         (0..3_000u32).prop_map(|down_ms| Fault::ClusterRestart { down_ms }),
+        (
+            target(nodes),
+            proptest::option::of(target(nodes)),
+            50..1_000u16,
+            300..8_000u32
+        )
+            .prop_map(|(from, to, permille, ms)| Fault::Hold {
+                from,
+                to,
+                permille,
+                ms
+            }),
+        (target(nodes), 0..CrashPoint::ALL.len(), 100..5_000u32).prop_map(
+            |(target, point, down_ms)| Fault::CrashPoint {
+                target,
+                point: CrashPoint::ALL[point],
+                down_ms
+            }
+        ),
     ]
 }
 

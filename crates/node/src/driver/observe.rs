@@ -90,6 +90,11 @@ pub struct Status<'a> {
     pub leader: Option<NodeId>,
     /// `Some` while this node leads and holds a lease or may act.
     pub leadership: Option<Leadership>,
+    /// Until when this node has promised not to vote or campaign (protocol: Promises, leases,
+    /// acting), if it has. Expired promises may still show until the core's next input.
+    pub promise_until: Option<Instant>,
+    /// Until when this node is in boot quarantine, if it is.
+    pub quarantine_until: Option<Instant>,
     pub acting: ActingState,
     pub counters: &'a Counters,
 }

@@ -1,0 +1,52 @@
+//! Golden trace hashes: a run is a pure function of (seed, commit), so these hashes change
+//! exactly when behaviour changes: the core, the driver, the simulated network and adversary,
+//! the schedule generator or the oracle. A change that is meant to alter behaviour re-pins
+//! them; any other change must leave them alone.
+//!
+//! To re-pin after an intended change: run this test, check that the new traces are what the
+//! change should produce (`cargo run --release -p tenure-sim -- --reproduce SEED --nodes N
+//! [--variant V] --trace FILE` prints the hash and writes the trace), and paste the table the
+//! failure prints over `GOLDEN` below. Debug and release builds give the same hashes.
+
+use tenure_sim::{run, Setup, Variant, DEFAULT_RUN_MS};
+
+/// (seed, nodes, variant, trace hash): seeds whose schedules hold datagrams, hit crash points
+/// and pin clocks at ±ρ, and one run of a broken variant that the adversary catches.
+const GOLDEN: &[(u64, u8, &str, u64)] = &[
+    (4, 3, "correct", 0x78ec_c572_bff9_c1d7),
+    (6, 3, "correct", 0x036f_a6a8_8172_9e97),
+    (8, 5, "correct", 0x7c86_08a5_8100_7aae),
+    (0, 3, "stale_ack", 0xd8c5_6f0e_a4fc_4da3),
+];
+
+#[test]
+fn golden_seeds_keep_their_trace_hashes() {
+    let actual: Vec<(u64, u8, &str, u64)> = GOLDEN
+        .iter()
+        .map(|(seed, nodes, variant, _)| {
+            let variant: Variant = variant.parse().expect("a known variant");
+            let outcome = run(&Setup::from_seed(*seed, *nodes, variant, DEFAULT_RUN_MS));
+            (*seed, *nodes, variant.name(), outcome.trace_hash)
+        })
+        .collect();
+    if actual != GOLDEN {
+        let table: Vec<String> = actual
+            .iter()
+            .map(|(seed, nodes, variant, hash)| {
+                let hex = format!("{hash:016x}");
+                format!(
+                    "    ({seed}, {nodes}, {variant:?}, 0x{}_{}_{}_{}),",
+                    &hex[0..4],
+                    &hex[4..8],
+                    &hex[8..12],
+                    &hex[12..16]
+                )
+            })
+            .collect();
+        panic!(
+            "the trace hashes changed, so behaviour changed. If that is intended, re-pin:\n\
+             const GOLDEN: &[(u64, u8, &str, u64)] = &[\n{}\n];",
+            table.join("\n")
+        );
+    }
+}
