@@ -198,7 +198,7 @@ MUTANTS = [
 CHECKERS = {
     "core": "cargo test -q -p tenure-core",
     "model": "cargo run -q --release -p tenure-models -- check",
-    "sim": "scripts/sim-campaign.sh",
+    "sim": "cargo run -q --release -p tenure-sim -- --ci --jobs 2 --fail-fast",
 }
 
 
@@ -268,8 +268,7 @@ def main():
             continue
         started = time.monotonic()
         try:
-            run = subprocess.run(shlex.split(command) if not command.endswith(".sh") else [command],
-                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            run = subprocess.run(shlex.split(command), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  timeout=args.timeout, check=False)
             verdict = "killed" if run.returncode != 0 else "SURVIVED"
         except subprocess.TimeoutExpired:
