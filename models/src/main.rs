@@ -42,7 +42,7 @@ struct ModelArgs {
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// The core variant: correct, no_drift_compensation, no_boot_quarantine, no_promise,
-    /// forget_vote_on_restart, act_past_lease.
+    /// forget_vote_on_restart, act_past_lease, stale_ack.
     #[arg(long, default_value_t = Variant::Correct)]
     variant: Variant,
     /// Clock rates: `extremes` (every assignment of slow/fast), `all` (slow/nominal/fast), or
@@ -53,10 +53,12 @@ struct ModelArgs {
     /// Highest term any node may reach.
     #[arg(long, default_value_t = Bounds::DEFAULT.max_term)]
     max_term: u64,
-    /// Last instant of global time, in units (lease = 3 units, heartbeat = 0.9 unit).
+    /// Last instant of global time, in units of a third of the lease at the nominal rate
+    /// (heartbeat = 0.91 unit). Time stops at every instant in between at which anything can
+    /// change.
     #[arg(long, default_value_t = Bounds::DEFAULT.horizon)]
     horizon: u8,
-    /// Faults per run: lost, duplicated or delayed messages, cut links and crashes.
+    /// Faults per run: lost messages, cut links and crashes.
     #[arg(long, default_value_t = Bounds::DEFAULT.max_faults)]
     max_faults: u8,
     /// How many of the faults may be crashes.
@@ -65,9 +67,16 @@ struct ModelArgs {
     /// Graceful resignations per run.
     #[arg(long, default_value_t = Bounds::DEFAULT.max_resigns)]
     max_resigns: u8,
-    /// Messages in flight at once.
+    /// Messages in flight or held at once.
     #[arg(long, default_value_t = Bounds::DEFAULT.max_in_flight)]
     max_in_flight: u8,
+    /// Messages held back (or duplicated) per run: they arrive at any later instant, across
+    /// term changes, or never.
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_holds)]
+    max_holds: u8,
+    /// A message's delivery window, in global ticks (1 unit = 1089 ticks).
+    #[arg(long, default_value_t = Bounds::DEFAULT.max_latency)]
+    max_latency: u32,
 }
 
 #[derive(Args)]
@@ -117,6 +126,8 @@ fn model(args: &ModelArgs) -> Result<TenureModel, String> {
             max_crashes: args.max_crashes,
             max_resigns: args.max_resigns,
             max_in_flight: args.max_in_flight,
+            max_holds: args.max_holds,
+            max_latency: args.max_latency,
         },
     })
 }
@@ -124,7 +135,7 @@ fn model(args: &ModelArgs) -> Result<TenureModel, String> {
 fn describe(model: &TenureModel) {
     let spec = model.spec();
     println!(
-        "model: {} nodes, variant {}, clocks {} (ρ = {}: {}/{}/{} ticks per unit), {} initial \
+        "model: {} nodes, variant {}, clocks {} (ρ = {}: {}/{}/{} ns per tick), {} initial \
          states",
         spec.nodes,
         spec.variant,
@@ -136,11 +147,13 @@ fn describe(model: &TenureModel) {
         model.init_states().len()
     );
     println!(
-        "timing (ticks): lease {}, lease hold {}, heartbeat {}, stop margin {}, jitter 0 or {}",
+        "timing (local ns): lease {}, lease hold {}, heartbeat {}, stop margin {}, child exit \
+         ≤ {}, jitter 0 or {}",
         timing::LEASE_DURATION.as_nanos(),
         model.config().lease_hold().as_nanos(),
         timing::HEARTBEAT_INTERVAL.as_nanos(),
         timing::STOP_MARGIN.as_nanos(),
+        timing::CHILD_EXIT_MAX.as_nanos(),
         timing::ELECTION_JITTER_MAX.as_nanos(),
     );
     println!("bounds: {}", spec.bounds);
