@@ -18,9 +18,12 @@ pub enum Action {
     /// A node's due timer fires; the driver passes the entropy that draws the shortest or the
     /// longest election jitter.
     Timeout { node: NodeId, jitter: Jitter },
-    /// The next pending output of a node takes effect: a `Persist` is durable, a `Send` enters
-    /// the network. A crash may come between any two.
+    /// The pending outputs of a node take effect, in order: a `Persist` is durable, a `Send`
+    /// enters the network.
     Apply(NodeId),
+    /// The first `applied` pending outputs of a node take effect, then it crashes: a crash
+    /// between any two outputs (or before the first).
+    CrashAfter { node: NodeId, applied: u8 },
     /// A message in flight arrives.
     Deliver(InFlight),
     /// A message in flight arrives and a copy of it is held back: the network duplicated it.
@@ -75,7 +78,13 @@ impl fmt::Display for Action {
                 Jitter::Shortest => write!(f, "{node}: timer fires"),
                 Jitter::Longest => write!(f, "{node}: timer fires (longest jitter)"),
             },
-            Action::Apply(node) => write!(f, "{node}: next output takes effect"),
+            Action::Apply(node) => write!(f, "{node}: its outputs take effect"),
+            Action::CrashAfter { node, applied } => {
+                write!(
+                    f,
+                    "{node} crashes after {applied} of its outputs took effect"
+                )
+            }
             Action::Deliver(message) => write!(f, "deliver {}", DisplayEnvelope(&message.envelope)),
             Action::Duplicate(message) => write!(
                 f,

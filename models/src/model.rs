@@ -165,6 +165,13 @@ impl TenureModel {
                 Output::Event(_) => {}
             }
         }
+        let bounds = &self.spec.bounds;
+        if state.faults >= bounds.max_faults || state.crashes >= bounds.max_crashes {
+            // No crash can come between them any more: they take effect at once, which
+            // spares the state in between.
+            let count = state.nodes[index].pending.len();
+            self.apply(state, index, count);
+        }
     }
 
     /// Whether `state` is within the bounds that are checked after the fact (terms and
@@ -304,7 +311,15 @@ impl TenureModel {
         let can_fault = state.faults < bounds.max_faults;
         let can_hold = state.holds < bounds.max_holds;
         let nodes = state.nodes.len();
+        // Links change, nodes crash and restart and operators act between exchanges: while no
+        // message is in flight (held ones aside). A node's crash in the middle of its own
+        // exchange is `CrashAfter`; a crash while others' messages to it are in flight differs
+        // from one just after them only in messages it would never have handled.
+        let between_exchanges = state.network.in_flight().is_empty();
         for first in 0..nodes {
+            if !between_exchanges {
+                break;
+            }
             for second in first + 1..nodes {
                 let (first, second) = (NodeId(first as u32), NodeId(second as u32));
                 if state.link_is_cut(first, second) {
@@ -315,6 +330,9 @@ impl TenureModel {
             }
         }
         for (index, slot) in state.nodes.iter().enumerate() {
+            if !between_exchanges {
+                break;
+            }
             let Some(core) = &slot.core else {
                 actions.push(Action::Restart(NodeId(index as u32)));
                 continue;
@@ -489,7 +507,10 @@ impl Model for TenureModel {
             // difference before the outputs take effect.
             let node = NodeId(index as u32);
             if can_crash && state.nodes[index].core.is_some() {
-                actions.push(Action::Crash(node));
+                for applied in 0..state.nodes[index].pending.len() {
+                    let applied = u8::try_from(applied).expect("a handful of outputs");
+                    actions.push(Action::CrashAfter { node, applied });
+                }
             }
             actions.push(Action::Apply(node));
             return;
@@ -566,15 +587,16 @@ impl Model for TenureModel {
                 if next.nodes[index].pending.is_empty() {
                     return None;
                 }
-                let output = next.nodes[index].pending.remove(0);
-                self.record_output(&mut next, index, output);
-                match output {
-                    Pending::Persist(persisted) => next.nodes[index].persisted = Some(persisted),
-                    Pending::Send(envelope) => {
-                        let deadline = next.time.saturating_add(self.spec.bounds.max_latency);
-                        next.network.send(envelope, deadline);
-                    }
+                let count = next.nodes[index].pending.len();
+                self.apply(&mut next, index, count);
+            }
+            Action::CrashAfter { node, applied } => {
+                let index = index_of(node);
+                if usize::from(applied) >= next.nodes[index].pending.len() {
+                    return None;
                 }
+                self.apply(&mut next, index, usize::from(applied));
+                self.crash(&mut next, index)?;
             }
             Action::Deliver(message) | Action::Duplicate(message) => {
                 next.network.take_in_flight(&message)?;
@@ -606,21 +628,7 @@ impl Model for TenureModel {
                 next.faults += 1;
             }
             Action::Heal(first, second) => next.set_link_cut(first, second, false),
-            Action::Crash(node) => {
-                let index = index_of(node);
-                let now = next.local_now(index);
-                let slot = &mut next.nodes[index];
-                let core = slot.core.take()?;
-                if core.is_acting(now) {
-                    next.history.crashed_while_acting = true;
-                }
-                // The outputs not applied yet are lost with the process; the children are the
-                // guard's and run on until their deadline.
-                slot.pending.clear();
-                slot.resigning = false;
-                next.crashes += 1;
-                next.faults += 1;
-            }
+            Action::Crash(node) => self.crash(&mut next, index_of(node))?,
             Action::Restart(node) => {
                 let index = index_of(node);
                 if next.nodes[index].core.is_some() {
@@ -673,6 +681,37 @@ impl Model for TenureModel {
 }
 
 impl TenureModel {
+    /// Applies the first `count` pending outputs of node `index`, in order.
+    fn apply(&self, state: &mut ClusterState, index: usize, count: usize) {
+        for _ in 0..count {
+            let output = state.nodes[index].pending.remove(0);
+            self.record_output(state, index, output);
+            match output {
+                Pending::Persist(persisted) => state.nodes[index].persisted = Some(persisted),
+                Pending::Send(envelope) => {
+                    let deadline = state.time.saturating_add(self.spec.bounds.max_latency);
+                    state.network.send(envelope, deadline);
+                }
+            }
+        }
+    }
+
+    /// Node `index` crashes: its process and the outputs it has not applied are gone; its
+    /// children are the guard's and run on until their deadline.
+    fn crash(&self, state: &mut ClusterState, index: usize) -> Option<()> {
+        let now = state.local_now(index);
+        let slot = &mut state.nodes[index];
+        let core = slot.core.take()?;
+        if core.is_acting(now) {
+            state.history.crashed_while_acting = true;
+        }
+        slot.pending.clear();
+        slot.resigning = false;
+        state.crashes += 1;
+        state.faults += 1;
+        Some(())
+    }
+
     /// Updates the ghosts of `term_monotonic` and `single_vote` as an output of node `index`
     /// takes effect: from now on the world has seen the node's term, and a vote it carries.
     fn record_output(&self, state: &mut ClusterState, index: usize, output: Pending) {
