@@ -32,8 +32,8 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// The default check of `docs/verification.md`: three nodes, the correct core, one slow,
-    /// one nominal and one fast clock, the default bounds.
+    /// The first run of the default suite of `docs/verification.md`: three nodes, the correct
+    /// core, one slow, one nominal and one fast clock, `Bounds::DEFAULT` (the `faults` run).
     pub fn default_check() -> ModelSpec {
         ModelSpec {
             nodes: 3,
