@@ -36,7 +36,7 @@ enum Command {
 }
 
 /// The model: cluster, core variant, clocks and bounds. Without any bound, `check` runs the
-/// default suite (three runs, see docs/verification.md); with any, one run whose other bounds
+/// default suite (four runs, see docs/verification.md); with any, one run whose other bounds
 /// are those of the suite's first run, `faults`.
 #[derive(Args)]
 struct ModelArgs {
