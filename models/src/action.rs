@@ -5,29 +5,37 @@ use std::fmt;
 
 use tenure_core::{Envelope, Message, NodeId};
 
+use crate::network::InFlight;
+
 /// One step of the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Global time advances by one unit. Only when no live node has a due timer (timers are
-    /// urgent, see `docs/verification.md`) and only up to the horizon.
+    /// Global time advances to the next instant at which anything can change: a node's timer,
+    /// promise, quarantine, lease or acting window, a child's kill deadline, or the end of a
+    /// message's delivery window. Only when no output is pending, no live node has a due timer
+    /// and no message's window ends now, and only up to the horizon.
     AdvanceTime,
     /// A node's due timer fires; the driver passes the entropy that draws the shortest or the
     /// longest election jitter.
     Timeout { node: NodeId, jitter: Jitter },
-    /// A message of the oldest batch arrives.
-    Deliver(Envelope),
-    /// A message of the oldest batch arrives and a copy of it is held back, to arrive (or be
-    /// lost) later: the network duplicated it.
-    Duplicate(Envelope),
-    /// A message of the oldest batch is lost.
-    Drop(Envelope),
-    /// A message of the oldest batch is held back, to arrive (or be lost) at any later point.
-    Delay(Envelope),
-    /// A message held back arrives.
-    DeliverDelayed(Envelope),
-    /// A message held back is lost.
-    DropDelayed(Envelope),
-    /// A node crashes: its volatile state is gone, its persisted state stays.
+    /// The pending outputs of a node take effect, in order: a `Persist` is durable, a `Send`
+    /// enters the network.
+    Apply(NodeId),
+    /// The first `applied` pending outputs of a node take effect, then it crashes: a crash
+    /// between any two outputs (or before the first).
+    CrashAfter { node: NodeId, applied: u8 },
+    /// A message in flight arrives.
+    Deliver(InFlight),
+    /// A message in flight arrives and a copy of it is held back: the network duplicated it.
+    Duplicate(InFlight),
+    /// A message in flight is lost.
+    Drop(InFlight),
+    /// A message in flight is held back, to arrive at any later instant, or never.
+    Hold(InFlight),
+    /// A held message arrives.
+    DeliverHeld(Envelope),
+    /// A node crashes: its volatile state and its unapplied outputs are gone, its persisted
+    /// state stays, and its child is left to the deadline guard.
     Crash(NodeId),
     /// The link between two nodes goes down: every message over it, either way, is lost
     /// until it heals (a partition).
@@ -38,7 +46,8 @@ pub enum Action {
     Restart(NodeId),
     /// An operator asks the leader to hand over to `successor` (phase one: stop acting).
     Resign { node: NodeId, successor: NodeId },
-    /// The resigning leader's child is gone (phase two: `Resign` and `TimeoutNow` leave).
+    /// The resigning leader's child is gone and the driver says so (phase two: `Resign` and
+    /// `TimeoutNow` leave).
     ActingStopped(NodeId),
 }
 
@@ -64,22 +73,28 @@ impl Jitter {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::AdvanceTime => write!(f, "time advances one unit"),
+            Action::AdvanceTime => write!(f, "time advances to the next event"),
             Action::Timeout { node, jitter } => match jitter {
                 Jitter::Shortest => write!(f, "{node}: timer fires"),
                 Jitter::Longest => write!(f, "{node}: timer fires (longest jitter)"),
             },
-            Action::Deliver(envelope) => write!(f, "deliver {}", DisplayEnvelope(envelope)),
-            Action::Duplicate(envelope) => {
-                write!(f, "deliver a duplicate of {}", DisplayEnvelope(envelope))
+            Action::Apply(node) => write!(f, "{node}: its outputs take effect"),
+            Action::CrashAfter { node, applied } => {
+                write!(
+                    f,
+                    "{node} crashes after {applied} of its outputs took effect"
+                )
             }
-            Action::Drop(envelope) => write!(f, "lose {}", DisplayEnvelope(envelope)),
-            Action::Delay(envelope) => write!(f, "delay {}", DisplayEnvelope(envelope)),
-            Action::DeliverDelayed(envelope) => {
-                write!(f, "deliver the delayed {}", DisplayEnvelope(envelope))
-            }
-            Action::DropDelayed(envelope) => {
-                write!(f, "lose the delayed {}", DisplayEnvelope(envelope))
+            Action::Deliver(message) => write!(f, "deliver {}", DisplayEnvelope(&message.envelope)),
+            Action::Duplicate(message) => write!(
+                f,
+                "deliver {} and hold a duplicate",
+                DisplayEnvelope(&message.envelope)
+            ),
+            Action::Drop(message) => write!(f, "lose {}", DisplayEnvelope(&message.envelope)),
+            Action::Hold(message) => write!(f, "hold back {}", DisplayEnvelope(&message.envelope)),
+            Action::DeliverHeld(envelope) => {
+                write!(f, "deliver the held {}", DisplayEnvelope(envelope))
             }
             Action::Cut(first, second) => write!(f, "the link {first}–{second} is cut"),
             Action::Heal(first, second) => write!(f, "the link {first}–{second} heals"),
@@ -88,7 +103,9 @@ impl fmt::Display for Action {
             Action::Resign { node, successor } => {
                 write!(f, "{node} is asked to resign in favour of {successor}")
             }
-            Action::ActingStopped(node) => write!(f, "{node}: the child has stopped"),
+            Action::ActingStopped(node) => {
+                write!(f, "{node}: the driver reports the child gone")
+            }
         }
     }
 }

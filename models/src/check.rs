@@ -300,8 +300,9 @@ impl fmt::Display for CheckReport {
             match (&result.expectation, &result.discovery) {
                 (Expectation::Sometimes, None) if !self.stopped_early => writeln!(
                     f,
-                    "\n{} was not reached within the bounds: widen them (see --help) until it \
-                     is, or the other results prove nothing about those states.",
+                    "\n{} was not reached within these bounds: unless another run reaches it, \
+                     widen them (see --help), or the other results prove nothing about those \
+                     states.",
                     result.name
                 )?,
                 (Expectation::Always, Some(path)) => {

@@ -1,18 +1,21 @@
 //! tenure-models: exhaustive model checking of the real `tenure-core` with stateright.
 //!
 //! [`TenureModel`] holds, in every state, the real [`tenure_core::Node`] of every cluster
-//! member, a global clock, each node's clock rate within ±ρ, the messages in flight as a
-//! bounded multiset, crashed flags and persisted state, and the ghost history the properties
-//! need. Its actions are the faults and inputs of DESIGN.md: deliver, lose, duplicate or delay
-//! a message, cut and heal a link, advance time, fire a due timer, crash, restart, and a
+//! member, a global clock in exact ticks, each node's clock rate within ±ρ, each driver's
+//! unapplied outputs, the messages in flight and held back as bounded multisets, crashed flags
+//! and persisted state, every supervised child (lingering ones included), and the ghost history
+//! the properties need. Its actions are the faults and inputs of DESIGN.md: deliver, lose,
+//! duplicate or hold back a message, cut and heal a link, advance time to the next instant at
+//! which anything can change, fire a due timer, apply one output, crash, restart, and a
 //! graceful resignation in two phases.
 //!
 //! # The step protocol
 //!
-//! Every action feeds one input to one real core at that node's local time (global time ×
-//! its clock rate), then drains the core's outputs in order: `Persist` goes to the node's disk
-//! before the step's messages enter the network as one batch. Then the ghost history is
-//! updated and normalised, and stateright evaluates every property in the new state.
+//! Every input action feeds one input to one real core at that node's local time (global time
+//! × its clock rate) and queues the core's outputs in the node's driver. They take effect one
+//! `Apply` at a time, in order (`Persist` writes the disk, `Send` puts a message in flight), and
+//! the node may crash between any two. After every action the children and the ghost history
+//! are updated, and stateright evaluates every property in the new state.
 //!
 //! # Running a check
 //!
@@ -38,13 +41,16 @@ mod state;
 mod trace;
 
 pub use action::{Action, DisplayEnvelope, Jitter};
-pub use bounds::Bounds;
+pub use bounds::{Bounds, SuiteMember};
 pub use check::{
     check, format_bytes, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
 };
-pub use clock::{local_time, timing, Drift, DriftSpec, DRIFT_TICKS, MAX_DRIFT, NOMINAL_RATE};
+pub use clock::{
+    global_instant, local_time, timing, Drift, DriftSpec, DRIFT_TICKS, GRAIN, MAX_DRIFT,
+    NOMINAL_RATE, TICKS_PER_UNIT,
+};
 pub use model::{ModelSpec, TenureModel};
-pub use network::Network;
+pub use network::{InFlight, Network};
 pub use properties::{explain, ALWAYS, SOMETIMES};
-pub use state::{ClusterState, History, NodeView};
+pub use state::{Child, ClusterState, History, NodeView, Pending};
 pub use trace::render as render_trace;

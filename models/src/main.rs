@@ -35,14 +35,16 @@ enum Command {
     Explore(ExploreArgs),
 }
 
-/// The model: cluster, core variant, clocks and bounds.
+/// The model: cluster, core variant, clocks and bounds. Without any bound, `check` runs the
+/// default suite (four runs, see docs/verification.md); with any, one run whose other bounds
+/// are those of the suite's first run, `faults`.
 #[derive(Args)]
 struct ModelArgs {
     /// Cluster size.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// The core variant: correct, no_drift_compensation, no_boot_quarantine, no_promise,
-    /// forget_vote_on_restart, act_past_lease.
+    /// forget_vote_on_restart, act_past_lease, stale_ack.
     #[arg(long, default_value_t = Variant::Correct)]
     variant: Variant,
     /// Clock rates: `extremes` (every assignment of slow/fast), `all` (slow/nominal/fast), or
@@ -51,23 +53,32 @@ struct ModelArgs {
     #[arg(long, default_value = "slow,nominal,fast")]
     drifts: DriftSpec,
     /// Highest term any node may reach.
-    #[arg(long, default_value_t = Bounds::DEFAULT.max_term)]
-    max_term: u64,
-    /// Last instant of global time, in units (lease = 3 units, heartbeat = 0.9 unit).
-    #[arg(long, default_value_t = Bounds::DEFAULT.horizon)]
-    horizon: u8,
-    /// Faults per run: lost, duplicated or delayed messages, cut links and crashes.
-    #[arg(long, default_value_t = Bounds::DEFAULT.max_faults)]
-    max_faults: u8,
+    #[arg(long)]
+    max_term: Option<u64>,
+    /// Last instant of global time, in units of a third of the lease at the nominal rate
+    /// (heartbeat = 0.91 unit). Time stops at every instant in between at which anything can
+    /// change.
+    #[arg(long)]
+    horizon: Option<u8>,
+    /// Faults per run: lost messages, cut links and crashes.
+    #[arg(long)]
+    max_faults: Option<u8>,
     /// How many of the faults may be crashes.
-    #[arg(long, default_value_t = Bounds::DEFAULT.max_crashes)]
-    max_crashes: u8,
+    #[arg(long)]
+    max_crashes: Option<u8>,
     /// Graceful resignations per run.
-    #[arg(long, default_value_t = Bounds::DEFAULT.max_resigns)]
-    max_resigns: u8,
-    /// Messages in flight at once.
-    #[arg(long, default_value_t = Bounds::DEFAULT.max_in_flight)]
-    max_in_flight: u8,
+    #[arg(long)]
+    max_resigns: Option<u8>,
+    /// Messages in flight or held at once.
+    #[arg(long)]
+    max_in_flight: Option<u8>,
+    /// Messages held back (or duplicated) per run: they arrive at any later instant, across
+    /// term changes, or never.
+    #[arg(long)]
+    max_holds: Option<u8>,
+    /// A message's delivery window, in global ticks (1 unit = 1089 ticks).
+    #[arg(long)]
+    max_latency: Option<u32>,
 }
 
 #[derive(Args)]
@@ -105,26 +116,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn model(args: &ModelArgs) -> Result<TenureModel, String> {
+/// The bounds the arguments ask for: `None` if they name none (then `check` runs the default
+/// suite), else `Bounds::DEFAULT` with the named ones replaced.
+fn bounds(args: &ModelArgs) -> Option<Bounds> {
+    let named = args.max_term.is_some()
+        || args.horizon.is_some()
+        || args.max_faults.is_some()
+        || args.max_crashes.is_some()
+        || args.max_resigns.is_some()
+        || args.max_in_flight.is_some()
+        || args.max_holds.is_some()
+        || args.max_latency.is_some();
+    let base = Bounds::DEFAULT;
+    named.then(|| Bounds {
+        max_term: args.max_term.unwrap_or(base.max_term),
+        horizon: args.horizon.unwrap_or(base.horizon),
+        max_faults: args.max_faults.unwrap_or(base.max_faults),
+        max_crashes: args.max_crashes.unwrap_or(base.max_crashes),
+        max_resigns: args.max_resigns.unwrap_or(base.max_resigns),
+        max_in_flight: args.max_in_flight.unwrap_or(base.max_in_flight),
+        max_holds: args.max_holds.unwrap_or(base.max_holds),
+        max_latency: args.max_latency.unwrap_or(base.max_latency),
+    })
+}
+
+fn model(args: &ModelArgs, bounds: Bounds) -> Result<TenureModel, String> {
     TenureModel::new(ModelSpec {
         nodes: args.nodes,
         variant: args.variant,
         drifts: args.drifts.clone(),
-        bounds: Bounds {
-            max_term: args.max_term,
-            horizon: args.horizon,
-            max_faults: args.max_faults,
-            max_crashes: args.max_crashes,
-            max_resigns: args.max_resigns,
-            max_in_flight: args.max_in_flight,
-        },
+        bounds,
     })
 }
 
 fn describe(model: &TenureModel) {
     let spec = model.spec();
     println!(
-        "model: {} nodes, variant {}, clocks {} (ρ = {}: {}/{}/{} ticks per unit), {} initial \
+        "model: {} nodes, variant {}, clocks {} (ρ = {}: {}/{}/{} ns per tick), {} initial \
          states",
         spec.nodes,
         spec.variant,
@@ -136,22 +164,33 @@ fn describe(model: &TenureModel) {
         model.init_states().len()
     );
     println!(
-        "timing (ticks): lease {}, lease hold {}, heartbeat {}, stop margin {}, jitter 0 or {}",
+        "timing (local ns): lease {}, lease hold {}, heartbeat {}, stop margin {}, child exit \
+         ≤ {}, jitter 0 or {}",
         timing::LEASE_DURATION.as_nanos(),
         model.config().lease_hold().as_nanos(),
         timing::HEARTBEAT_INTERVAL.as_nanos(),
         timing::STOP_MARGIN.as_nanos(),
+        timing::CHILD_EXIT_MAX.as_nanos(),
         timing::ELECTION_JITTER_MAX.as_nanos(),
     );
     println!("bounds: {}", spec.bounds);
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
-    let model = match model(&args.model) {
-        Ok(model) => model,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
+    let members: Vec<(&str, Bounds)> = match bounds(&args.model) {
+        Some(bounds) => vec![("custom", bounds)],
+        None => {
+            println!(
+                "the default suite: {} exhaustive runs (see docs/verification.md)",
+                Bounds::SUITE.len()
+            );
+            for member in &Bounds::SUITE {
+                println!("  {:<9} {}: {}", member.name, member.covers, member.bounds);
+            }
+            Bounds::SUITE
+                .iter()
+                .map(|member| (member.name, member.bounds))
+                .collect()
         }
     };
     let options = CheckOptions {
@@ -160,28 +199,78 @@ fn run_check(args: CheckArgs) -> ExitCode {
         stop_when: StopWhen::AnyViolation,
         progress_interval: Duration::from_secs(args.progress_seconds.max(1)),
     };
-    describe(&model);
-    println!(
-        "checking with {} threads, {:?}…",
-        options.threads, options.strategy
-    );
-    let report = check(model, &options, |progress| eprintln!("{progress}"));
-    print!("{report}");
-    if args.examples {
-        for result in &report.results {
-            if let (stateright::Expectation::Sometimes, Some(path)) =
-                (&result.expectation, &result.discovery)
-            {
-                println!("\nexample of {}:", result.name);
-                print!("{}", render_trace(path, None));
+    let mut reached: Vec<&str> = Vec::new();
+    let mut sometimes: Vec<&str> = Vec::new();
+    let mut violated = false;
+    let mut unique_states = 0;
+    let mut elapsed = Duration::ZERO;
+    for (name, bounds) in &members {
+        let model = match model(&args.model, *bounds) {
+            Ok(model) => model,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("\n=== run {name} ===");
+        describe(&model);
+        println!(
+            "checking with {} threads, {:?}…",
+            options.threads, options.strategy
+        );
+        let report = check(model, &options, |progress| eprintln!("{progress}"));
+        print!("{report}");
+        if args.examples {
+            for result in &report.results {
+                if let (stateright::Expectation::Sometimes, Some(path)) =
+                    (&result.expectation, &result.discovery)
+                {
+                    println!("\nexample of {}:", result.name);
+                    print!("{}", render_trace(path, None));
+                }
             }
         }
+        unique_states += report.unique_states;
+        elapsed += report.elapsed;
+        for result in &report.results {
+            match result.expectation {
+                stateright::Expectation::Sometimes => {
+                    if !sometimes.contains(&result.name) {
+                        sometimes.push(result.name);
+                    }
+                    if result.discovery.is_some() && !reached.contains(&result.name) {
+                        reached.push(result.name);
+                    }
+                }
+                _ => violated |= result.discovery.is_some(),
+            }
+        }
+        if violated {
+            break;
+        }
     }
-    let passed = report.passed();
+    let unreached: Vec<&str> = sometimes
+        .iter()
+        .copied()
+        .filter(|name| !reached.contains(name))
+        .collect();
+    let passed = !violated && unreached.is_empty();
     println!(
-        "\nresult: {} (bounds: {})",
+        "\nresult: {} ({} run(s), {} unique states in all, {:.1} s{}{})",
         if passed { "PASS" } else { "FAIL" },
-        report.spec.bounds
+        members.len(),
+        unique_states,
+        elapsed.as_secs_f64(),
+        if violated {
+            "; an Always property is violated"
+        } else {
+            ""
+        },
+        if !violated && !unreached.is_empty() {
+            format!("; not reached by any run: {}", unreached.join(", "))
+        } else {
+            String::new()
+        }
     );
     if passed {
         ExitCode::SUCCESS
@@ -191,7 +280,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
 }
 
 fn run_explore(args: ExploreArgs) -> ExitCode {
-    let model = match model(&args.model) {
+    let model = match model(&args.model, bounds(&args.model).unwrap_or(Bounds::DEFAULT)) {
         Ok(model) => model,
         Err(error) => {
             eprintln!("error: {error}");

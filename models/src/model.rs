@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use stateright::{Model, Property};
 use tenure_core::{
-    Config, ConfigParams, Envelope, FencingToken, Node, NodeId, Output, RoleKind, Term, Variant,
-    MAX_CLUSTER_SIZE,
+    Config, ConfigParams, Envelope, Instant, Message, Node, NodeId, Output, RoleKind, Term,
+    Variant, MAX_CLUSTER_SIZE,
 };
 
 use crate::action::{Action, Jitter};
 use crate::bounds::Bounds;
-use crate::clock::{local_time, timing, Drift, DriftSpec, MAX_DRIFT};
+use crate::clock::TICKS_PER_UNIT;
+use crate::clock::{global_instant, local_time, timing, Drift, DriftSpec, MAX_DRIFT};
 use crate::network::Network;
 use crate::properties;
-use crate::state::{ClusterState, History, NodeSlot};
+use crate::state::{Child, ClusterState, History, NodeSlot, Pending};
 
 /// What to check: the cluster, the core variant, the clocks and the bounds.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,8 +32,8 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// The default check of `docs/verification.md`: three nodes, the correct core, one slow,
-    /// one nominal and one fast clock, the default bounds.
+    /// The first run of the default suite of `docs/verification.md`: three nodes, the correct
+    /// core, one slow, one nominal and one fast clock, `Bounds::DEFAULT` (the `faults` run).
     pub fn default_check() -> ModelSpec {
         ModelSpec {
             nodes: 3,
@@ -58,9 +59,9 @@ impl fmt::Display for ModelSpec {
 ///
 /// Time is explicit: stateright's own actor timers fire in any order regardless of their
 /// duration, which would let a follower's promise end before the lease it protects. Here a
-/// timer fires only once its node's clock has reached it, and global time advances only when
-/// no running node has a due timer (timers are urgent: a node reacts to its timer before the
-/// next unit of time passes).
+/// timer fires only once its node's clock has reached it, and global time advances straight to
+/// the next instant at which anything can change (see `clock`), only when no running node has
+/// a due timer (timers are urgent), no output is pending and no message's window ends now.
 #[derive(Clone)]
 pub struct TenureModel {
     spec: ModelSpec,
@@ -144,35 +145,181 @@ impl TenureModel {
         &self.config
     }
 
-    /// Hands the outputs of node `index` to the world in order: a `Persist` is on disk before
-    /// the messages after it leave (persist-before-send), sends enter the network.
+    /// The last instant of global time, in ticks.
+    pub fn horizon_ticks(&self) -> u32 {
+        u32::from(self.spec.bounds.horizon) * TICKS_PER_UNIT
+    }
+
+    /// Takes the outputs of node `index` from its core into its driver's queue, in order. They
+    /// take effect one `Action::Apply` at a time (protocol: Members, terms, votes: persist
+    /// before send is the driver's side of the contract).
     fn drain(&self, state: &mut ClusterState, index: usize) {
         let slot = &mut state.nodes[index];
         let Some(core) = slot.core.as_mut() else {
             return;
         };
-        let mut batch = Vec::new();
         while let Some(output) = core.poll_output() {
             match output {
-                Output::Persist(persisted) => {
-                    // Every send of this step comes after it: nothing has left yet.
-                    slot.persisted = Some(persisted);
-                }
-                Output::Send(envelope) => batch.push(envelope),
+                Output::Persist(persisted) => slot.pending.push(Pending::Persist(persisted)),
+                Output::Send(envelope) => slot.pending.push(Pending::Send(envelope)),
                 Output::Event(_) => {}
             }
         }
-        state.network.send_batch(batch);
+        let bounds = &self.spec.bounds;
+        if state.faults >= bounds.max_faults || state.crashes >= bounds.max_crashes {
+            // No crash can come between them any more: they take effect at once, which
+            // spares the state in between.
+            let count = state.nodes[index].pending.len();
+            self.apply(state, index, count);
+        }
     }
 
-    /// What may happen only between exchanges, while no message is queued: a delayed message
-    /// arrives or is lost, a link is cut or heals, a node crashes or restarts, an operator
-    /// asks the leader to resign, a child being stopped reports it stopped.
-    fn quiescent_actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
+    /// Whether `state` is within the bounds that are checked after the fact (terms and
+    /// messages); a state beyond them is checked but not explored further.
+    fn in_bounds(&self, state: &ClusterState) -> bool {
+        let bounds = &self.spec.bounds;
+        let max_term = Term(bounds.max_term);
+        state.network.len() <= usize::from(bounds.max_in_flight)
+            && state.nodes.iter().all(|slot| {
+                slot.core
+                    .as_ref()
+                    .is_none_or(|core| core.term() <= max_term)
+                    && slot
+                        .persisted
+                        .is_none_or(|persisted| persisted.term <= max_term)
+                    && slot.pending.iter().all(|pending| match pending {
+                        Pending::Persist(persisted) => persisted.term <= max_term,
+                        Pending::Send(envelope) => envelope.message.term() <= max_term,
+                    })
+            })
+            && state
+                .network
+                .iter()
+                .all(|envelope| envelope.message.term() <= max_term)
+    }
+
+    /// The next global instant after now at which anything can change: a running node's
+    /// timer, promise, quarantine, lease end or acting end, a child's kill deadline, the end of
+    /// a message's delivery window. `None` if nothing ever changes by time alone.
+    pub fn next_event(&self, state: &ClusterState) -> Option<u32> {
+        let now = u64::from(state.time);
+        let mut next: Option<u64> = None;
+        let mut consider = |instant: u64| {
+            if instant > now {
+                next = Some(next.map_or(instant, |next| next.min(instant)));
+            }
+        };
+        for (index, slot) in state.nodes.iter().enumerate() {
+            let rate = slot.rate;
+            let local = state.local_now(index);
+            for child in &slot.children {
+                consider(global_instant(child.until, rate));
+            }
+            let Some(core) = &slot.core else {
+                continue;
+            };
+            let deadlines = [
+                core.poll_timeout(),
+                core.promise_until(),
+                core.quarantine_until(),
+                core.leadership(local)
+                    .map(|leadership| leadership.lease_until),
+                core.leadership(local)
+                    .map(|leadership| leadership.acting_until),
+            ];
+            for deadline in deadlines.into_iter().flatten() {
+                consider(global_instant(deadline, rate));
+            }
+        }
+        if let Some(deadline) = state.network.earliest_deadline() {
+            consider(u64::from(deadline));
+        }
+        next.map(|next| u32::try_from(next).unwrap_or(u32::MAX))
+    }
+
+    /// Updates the children and the ghost history after a step.
+    fn observe(&self, next: &mut ClusterState) {
+        let ClusterState {
+            time,
+            nodes,
+            history,
+            ..
+        } = next;
+        for slot in nodes.iter_mut() {
+            let now = local_time(*time, slot.rate);
+            // The guard's SIGKILL has ended every child whose deadline has come.
+            slot.children.retain(|child| now < child.until);
+            let Some(core) = &slot.core else {
+                continue;
+            };
+            let term = core.term();
+            if core.role() == RoleKind::Leader {
+                let entry = (term, core.id());
+                if let Err(position) = history.leaders.binary_search(&entry) {
+                    history.leaders.insert(position, entry);
+                }
+            }
+            if core.role() != RoleKind::Leader {
+                // A resigning leader whose window closed stepped down: nothing to report.
+                slot.resigning = false;
+            }
+            let acting = core
+                .leadership(now)
+                .filter(|leadership| leadership.is_acting(now));
+            let current = slot.children.iter_mut().find(|child| !child.stopping);
+            match (acting, current) {
+                (Some(leadership), Some(child)) if child.token == leadership.fencing_token => {
+                    // A renewal moves the guard's deadline.
+                    child.lease_until = leadership.lease_until;
+                    child.until = leadership.acting_until + timing::CHILD_EXIT_MAX;
+                }
+                (acting, current) => {
+                    if let Some(child) = current {
+                        // The node stopped acting: SIGTERM now, SIGKILL by the deadline.
+                        child.stopping = true;
+                        child.until = child.until.min(now + timing::CHILD_EXIT_MAX);
+                    }
+                    if let Some(leadership) = acting {
+                        // fencing_monotonic: a new acting interval starts with this token.
+                        let token = leadership.fencing_token;
+                        if history
+                            .highest_token_acted
+                            .is_some_and(|highest| highest >= token)
+                        {
+                            history.fencing_violated = true;
+                        }
+                        history.highest_token_acted = history.highest_token_acted.max(Some(token));
+                        history.acting_intervals = (history.acting_intervals + 1).min(3);
+                        slot.children.push(Child {
+                            token,
+                            lease_until: leadership.lease_until,
+                            until: leadership.acting_until + timing::CHILD_EXIT_MAX,
+                            stopping: false,
+                        });
+                        slot.children.sort_unstable();
+                    }
+                }
+            }
+        }
+        normalise_history(next);
+    }
+
+    /// What may happen while no node is in the middle of applying its outputs, faults and
+    /// external events first.
+    fn free_actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
         let bounds = &self.spec.bounds;
         let can_fault = state.faults < bounds.max_faults;
+        let can_hold = state.holds < bounds.max_holds;
         let nodes = state.nodes.len();
+        // Links change, nodes crash and restart and operators act between exchanges: while no
+        // message is in flight (held ones aside). A node's crash in the middle of its own
+        // exchange is `CrashAfter`; a crash while others' messages to it are in flight differs
+        // from one just after them only in messages it would never have handled.
+        let between_exchanges = state.network.in_flight().is_empty();
         for first in 0..nodes {
+            if !between_exchanges {
+                break;
+            }
             for second in first + 1..nodes {
                 let (first, second) = (NodeId(first as u32), NodeId(second as u32));
                 if state.link_is_cut(first, second) {
@@ -183,6 +330,9 @@ impl TenureModel {
             }
         }
         for (index, slot) in state.nodes.iter().enumerate() {
+            if !between_exchanges {
+                break;
+            }
             let Some(core) = &slot.core else {
                 actions.push(Action::Restart(NodeId(index as u32)));
                 continue;
@@ -191,8 +341,8 @@ impl TenureModel {
             if can_fault && state.crashes < bounds.max_crashes {
                 actions.push(Action::Crash(node));
             }
-            let may_resign = state.resigns < bounds.max_resigns && state.stopping.is_none();
-            if may_resign && core.role() == RoleKind::Leader {
+            let may_resign = state.resigns < bounds.max_resigns && !slot.resigning;
+            if may_resign && core.is_acting(state.local_now(index)) {
                 for &successor in self.config.members() {
                     if successor != node {
                         actions.push(Action::Resign { node, successor });
@@ -200,72 +350,24 @@ impl TenureModel {
                 }
             }
         }
-        for envelope in state.network.distinct_delayed() {
-            let receiver_running = reachable(state, envelope);
-            if !receiver_running || can_fault {
-                actions.push(Action::DropDelayed(*envelope));
-            }
-            if receiver_running {
-                actions.push(Action::DeliverDelayed(*envelope));
-            }
-        }
-        if let Some(node) = state.stopping {
-            actions.push(Action::ActingStopped(node));
-        }
-    }
-
-    /// Updates the ghost history after a step from `last` to `next`.
-    fn observe(&self, last: &ClusterState, next: &mut ClusterState) {
-        let ClusterState {
-            time,
-            nodes,
-            history,
-            ..
-        } = next;
-        for (index, slot) in nodes.iter_mut().enumerate() {
-            let now = local_time(*time, slot.rate);
-            if slot.orphan.is_some_and(|orphan| !orphan.is_acting(now)) {
-                // The guard has killed the crashed node's child by now.
-                slot.orphan = None;
-            }
-            let Some(core) = &slot.core else {
-                continue;
-            };
-            let term = core.term();
-            slot.highest_term = slot.highest_term.max(term);
-            match (core.voted_for(), slot.vote) {
-                // A second, different vote in the same term stays visible: `single_vote`.
-                (Some(_), Some((first_term, _))) if first_term >= term => {}
-                (Some(voted_for), _) => slot.vote = Some((term, voted_for)),
-                (None, Some((first_term, _))) if first_term < term => slot.vote = None,
-                (None, _) => {}
-            }
-            if core.role() != RoleKind::Leader {
+        for message in state.network.distinct_in_flight() {
+            if !reachable(state, &message.envelope) {
+                actions.push(Action::Drop(*message));
                 continue;
             }
-            let entry = (term, core.id());
-            if let Err(position) = history.leaders.binary_search(&entry) {
-                history.leaders.insert(position, entry);
+            if can_hold {
+                actions.push(Action::Hold(*message));
+                actions.push(Action::Duplicate(*message));
             }
-            if core.is_acting(now) {
-                let continuing = last.nodes[index].core.as_ref().is_some_and(|before| {
-                    before.term() == term && before.is_acting(last.local_now(index))
-                });
-                if !continuing {
-                    // fencing_monotonic: a new acting interval starts with this token.
-                    let token = FencingToken::from(term);
-                    if history
-                        .highest_token_acted
-                        .is_some_and(|highest| highest >= token)
-                    {
-                        history.fencing_violated = true;
-                    }
-                    history.highest_token_acted = history.highest_token_acted.max(Some(token));
-                    history.acting_intervals = (history.acting_intervals + 1).min(3);
-                }
+            if can_fault {
+                actions.push(Action::Drop(*message));
             }
         }
-        normalise_history(next);
+        for envelope in state.network.distinct_held() {
+            if reachable(state, envelope) {
+                actions.push(Action::DeliverHeld(*envelope));
+            }
+        }
     }
 }
 
@@ -296,6 +398,9 @@ fn normalise_history(state: &mut ClusterState) {
                 (term, term)
             }
         };
+        // A write still pending may lower what the disk holds below the core's term only if
+        // the core is running; a crash drops it. Either way the core's or the disk's term is
+        // what a restart starts from, and both are covered above.
         lowest_term_to_lead = lowest_term_to_lead.min(could_lead);
         lowest_token_to_act = lowest_token_to_act.min(could_act);
     }
@@ -352,19 +457,21 @@ impl Model for TenureModel {
                         NodeSlot {
                             rate,
                             core: Some(core),
+                            pending: Vec::new(),
                             persisted: None,
+                            resigning: false,
                             highest_term: Term(0),
                             vote: None,
-                            orphan: None,
+                            children: Vec::new(),
                         }
                     })
                     .collect();
                 let mut state = ClusterState {
                     time: 0,
+                    faults: 0,
                     crashes: 0,
                     resigns: 0,
-                    faults: 0,
-                    stopping: None,
+                    holds: 0,
                     cut_links: 0,
                     nodes,
                     network: Network::default(),
@@ -380,18 +487,45 @@ impl Model for TenureModel {
 
     /// The enabled actions, in a fixed order (paths are replayed by action index).
     ///
-    /// The schedule (see `docs/verification.md`): timers fire and the next queued message is
-    /// delivered, lost, duplicated or delayed at any point; a delayed message arrives, and a
-    /// crash, restart, resignation or stopped child happens, only while no message is queued
-    /// (between the zero-latency exchanges of an instant); time advances only when nothing is
-    /// queued, no timer is due and no child is being stopped.
+    /// The schedule (see `docs/verification.md`): a node that has just handled an input
+    /// applies its outputs one at a time, and the only other thing that may happen meanwhile
+    /// is its crash. Otherwise a due timer fires, a message in flight arrives, is lost or held
+    /// back, a held message arrives, a link is cut or heals, a node crashes or restarts, an
+    /// operator asks the acting leader to resign, and the driver reports a stopped child, in
+    /// any order; time advances to the next instant at which anything can change only when no
+    /// timer is due, no message's window ends now and no stopped child is left to report.
     fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
+        // A state beyond the bounds is checked, then terminal (see `Bounds`).
+        if !self.in_bounds(state) {
+            return;
+        }
+        let bounds = &self.spec.bounds;
+        let can_crash = state.faults < bounds.max_faults && state.crashes < bounds.max_crashes;
+        if let Some(index) = state.nodes.iter().position(|slot| !slot.pending.is_empty()) {
+            // The driver applies the outputs of one input before it takes the next; that
+            // other nodes wait meanwhile loses nothing, since nothing they do can see the
+            // difference before the outputs take effect.
+            let node = NodeId(index as u32);
+            if can_crash && state.nodes[index].core.is_some() {
+                for applied in 0..state.nodes[index].pending.len() {
+                    let applied = u8::try_from(applied).expect("a handful of outputs");
+                    actions.push(Action::CrashAfter { node, applied });
+                }
+            }
+            actions.push(Action::Apply(node));
+            return;
+        }
         // Faults and external events come first and the run's own progress last: the
         // depth-first search takes the last action first, so it follows the fault-free run to
-        // the horizon and then tries faults from the latest point back, where the bugs that
-        // need a settled leader are.
-        let bounds = &self.spec.bounds;
-        let can_fault = state.faults < bounds.max_faults;
+        // the horizon and then tries faults from the latest point back.
+        self.free_actions(state, actions);
+        let mut urgent = false;
+        for (index, slot) in state.nodes.iter().enumerate() {
+            if slot.resigning && slot.children.is_empty() {
+                actions.push(Action::ActingStopped(NodeId(index as u32)));
+                urgent = true;
+            }
+        }
         let mut timers = Vec::new();
         for (index, slot) in state.nodes.iter().enumerate() {
             let Some(core) = &slot.core else {
@@ -403,22 +537,6 @@ impl Model for TenureModel {
             {
                 timers.push((core.id(), core.role()));
             }
-        }
-        let arriving: Vec<Envelope> = state.network.arriving().copied().collect();
-        for envelope in &arriving {
-            let receiver_running = reachable(state, envelope);
-            if can_fault {
-                actions.push(Action::Delay(*envelope));
-            }
-            if !receiver_running || can_fault {
-                actions.push(Action::Drop(*envelope));
-            }
-            if receiver_running && can_fault {
-                actions.push(Action::Duplicate(*envelope));
-            }
-        }
-        if arriving.is_empty() {
-            self.quiescent_actions(state, actions);
         }
         for &(node, role) in &timers {
             // A leader draws no jitter; anyone else may start an election.
@@ -435,21 +553,28 @@ impl Model for TenureModel {
                 jitter: Jitter::Shortest,
             });
         }
-        for envelope in &arriving {
-            if reachable(state, envelope) {
-                actions.push(Action::Deliver(*envelope));
+        for message in state.network.distinct_in_flight() {
+            if reachable(state, &message.envelope) {
+                actions.push(Action::Deliver(*message));
             }
         }
-        let quiescent = arriving.is_empty() && state.stopping.is_none();
-        if quiescent && timers.is_empty() && state.time < bounds.horizon {
-            actions.push(Action::AdvanceTime);
+        let window_ends = state
+            .network
+            .earliest_deadline()
+            .is_some_and(|deadline| deadline <= state.time);
+        if !urgent && !window_ends && timers.is_empty() {
+            if let Some(next) = self.next_event(state) {
+                if next <= self.horizon_ticks() {
+                    actions.push(Action::AdvanceTime);
+                }
+            }
         }
     }
 
     fn next_state(&self, last: &ClusterState, action: Action) -> Option<ClusterState> {
         let mut next = last.clone();
         match action {
-            Action::AdvanceTime => next.time += 1,
+            Action::AdvanceTime => next.time = self.next_event(last)?,
             Action::Timeout { node, jitter } => {
                 let index = index_of(node);
                 let now = next.local_now(index);
@@ -457,59 +582,53 @@ impl Model for TenureModel {
                 core.handle_timeout(now, jitter.entropy());
                 self.drain(&mut next, index);
             }
-            Action::Deliver(envelope)
-            | Action::Duplicate(envelope)
-            | Action::DeliverDelayed(envelope) => {
-                match action {
-                    Action::DeliverDelayed(_) => next.network.take_delayed(&envelope)?,
-                    _ => next.network.take_arriving(&envelope)?,
-                };
-                if matches!(action, Action::Duplicate(_)) {
-                    next.network.hold(envelope);
-                    next.faults += 1;
+            Action::Apply(node) => {
+                let index = index_of(node);
+                if next.nodes[index].pending.is_empty() {
+                    return None;
                 }
-                let index = index_of(envelope.to);
-                let now = next.local_now(index);
-                let core = next.nodes[index].core.as_mut()?;
-                core.handle_message(now, envelope);
-                self.drain(&mut next, index);
+                let count = next.nodes[index].pending.len();
+                self.apply(&mut next, index, count);
             }
-            Action::Drop(envelope) | Action::DropDelayed(envelope) => {
-                match action {
-                    Action::DropDelayed(_) => next.network.take_delayed(&envelope)?,
-                    _ => next.network.take_arriving(&envelope)?,
-                };
+            Action::CrashAfter { node, applied } => {
+                let index = index_of(node);
+                if usize::from(applied) >= next.nodes[index].pending.len() {
+                    return None;
+                }
+                self.apply(&mut next, index, usize::from(applied));
+                self.crash(&mut next, index)?;
+            }
+            Action::Deliver(message) | Action::Duplicate(message) => {
+                next.network.take_in_flight(&message)?;
+                if matches!(action, Action::Duplicate(_)) {
+                    next.network.hold(message.envelope);
+                    next.holds += 1;
+                }
+                self.deliver(&mut next, message.envelope)?;
+            }
+            Action::DeliverHeld(envelope) => {
+                next.network.take_held(&envelope)?;
+                self.deliver(&mut next, envelope)?;
+            }
+            Action::Drop(message) => {
+                next.network.take_in_flight(&message)?;
                 // A message to a crashed node, or over a cut link, is lost anyway: the crash
                 // or the cut was the fault.
-                if reachable(&next, &envelope) {
+                if reachable(&next, &message.envelope) {
                     next.faults += 1;
                 }
+            }
+            Action::Hold(message) => {
+                next.network.take_in_flight(&message)?;
+                next.network.hold(message.envelope);
+                next.holds += 1;
             }
             Action::Cut(first, second) => {
                 next.set_link_cut(first, second, true);
                 next.faults += 1;
             }
             Action::Heal(first, second) => next.set_link_cut(first, second, false),
-            Action::Delay(envelope) => {
-                let delayed = next.network.take_arriving(&envelope)?;
-                next.network.hold(delayed);
-                next.faults += 1;
-            }
-            Action::Crash(node) => {
-                let index = index_of(node);
-                let now = next.local_now(index);
-                let core = next.nodes[index].core.take()?;
-                if let Some(leadership) = core.leadership(now).filter(|l| l.is_acting(now)) {
-                    next.history.crashed_while_acting = true;
-                    next.nodes[index].orphan = Some(leadership);
-                }
-                if next.stopping == Some(node) {
-                    // The child dies with the node (DESIGN: The deadline guard).
-                    next.stopping = None;
-                }
-                next.crashes += 1;
-                next.faults += 1;
-            }
+            Action::Crash(node) => self.crash(&mut next, index_of(node))?,
             Action::Restart(node) => {
                 let index = index_of(node);
                 if next.nodes[index].core.is_some() {
@@ -532,23 +651,23 @@ impl Model for TenureModel {
                 let core = next.nodes[index].core.as_mut()?;
                 core.handle_resign(now, Some(successor)).ok()?;
                 next.resigns += 1;
-                next.stopping = Some(node);
+                next.nodes[index].resigning = true;
                 self.drain(&mut next, index);
             }
             Action::ActingStopped(node) => {
                 let index = index_of(node);
                 let now = next.local_now(index);
+                next.nodes[index].resigning = false;
                 let core = next.nodes[index].core.as_mut()?;
-                next.stopping = None;
-                // If the node stepped down meanwhile (its acting window closed), the child
-                // stopped on its own and there is nothing left to report.
+                // If the node stepped down meanwhile (its acting window closed), there is
+                // nothing left to report.
                 if core.handle_acting_stopped(now).is_ok() {
                     next.history.resigned = true;
                 }
                 self.drain(&mut next, index);
             }
         }
-        self.observe(last, &mut next);
+        self.observe(&mut next);
         Some(next)
     }
 
@@ -559,27 +678,79 @@ impl Model for TenureModel {
     fn properties(&self) -> Vec<Property<Self>> {
         properties::all()
     }
+}
 
-    fn within_boundary(&self, state: &ClusterState) -> bool {
-        let bounds = &self.spec.bounds;
-        let max_term = Term(bounds.max_term);
-        state.time <= bounds.horizon
-            && state.crashes <= bounds.max_crashes
-            && state.resigns <= bounds.max_resigns
-            && state.faults <= bounds.max_faults
-            && state.network.len() <= usize::from(bounds.max_in_flight)
-            && state.nodes.iter().all(|slot| {
-                slot.core
-                    .as_ref()
-                    .is_none_or(|core| core.term() <= max_term)
-                    && slot
-                        .persisted
-                        .is_none_or(|persisted| persisted.term <= max_term)
-            })
-            && state
-                .network
-                .iter()
-                .all(|envelope| envelope.message.term() <= max_term)
+impl TenureModel {
+    /// Applies the first `count` pending outputs of node `index`, in order.
+    fn apply(&self, state: &mut ClusterState, index: usize, count: usize) {
+        for _ in 0..count {
+            let output = state.nodes[index].pending.remove(0);
+            self.record_output(state, index, output);
+            match output {
+                Pending::Persist(persisted) => state.nodes[index].persisted = Some(persisted),
+                Pending::Send(envelope) => {
+                    let deadline = state.time.saturating_add(self.spec.bounds.max_latency);
+                    state.network.send(envelope, deadline);
+                }
+            }
+        }
+    }
+
+    /// Node `index` crashes: its process and the outputs it has not applied are gone; its
+    /// children are the guard's and run on until their deadline.
+    fn crash(&self, state: &mut ClusterState, index: usize) -> Option<()> {
+        let now = state.local_now(index);
+        let slot = &mut state.nodes[index];
+        let core = slot.core.take()?;
+        if core.is_acting(now) {
+            state.history.crashed_while_acting = true;
+        }
+        slot.pending.clear();
+        slot.resigning = false;
+        state.crashes += 1;
+        state.faults += 1;
+        Some(())
+    }
+
+    /// Updates the ghosts of `term_monotonic` and `single_vote` as an output of node `index`
+    /// takes effect: from now on the world has seen the node's term, and a vote it carries.
+    fn record_output(&self, state: &mut ClusterState, index: usize, output: Pending) {
+        let slot = &mut state.nodes[index];
+        if let Some(core) = &slot.core {
+            // No input reaches a node while it has pending outputs: its term is the one its
+            // outputs were emitted in.
+            slot.highest_term = slot.highest_term.max(core.term());
+        }
+        let Pending::Send(envelope) = output else {
+            return;
+        };
+        let vote = match envelope.message {
+            Message::VoteReply {
+                term,
+                granted: true,
+            } => (term, envelope.to),
+            Message::RequestVote { term } => (term, envelope.from),
+            _ => return,
+        };
+        match slot.vote {
+            Some((term, candidate)) if term == vote.0 => {
+                if candidate != vote.1 {
+                    state.history.double_vote = true;
+                }
+            }
+            Some((term, _)) if term > vote.0 => {}
+            _ => slot.vote = Some(vote),
+        }
+    }
+
+    /// Hands `envelope` to its receiver's core at the receiver's local time.
+    fn deliver(&self, state: &mut ClusterState, envelope: Envelope) -> Option<()> {
+        let index = index_of(envelope.to);
+        let now: Instant = state.local_now(index);
+        let core = state.nodes[index].core.as_mut()?;
+        core.handle_message(now, envelope);
+        self.drain(state, index);
+        Some(())
     }
 }
 

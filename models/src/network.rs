@@ -1,113 +1,112 @@
-//! The network: in order by default, with a bounded number of delayed messages.
+//! The network: every message in flight may arrive at any instant of its delivery window, in
+//! any order; a bounded number of messages may be held back and arrive much later.
 //!
-//! The messages one step of a node sends (a broadcast) leave together as a batch, and batches
-//! arrive in the order they were sent, all within the unit of global time they were sent in:
-//! the messages of a batch arrive in any order, a later batch only after an earlier one. The
-//! network's freedom beyond that lies in its faults: it loses an arriving message, duplicates
-//! it, or delays it. A delayed message (and the spare copy of a duplicated one) waits in a
-//! small multiset and arrives, or is lost, at any later point, even many units later and after
-//! messages sent long after it. This is delay-bounded scheduling (Emmi, Qadeer and Rakamarić,
-//! POPL 2011): every reordering that needs at most `max_faults` delays is explored, without
-//! the interleavings of all messages with each other that would multiply the state space
-//! without adding behaviours of interest.
+//! A message sent at global tick `g` is *in flight* until `g + max_latency`: it may arrive at
+//! any instant of that window at which the model stops (the model's time stops at every
+//! instant at which anything can change, and at the window's end), before or after any other
+//! message in flight. Time does not pass the end of the window until the message has arrived,
+//! been lost (a fault) or been *held*. A held message (the network's bounded reordering
+//! budget, `Bounds::max_holds`) waits in a multiset and may arrive at any later instant, after
+//! any number of messages sent after it and any number of term changes, or never. A
+//! duplicate is a message that arrives and leaves a held copy behind.
 
 use tenure_core::Envelope;
+
+/// A message in flight and the last global tick at which it may arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InFlight {
+    /// The end of the delivery window (global ticks).
+    pub deadline: u32,
+    /// The message.
+    pub envelope: Envelope,
+}
 
 /// Messages in flight.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Network {
-    /// Batches in send order, each sorted, concatenated.
-    queue: Vec<Envelope>,
-    /// The length of each batch in `queue`, oldest first; none is zero.
-    batches: Vec<u8>,
+    /// In flight, sorted (a multiset).
+    in_flight: Vec<InFlight>,
     /// Held back, sorted (a multiset: copies appear twice). Any of them may arrive next.
-    delayed: Vec<Envelope>,
+    held: Vec<Envelope>,
 }
 
 impl Network {
-    /// The messages one step sent leave together.
-    pub fn send_batch(&mut self, mut batch: Vec<Envelope>) {
-        if batch.is_empty() {
-            return;
-        }
-        batch.sort_unstable();
-        self.batches
-            .push(u8::try_from(batch.len()).expect("one step sends a handful of messages"));
-        self.queue.extend(batch);
+    /// Puts a message in flight until `deadline`.
+    pub fn send(&mut self, envelope: Envelope, deadline: u32) {
+        let message = InFlight { deadline, envelope };
+        let position = self.in_flight.partition_point(|other| *other < message);
+        self.in_flight.insert(position, message);
     }
 
-    /// The messages that may arrive next (the oldest batch), each distinct one once.
-    pub fn arriving(&self) -> impl Iterator<Item = &Envelope> + '_ {
-        let batch = &self.queue[..self
-            .batches
-            .first()
-            .map_or(0, |length| usize::from(*length))];
-        distinct(batch)
+    /// The messages in flight, each distinct one once.
+    pub fn distinct_in_flight(&self) -> impl Iterator<Item = &InFlight> + '_ {
+        distinct(&self.in_flight)
     }
 
-    /// Removes one copy of `envelope` from the oldest batch, if it is there.
-    pub fn take_arriving(&mut self, envelope: &Envelope) -> Option<Envelope> {
-        let length = usize::from(*self.batches.first()?);
-        let position = self.queue[..length].binary_search(envelope).ok()?;
-        let taken = self.queue.remove(position);
-        if length == 1 {
-            self.batches.remove(0);
-        } else {
-            self.batches[0] -= 1;
-        }
-        Some(taken)
+    /// Removes one copy of `message` from the messages in flight, if it is there.
+    pub fn take_in_flight(&mut self, message: &InFlight) -> Option<InFlight> {
+        let position = self.in_flight.binary_search(message).ok()?;
+        Some(self.in_flight.remove(position))
     }
 
-    /// Adds a message to the delayed multiset.
+    /// Adds a message to the held multiset.
     pub fn hold(&mut self, envelope: Envelope) {
-        let position = self.delayed.partition_point(|other| *other < envelope);
-        self.delayed.insert(position, envelope);
+        let position = self.held.partition_point(|other| *other < envelope);
+        self.held.insert(position, envelope);
     }
 
-    /// Removes one delayed copy of `envelope`, if there is one.
-    pub fn take_delayed(&mut self, envelope: &Envelope) -> Option<Envelope> {
-        let position = self.delayed.binary_search(envelope).ok()?;
-        Some(self.delayed.remove(position))
+    /// Removes one held copy of `envelope`, if there is one.
+    pub fn take_held(&mut self, envelope: &Envelope) -> Option<Envelope> {
+        let position = self.held.binary_search(envelope).ok()?;
+        Some(self.held.remove(position))
     }
 
-    /// The delayed messages, each distinct one once.
-    pub fn distinct_delayed(&self) -> impl Iterator<Item = &Envelope> + '_ {
-        distinct(&self.delayed)
+    /// The held messages, each distinct one once.
+    pub fn distinct_held(&self) -> impl Iterator<Item = &Envelope> + '_ {
+        distinct(&self.held)
     }
 
-    /// Messages queued (not delayed), oldest batch first.
-    pub fn queued(&self) -> &[Envelope] {
-        &self.queue
+    /// The earliest end of a delivery window, if anything is in flight.
+    pub fn earliest_deadline(&self) -> Option<u32> {
+        self.in_flight.iter().map(|message| message.deadline).min()
+    }
+
+    /// Messages in flight.
+    pub fn in_flight(&self) -> &[InFlight] {
+        &self.in_flight
     }
 
     /// Messages held back.
-    pub fn delayed(&self) -> &[Envelope] {
-        &self.delayed
+    pub fn held(&self) -> &[Envelope] {
+        &self.held
     }
 
-    /// Every message in flight.
+    /// Every message in flight or held.
     pub fn len(&self) -> usize {
-        self.queue.len() + self.delayed.len()
+        self.in_flight.len() + self.held.len()
     }
 
-    /// Whether nothing is in flight.
+    /// Whether nothing is in flight or held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Every message in flight, queued first.
+    /// Every message in flight or held.
     pub fn iter(&self) -> impl Iterator<Item = &Envelope> + '_ {
-        self.queue.iter().chain(self.delayed.iter())
+        self.in_flight
+            .iter()
+            .map(|message| &message.envelope)
+            .chain(self.held.iter())
     }
 }
 
-/// Each distinct envelope of a sorted slice once.
-fn distinct(sorted: &[Envelope]) -> impl Iterator<Item = &Envelope> + '_ {
+/// Each distinct element of a sorted slice once.
+fn distinct<T: PartialEq>(sorted: &[T]) -> impl Iterator<Item = &T> + '_ {
     sorted
         .iter()
         .enumerate()
-        .filter(|(index, envelope)| *index == 0 || sorted[index - 1] != **envelope)
-        .map(|(_, envelope)| envelope)
+        .filter(|(index, item)| *index == 0 || sorted[index - 1] != **item)
+        .map(|(_, item)| item)
 }
 
 #[cfg(test)]
@@ -125,29 +124,20 @@ mod tests {
     }
 
     #[test]
-    fn batches_arrive_in_order_and_a_batch_in_any_order() {
+    fn messages_in_flight_are_a_multiset_and_held_ones_wait() {
         let mut network = Network::default();
-        network.send_batch(vec![envelope(2, 1), envelope(1, 1)]);
-        network.send_batch(vec![envelope(1, 2)]);
-        let arriving: Vec<Envelope> = network.arriving().copied().collect();
-        assert_eq!(arriving, vec![envelope(1, 1), envelope(2, 1)]);
-        assert_eq!(
-            network.take_arriving(&envelope(1, 2)),
-            None,
-            "not before its batch"
-        );
-        let second = network.take_arriving(&envelope(2, 1)).expect("arriving");
-        network.hold(second);
-        network.hold(second);
-        assert_eq!(network.take_arriving(&envelope(1, 1)), Some(envelope(1, 1)));
-        assert_eq!(
-            network.arriving().copied().collect::<Vec<_>>(),
-            vec![envelope(1, 2)]
-        );
+        network.send(envelope(2, 1), 5);
+        network.send(envelope(1, 1), 5);
+        network.send(envelope(1, 1), 5);
+        assert_eq!(network.distinct_in_flight().count(), 2);
+        assert_eq!(network.earliest_deadline(), Some(5));
+        let first = *network.distinct_in_flight().next().expect("in flight");
+        assert_eq!(first.envelope, envelope(1, 1));
+        let taken = network.take_in_flight(&first).expect("in flight");
+        network.hold(taken.envelope);
         assert_eq!(network.len(), 3);
-        assert_eq!(network.distinct_delayed().count(), 1);
-        assert_eq!(network.take_delayed(&second), Some(second));
-        assert_eq!(network.take_delayed(&envelope(2, 9)), None);
-        assert_eq!(network.delayed(), &[second][..]);
+        assert_eq!(network.take_held(&envelope(1, 1)), Some(envelope(1, 1)));
+        assert_eq!(network.take_held(&envelope(1, 1)), None);
+        assert!(!network.is_empty());
     }
 }

@@ -1,19 +1,20 @@
 //! The properties, with the names of DESIGN.md (Invariants every checker uses).
 //!
-//! Every `Always` is evaluated in every reachable state: after every event and after every
-//! advance of global time, so a lease that ends by time alone is seen ending. Leases and acting
-//! windows only begin at events, and events happen only at whole instants of global time, so
-//! two intervals that overlap at any real instant also overlap at the state right after the
-//! later one began: sampling at states misses no overlap.
+//! Every `Always` is evaluated in every generated state, whatever the bounds: after every
+//! event and after every advance of global time. Time stops at every instant at which any
+//! deadline of any node passes (see `clock`), and every predicate here has the form
+//! `now < deadline`, so it is constant from one such instant to the next: two intervals that
+//! overlap at any real instant overlap at the state right after the later one began.
 
 use crate::model::TenureModel;
 use crate::state::ClusterState;
 use stateright::Property;
 
 /// The names of the `Always` properties, in the order they are checked.
-pub const ALWAYS: [&str; 6] = [
+pub const ALWAYS: [&str; 7] = [
     "election_safety",
     "lease_safety",
+    "lease_backed",
     "acting_safety",
     "fencing_monotonic",
     "term_monotonic",
@@ -34,6 +35,7 @@ pub fn all() -> Vec<Property<TenureModel>> {
     vec![
         Property::always("election_safety", election_safety),
         Property::always("lease_safety", lease_safety),
+        Property::always("lease_backed", lease_backed),
         Property::always("acting_safety", acting_safety),
         Property::always("fencing_monotonic", fencing_monotonic),
         Property::always("term_monotonic", term_monotonic),
@@ -61,26 +63,66 @@ fn lease_safety(_: &TenureModel, state: &ClusterState) -> bool {
     state.running().filter(|node| node.holds_lease()).count() <= 1
 }
 
-/// `acting_safety`: at most one node acts at this instant, and a node that acts holds its
-/// lease (acting ⊂ lease). The child of a crashed node counts as acting until its acting
-/// deadline, under the lease it had (the deadline guard's worst case).
-fn acting_safety(_: &TenureModel, state: &ClusterState) -> bool {
-    let mut acting = 0;
-    for node in state.running() {
-        if node.is_acting() {
-            if !node.holds_lease() {
-                return false;
-            }
-            acting += 1;
+/// `lease_backed`: every valid lease rests on promises (protocol: Promises, leases, acting).
+/// While a node holds a lease until global instant E, a majority of the nodes (the leader
+/// counted) cannot vote before E: each is promised or quarantined until E or later, or is down
+/// (a node that restarts is quarantined for a lease from then on, longer than any promise it
+/// made before). This is the quorum argument that makes `lease_safety` hold; it fails the
+/// moment a leader counts an acknowledgement that no promise stands behind, before any second
+/// leader has to be elected to show it.
+fn lease_backed(_: &TenureModel, state: &ClusterState) -> bool {
+    unbacked_lease(state).is_none()
+}
+
+/// The first node whose lease no majority of promises covers, if any.
+pub(crate) fn unbacked_lease(state: &ClusterState) -> Option<tenure_core::NodeId> {
+    let nodes = state.node_count();
+    let majority = nodes / 2 + 1;
+    for leader in state.running() {
+        let Some(leadership) = leader.leadership.filter(|_| leader.holds_lease()) else {
+            continue;
+        };
+        // E = lease_until / rate_leader; a node covers it if bound / rate_node ≥ E, compared
+        // exactly by cross-multiplication.
+        let covering = (0..nodes)
+            .filter(|&index| {
+                let Some(core) = state.core(index) else {
+                    return true;
+                };
+                let bound = core
+                    .promise_until()
+                    .max(core.quarantine_until())
+                    .map_or(0, |until| until.as_nanos());
+                u128::from(bound) * u128::from(leader.rate)
+                    >= u128::from(leadership.lease_until.as_nanos()) * u128::from(state.rate(index))
+            })
+            .count();
+        if covering < majority {
+            return Some(leader.id);
         }
     }
-    for (index, orphan) in state.orphans() {
-        if !orphan.holds_lease(state.local_now(index.0 as usize)) {
+    None
+}
+
+/// `acting_safety`: at most one child runs at any instant, counting children that were told
+/// to stop and may linger until the guard's SIGKILL, and those of crashed nodes; the guard's
+/// kill deadline of every child lies within the lease it runs under (acting ⊂ lease, with the
+/// exit delay); and a node that acts holds its lease.
+fn acting_safety(_: &TenureModel, state: &ClusterState) -> bool {
+    if state
+        .running()
+        .any(|node| node.is_acting() && !node.holds_lease())
+    {
+        return false;
+    }
+    let mut running = 0;
+    for (_, child) in state.children() {
+        if child.until > child.lease_until {
             return false;
         }
-        acting += 1;
+        running += 1;
     }
-    acting <= 1
+    running <= 1
 }
 
 /// `fencing_monotonic`: every acting interval started with a token above every token that
@@ -99,18 +141,20 @@ fn term_monotonic(_: &TenureModel, state: &ClusterState) -> bool {
     })
 }
 
-/// `single_vote`: a running node's vote in its term is the first vote it cast in that term,
-/// also across restarts.
+/// `single_vote`: no node ever casts two different votes in one term, also across restarts: a
+/// vote is cast when its granted `VoteReply` (or, for a self-vote, the `RequestVote`) leaves;
+/// and a running node's vote in its term is the one it cast.
 fn single_vote(_: &TenureModel, state: &ClusterState) -> bool {
-    state.nodes.iter().all(|slot| {
-        let Some(core) = &slot.core else {
-            return true;
-        };
-        match (core.voted_for(), slot.vote) {
-            (Some(voted_for), Some((term, first))) if term == core.term() => voted_for == first,
-            _ => true,
-        }
-    })
+    !state.history.double_vote
+        && state.nodes.iter().all(|slot| {
+            let Some(core) = &slot.core else {
+                return true;
+            };
+            match (core.voted_for(), slot.vote) {
+                (Some(voted_for), Some((term, first))) if term == core.term() => voted_for == first,
+                _ => true,
+            }
+        })
 }
 
 /// Some node acts.
@@ -160,26 +204,29 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 .filter(|node| node.holds_lease())
                 .map(|node| node.id.to_string())
                 .collect()),
-            state.time
+            state.time()
+        ),
+        "lease_backed" => format!(
+            "{} holds a lease that no majority of promises covers at global time {}",
+            unbacked_lease(state).map_or_else(String::new, |node| node.to_string()),
+            state.time()
         ),
         "acting_safety" => {
             let mut acting: Vec<String> = state
                 .running()
-                .filter(|node| node.is_acting())
-                .map(|node| {
-                    if node.holds_lease() {
-                        node.id.to_string()
-                    } else {
-                        format!("{} (without a lease)", node.id)
-                    }
-                })
+                .filter(|node| node.is_acting() && !node.holds_lease())
+                .map(|node| format!("{} acts without a lease", node.id))
                 .collect();
-            acting.extend(
-                state
-                    .orphans()
-                    .map(|(node, _)| format!("the child of crashed {node}")),
-            );
-            format!("acting at global time {}: {}", state.time, ids(acting))
+            acting.extend(state.children().map(|(node, child)| {
+                format!(
+                    "the child of {node} (token {}, {} until {}, lease until {})",
+                    child.token,
+                    if child.stopping { "stopping" } else { "acting" },
+                    child.until.as_nanos(),
+                    child.lease_until.as_nanos()
+                )
+            }));
+            format!("at global time {}: {}", state.time(), ids(acting))
         }
         "fencing_monotonic" => "an acting interval started with a token not above one that \
                                 already acted"
@@ -201,6 +248,9 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 })
                 .collect();
             back.join(", ")
+        }
+        "single_vote" if state.history.double_vote => {
+            "a node cast a second, different vote in a term it had voted in".to_owned()
         }
         "single_vote" => {
             let twice: Vec<String> = state

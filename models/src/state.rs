@@ -13,25 +13,22 @@ use crate::network::Network;
 
 /// One state of the cluster.
 ///
-/// Kept compact because the checker visits tens of millions of them: global time in whole
-/// units as a `u8`, each node's clock derived from the global time and its rate rather than
-/// stored, the network as sorted batches and a sorted multiset, small counters, and ghost
-/// history normalised so that two runs that can no longer behave differently end in the same
-/// state.
+/// Kept compact because the checker visits millions of them: global time in ticks, each
+/// node's clock derived from the global time and its rate rather than stored, the network as
+/// sorted multisets, small counters, and ghost history normalised so that two runs that can no
+/// longer behave differently end in the same state.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClusterState {
-    /// Global time in units, from 0 to the horizon.
-    pub(crate) time: u8,
-    /// Faults so far: lost, duplicated and delayed messages, cut links and crashes (bounded by
-    /// `Bounds::max_faults`).
+    /// Global time in ticks, from 0 to the horizon.
+    pub(crate) time: u32,
+    /// Faults so far: lost messages, cut links and crashes (bounded by `Bounds::max_faults`).
     pub(crate) faults: u8,
     /// Crashes so far (bounded by `Bounds::max_crashes`).
     pub(crate) crashes: u8,
     /// Resignations requested so far (bounded by `Bounds::max_resigns`).
     pub(crate) resigns: u8,
-    /// The driver's side of a resignation: this leader's child is being stopped, and the
-    /// driver will report it stopped (`handle_acting_stopped`) before the unit ends.
-    pub(crate) stopping: Option<NodeId>,
+    /// Messages held back or duplicated so far (bounded by `Bounds::max_holds`).
+    pub(crate) holds: u8,
     /// The links that are cut (a partition), one bit per pair of nodes: a message over a cut
     /// link is lost.
     pub(crate) cut_links: u64,
@@ -43,26 +40,63 @@ pub struct ClusterState {
     pub(crate) history: History,
 }
 
-/// One node: its clock, its process (if running) and its disk.
+/// One node: its clock, its process (if running), its driver's unapplied outputs, its disk and
+/// its children.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct NodeSlot {
-    /// Local ticks per unit of global time (9, 10 or 11).
+    /// Local nanoseconds per global tick (9, 10 or 11).
     pub(crate) rate: u8,
     /// The running core, or `None` while the node is crashed.
     pub(crate) core: Option<Node>,
-    /// What the node's last `Output::Persist` wrote: what a restart reads back.
+    /// Outputs the core emitted that have not taken effect yet, in order: the driver applies
+    /// them one at a time, and a crash loses the rest.
+    pub(crate) pending: Vec<Pending>,
+    /// What the node's last applied `Output::Persist` wrote: what a restart reads back.
     pub(crate) persisted: Option<PersistentState>,
-    /// Ghost for `term_monotonic`: the highest term this node ever had, across restarts.
+    /// The driver asked the core to resign and has not yet reported the child gone.
+    pub(crate) resigning: bool,
+    /// Ghost for `term_monotonic`: the highest term this node ever wrote to disk or showed
+    /// the world (its term when an output of it took effect), across restarts. A term the
+    /// core adopted in memory and lost in a crash before any output took effect was never
+    /// seen by anyone, and may be forgotten.
     pub(crate) highest_term: Term,
-    /// Ghost for `single_vote`: the first vote this node cast in its current term, across
-    /// restarts. Forgotten once the node moves to a higher term, where it can no longer vote
-    /// in the old one unless its term went back, which `term_monotonic` reports.
+    /// Ghost for `single_vote`: the vote this node cast in its newest term, as the world saw
+    /// it: a granted `VoteReply` that left, or its own `RequestVote` (a self-vote), across
+    /// restarts.
     pub(crate) vote: Option<(Term, NodeId)>,
-    /// The leadership the node had when it crashed while acting: its child is not the node's
-    /// but the deadline guard's, and in the worst case the guard allows it runs on until
-    /// `acting_until` on this node's clock, which keeps running (DESIGN: The deadline guard).
-    /// Forgotten once that instant has passed.
-    pub(crate) orphan: Option<Leadership>,
+    /// The node's children that may still run: the one of its current acting interval, and
+    /// any that were told to stop and may linger until their kill deadline. They are the
+    /// guard's, not the node's: a crash leaves them running.
+    pub(crate) children: Vec<Child>,
+}
+
+/// An output of a core that the driver has not applied yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pending {
+    /// Write this state to disk (durable once applied).
+    Persist(PersistentState),
+    /// Hand this message to the network.
+    Send(Envelope),
+}
+
+/// A supervised child process (protocol: Acting; the deadline guard).
+///
+/// It starts when its node starts acting, with the term as its fencing token. While the node
+/// acts, its guard's deadline is the acting deadline. Once the node stops acting (its window
+/// closes, it resigns, it is deposed), the child gets SIGTERM and may run on for up to
+/// `timing::CHILD_EXIT_MAX`; the guard's SIGKILL ends it for sure by `until`. A crashed node's
+/// child runs on under its guard until the same deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Child {
+    /// The token it acts with.
+    pub token: FencingToken,
+    /// The end of the lease it runs under, on its node's clock.
+    pub lease_until: Instant,
+    /// It runs while its node's clock is before this instant: the acting deadline plus the
+    /// longest exit, or the moment it was told to stop plus the longest exit.
+    pub until: Instant,
+    /// It has been told to stop.
+    pub stopping: bool,
 }
 
 /// Ghost history: facts about the past that the properties need and the nodes do not hold.
@@ -83,6 +117,9 @@ pub struct History {
     pub(crate) crashed_while_acting: bool,
     /// A leader completed a graceful resignation (`handle_acting_stopped`).
     pub(crate) resigned: bool,
+    /// A node granted a vote (or asked for votes) in a term in which it had already voted for
+    /// another node.
+    pub(crate) double_vote: bool,
 }
 
 impl History {
@@ -100,6 +137,7 @@ impl History {
 /// A node's view at the state's instant, for properties and traces.
 pub struct NodeView<'a> {
     pub id: NodeId,
+    pub rate: u8,
     pub now: Instant,
     pub core: &'a Node,
     pub leadership: Option<Leadership>,
@@ -120,8 +158,8 @@ impl NodeView<'_> {
 }
 
 impl ClusterState {
-    /// Global time in units.
-    pub fn time(&self) -> u8 {
+    /// Global time in ticks.
+    pub fn time(&self) -> u32 {
         self.time
     }
 
@@ -133,6 +171,11 @@ impl ClusterState {
     /// The persisted state of node `index`.
     pub fn persisted(&self, index: usize) -> Option<PersistentState> {
         self.nodes[index].persisted
+    }
+
+    /// The outputs of node `index` that have not taken effect yet.
+    pub fn pending(&self, index: usize) -> &[Pending] {
+        &self.nodes[index].pending
     }
 
     /// The number of nodes.
@@ -169,6 +212,11 @@ impl ClusterState {
         local_time(self.time, self.nodes[index].rate)
     }
 
+    /// The clock rate of node `index`.
+    pub fn rate(&self, index: usize) -> u8 {
+        self.nodes[index].rate
+    }
+
     /// The core of node `index`, unless it is crashed.
     pub fn core(&self, index: usize) -> Option<&Node> {
         self.nodes[index].core.as_ref()
@@ -181,6 +229,7 @@ impl ClusterState {
             let now = self.local_now(index);
             Some(NodeView {
                 id: core.id(),
+                rate: slot.rate,
                 now,
                 core,
                 leadership: core.leadership(now),
@@ -188,15 +237,18 @@ impl ClusterState {
         })
     }
 
-    /// The children of crashed nodes that may still run now, with the leadership they run
-    /// under (see `NodeSlot::orphan`).
-    pub fn orphans(&self) -> impl Iterator<Item = (NodeId, Leadership)> + '_ {
-        self.nodes.iter().enumerate().filter_map(|(index, slot)| {
-            let orphan = slot.orphan?;
-            orphan
-                .is_acting(self.local_now(index))
-                .then_some((NodeId(index as u32), orphan))
-        })
+    /// Every child that runs at this instant, crashed nodes' included, with its node.
+    pub fn children(&self) -> impl Iterator<Item = (NodeId, Child)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .flat_map(move |(index, slot)| {
+                let now = self.local_now(index);
+                slot.children
+                    .iter()
+                    .filter(move |child| now < child.until)
+                    .map(move |child| (NodeId(index as u32), *child))
+            })
     }
 
     /// One line describing node `index`: clock, role, term, lease, promise.
@@ -208,17 +260,19 @@ impl ClusterState {
             slot.rate,
             now.as_nanos()
         );
-        let orphan = slot
-            .orphan
-            .filter(|orphan| orphan.is_acting(now))
-            .map(|orphan| {
+        let orphan: String = slot
+            .children
+            .iter()
+            .filter(|child| now < child.until)
+            .map(|child| {
                 format!(
-                    ", its child still runs until {} (token {})",
-                    orphan.acting_until.as_nanos(),
-                    orphan.fencing_token
+                    ", child (token {}) {} until {}",
+                    child.token,
+                    if child.stopping { "stopping" } else { "runs" },
+                    child.until.as_nanos()
                 )
             })
-            .unwrap_or_default();
+            .collect();
         let Some(core) = &slot.core else {
             let persisted = slot.persisted.unwrap_or_default();
             line.push_str(&format!(
@@ -267,6 +321,9 @@ impl ClusterState {
         if let Some(at) = core.poll_timeout() {
             line.push_str(&format!(", timer at {}", at.as_nanos()));
         }
+        if !slot.pending.is_empty() {
+            line.push_str(&format!(", {} output(s) pending", slot.pending.len()));
+        }
         line.push_str(&orphan);
         line
     }
@@ -283,6 +340,23 @@ impl ClusterState {
                 .collect();
             messages.join("; ")
         };
+        let in_flight = if self.network.in_flight().is_empty() {
+            "none".to_owned()
+        } else {
+            let messages: Vec<String> = self
+                .network
+                .in_flight()
+                .iter()
+                .map(|message| {
+                    format!(
+                        "{} (by {})",
+                        DisplayEnvelope(&message.envelope),
+                        message.deadline
+                    )
+                })
+                .collect();
+            messages.join("; ")
+        };
         let mut cut = Vec::new();
         for first in 0..self.nodes.len() {
             for second in first + 1..self.nodes.len() {
@@ -293,9 +367,9 @@ impl ClusterState {
             }
         }
         format!(
-            "queued: {}; delayed: {}{}",
-            list(self.network.queued()),
-            list(self.network.delayed()),
+            "in flight: {}; held: {}{}",
+            in_flight,
+            list(self.network.held()),
             if cut.is_empty() {
                 String::new()
             } else {
@@ -324,8 +398,8 @@ impl fmt::Debug for ClusterState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "global time {} (faults {}, crashes {}, resigns {})",
-            self.time, self.faults, self.crashes, self.resigns
+            "global time {} (faults {}, crashes {}, resigns {}, holds {})",
+            self.time, self.faults, self.crashes, self.resigns, self.holds
         )?;
         for index in 0..self.nodes.len() {
             writeln!(f, "  {}", self.describe_node(index))?;

@@ -23,12 +23,10 @@ pub fn render(path: &Path<ClusterState, Action>, violated: Option<&str>) -> Stri
         let (after, _) = &window[1];
         let action = match action {
             None => "(none)".to_owned(),
-            Some(action @ (Action::Drop(envelope) | Action::DropDelayed(envelope))) => {
-                match why_lost(before, envelope) {
-                    Some(reason) => format!("{action} ({reason})"),
-                    None => action.to_string(),
-                }
-            }
+            Some(action @ Action::Drop(message)) => match why_lost(before, &message.envelope) {
+                Some(reason) => format!("{action} ({reason})"),
+                None => action.to_string(),
+            },
             Some(action) => action.to_string(),
         };
         let _ = writeln!(
