@@ -36,7 +36,7 @@ pub enum Invariant {
     /// (protocol: Promises, leases, acting). This is what makes `lease_safety` hold, and it
     /// fails as soon as a lease is extended on a promise nobody made, whether or not a second
     /// leader happens to be elected in the gap.
-    LeasePromised,
+    LeaseBacked,
     /// At most one node acts at any instant, and acting happens only within a lease.
     ActingSafety,
     /// Successive acting intervals carry strictly increasing fencing tokens.
@@ -56,7 +56,7 @@ impl Invariant {
     pub const ALL: [Invariant; 9] = [
         Invariant::ElectionSafety,
         Invariant::LeaseSafety,
-        Invariant::LeasePromised,
+        Invariant::LeaseBacked,
         Invariant::ActingSafety,
         Invariant::FencingMonotonic,
         Invariant::TermMonotonic,
@@ -70,7 +70,7 @@ impl Invariant {
         match self {
             Invariant::ElectionSafety => "election_safety",
             Invariant::LeaseSafety => "lease_safety",
-            Invariant::LeasePromised => "lease_promised",
+            Invariant::LeaseBacked => "lease_backed",
             Invariant::ActingSafety => "acting_safety",
             Invariant::FencingMonotonic => "fencing_monotonic",
             Invariant::TermMonotonic => "term_monotonic",
@@ -149,7 +149,7 @@ struct NodeView {
     running: bool,
 }
 
-/// Rounding slack for [`Invariant::LeasePromised`]: conversions between clocks round to the
+/// Rounding slack for [`Invariant::LeaseBacked`]: conversions between clocks round to the
 /// nanosecond, while the real margin is at least a network hop.
 const PROMISE_SLACK_NANOS: u64 = 1_000;
 
@@ -634,7 +634,7 @@ impl Oracle {
         }
     }
 
-    /// lease_promised: every lease valid now is covered to its end by a majority of nodes
+    /// lease_backed: every lease valid now is covered to its end by a majority of nodes
     /// that cannot vote for anyone else until then.
     fn check_promises(&mut self, now: SimTime, clocks: &[DriftClock]) {
         let majority = self.views.len() / 2 + 1;
@@ -678,7 +678,7 @@ impl Oracle {
                     self.views.len(),
                     promises.join(", ")
                 );
-                self.report(Invariant::LeasePromised, now, detail);
+                self.report(Invariant::LeaseBacked, now, detail);
                 return;
             }
         }

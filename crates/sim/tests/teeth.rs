@@ -18,7 +18,7 @@ fn expected(variant: Variant) -> &'static [Invariant] {
         | Variant::NoBootQuarantine
         | Variant::NoPromise
         | Variant::StaleAck => &[
-            Invariant::LeasePromised,
+            Invariant::LeaseBacked,
             Invariant::LeaseSafety,
             Invariant::ActingSafety,
         ],
@@ -65,7 +65,7 @@ fn every_broken_variant_is_caught_by_the_ci_campaign() {
 fn no_drift_compensation_is_caught_at_the_default_drift_of_one_percent() {
     // The gap between a slow leader's uncompensated lease and a fast follower's promise is
     // 2ρL minus a network hop: 40 ms at ρ = 1 %. Clocks pinned at exactly ±ρ and the
-    // lease_promised check show it without waiting for a second leader to fall into the gap.
+    // lease_backed check show it without waiting for a second leader to fall into the gap.
     let found = caught(Variant::NoDriftCompensation, Some(0.01));
     assert!(
         found.reproduce.contains("--max-drift 0.01"),
