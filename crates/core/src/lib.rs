@@ -1,6 +1,6 @@
 //! tenure-core: the sans-IO election core of tenure.
 //!
-//! One [`Node`] per cluster member holds the whole protocol of DESIGN.md: pre-vote, vote,
+//! One [`Node`] per cluster member holds the whole protocol of docs/protocol.md: pre-vote, vote,
 //! quorum leases renewed by heartbeats, follower promises, boot quarantine, the acting window,
 //! graceful resignation and the fencing token. It is fully deterministic: it does no I/O,
 //! reads no clock and draws no random numbers. Time ([`Instant`]) and randomness (`entropy`)

@@ -1,7 +1,7 @@
 //! Deliberately broken variants of the protocol, for proving that the checkers have teeth.
 //!
 //! Compiled only with the `broken-variants` feature, which the `tenure` binary never enables.
-//! Each variant removes exactly one rule of DESIGN.md; the model checker and the simulation must
+//! Each variant removes exactly one rule of docs/protocol.md; the model checker and the simulation must
 //! catch every one (DESIGN: "A checker that never fails proves nothing").
 
 use std::fmt;

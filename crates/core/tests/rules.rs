@@ -1,4 +1,4 @@
-//! One test per rule of DESIGN.md: feed one input, assert the exact outputs.
+//! One test per rule of docs/protocol.md: feed one input, assert the exact outputs.
 
 use std::sync::Arc;
 

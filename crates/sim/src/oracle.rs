@@ -1,5 +1,5 @@
 //! The oracle: it watches every node from outside the hosts, in global simulated time, and
-//! checks the invariants of DESIGN.md ("Invariants every checker uses") after every step.
+//! checks the invariants of docs/protocol.md ("Invariants") after every step.
 //!
 //! What it records, and from where:
 //! - acting intervals, from the acting recorder (`host::Recorder`). A child runs from its
@@ -24,7 +24,7 @@ use crate::rng::Rng;
 use crate::schedule::FaultKind;
 use crate::time::{DriftClock, SimTime};
 
-/// What the oracle checks. The names are those of DESIGN.md, the core and the models.
+/// What the oracle checks. The names are those of docs/protocol.md ("Invariants"), the core and the models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
     /// At most one leader per term.
