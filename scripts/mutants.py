@@ -184,7 +184,7 @@ MUTANTS = [
         "quorum",
         CONFIG,
         "        self.members.len() / 2 + 1",
-        "        self.members.len().div_ceil(2)",
+        "        self.members.len() / 2",
     ),
     (
         "quarantine_only_on_first_boot",
