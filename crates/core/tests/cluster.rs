@@ -787,18 +787,24 @@ fn run_case(config: &Arc<Config>, schedule: &Schedule) -> Result<(), TestCaseErr
 
 /// Runs `cases` random schedules against `variant` and returns the first failure, shrunk.
 fn hunt(variant: Variant, nodes: u32, cases: u32) -> Option<(String, Schedule)> {
-    let config = cluster_config(nodes, variant);
+    hunt_in(&schedule(nodes, 40), &cluster_config(nodes, variant), cases)
+}
+
+/// Runs `cases` schedules drawn from `schedules` against `config`, from a fixed seed so that
+/// whether a variant is caught does not change from run to run; the first failure, shrunk.
+fn hunt_in(
+    schedules: &impl Strategy<Value = Schedule>,
+    config: &Arc<Config>,
+    cases: u32,
+) -> Option<(String, Schedule)> {
     let mut runner = TestRunner::new(RunnerConfig {
         cases,
         failure_persistence: None,
         max_shrink_iters: 20_000,
-        // A fixed seed: whether a variant is caught must not change from run to run.
         rng_seed: RngSeed::Fixed(HUNT_SEED),
         ..RunnerConfig::default()
     });
-    match runner.run(&schedule(nodes, 40), |schedule| {
-        run_case(&config, &schedule)
-    }) {
+    match runner.run(schedules, |schedule| run_case(config, &schedule)) {
         Ok(()) => None,
         Err(TestError::Fail(reason, schedule)) => Some((reason.to_string(), schedule)),
         Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
@@ -982,20 +988,7 @@ fn across_terms(nodes: u32) -> impl Strategy<Value = Schedule> {
 
 /// Runs `cases` schedules of the family above against `variant`; the first failure, shrunk.
 fn hunt_across_terms(variant: Variant, cases: u32) -> Option<(String, Schedule)> {
-    let config = cluster_config(3, variant);
-    let mut runner = TestRunner::new(RunnerConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 20_000,
-        // A fixed seed: whether a variant is caught must not change from run to run.
-        rng_seed: RngSeed::Fixed(HUNT_SEED),
-        ..RunnerConfig::default()
-    });
-    match runner.run(&across_terms(3), |schedule| run_case(&config, &schedule)) {
-        Ok(()) => None,
-        Err(TestError::Fail(reason, schedule)) => Some((reason.to_string(), schedule)),
-        Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
-    }
+    hunt_in(&across_terms(3), &cluster_config(3, variant), cases)
 }
 
 #[test]

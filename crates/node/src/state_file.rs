@@ -273,19 +273,7 @@ impl StateFile {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since_epoch| since_epoch.as_secs());
         let previous = self.current.as_ref().map(|state| state.incarnation);
-        let incarnation = next_incarnation(previous, wall_clock_seconds).ok_or_else(|| {
-            StateFileError::IncarnationExhausted {
-                path: self.path.clone(),
-            }
-        })?;
-        let mut state = self.current.clone().unwrap_or(StoredState {
-            term: 0,
-            voted_for: None,
-            incarnation: 0,
-        });
-        state.incarnation = incarnation;
-        self.store(&state)?;
-        Ok(incarnation)
+        self.store_incarnation(next_incarnation(previous, wall_clock_seconds))
     }
 
     /// Stores an incarnation above both the current one and `above` (keeping term and vote)
@@ -294,10 +282,14 @@ impl StateFile {
     /// next boot then starts above it too.
     pub fn raise_incarnation(&mut self, above: u64) -> Result<u64, StateFileError> {
         let current = self.current.as_ref().map_or(0, |state| state.incarnation);
-        let incarnation = current.max(above).checked_add(1).ok_or_else(|| {
-            StateFileError::IncarnationExhausted {
-                path: self.path.clone(),
-            }
+        self.store_incarnation(current.max(above).checked_add(1))
+    }
+
+    /// Stores `incarnation` with the current term and vote and returns it; `None` means the
+    /// incarnations are exhausted.
+    fn store_incarnation(&mut self, incarnation: Option<u64>) -> Result<u64, StateFileError> {
+        let incarnation = incarnation.ok_or_else(|| StateFileError::IncarnationExhausted {
+            path: self.path.clone(),
         })?;
         let mut state = self.current.clone().unwrap_or(StoredState {
             term: 0,
