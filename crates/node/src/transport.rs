@@ -300,6 +300,20 @@ struct SenderRecord {
 }
 
 /// One authentic datagram.
+impl SenderRecord {
+    /// Whether a "two processes claim id" error may be logged at `now`: at most one per
+    /// [`DUPLICATE_ERROR_INTERVAL`]. If so, it counts as logged.
+    fn take_duplicate_error(&mut self, now: u64) -> bool {
+        let due = self.duplicate_error_at == 0
+            || now.saturating_sub(self.duplicate_error_at)
+                >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
+        if due {
+            self.duplicate_error_at = now.max(1);
+        }
+        due
+    }
+}
+
 enum Incoming {
     Message(Envelope),
     Notice(NodeId, IncarnationNotice),
@@ -381,11 +395,7 @@ impl UdpTransport {
         } else {
             (now, 1)
         };
-        let error_due = record.duplicate_error_at == 0
-            || now.saturating_sub(record.duplicate_error_at)
-                >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
-        if record.source_changes.1 >= DUPLICATE_REFUSALS && error_due {
-            record.duplicate_error_at = now.max(1);
+        if record.source_changes.1 >= DUPLICATE_REFUSALS && record.take_duplicate_error(now) {
             self.stats.duplicate_ids.fetch_add(1, Ordering::Relaxed);
             let name = self.members.display(NodeId(u32::from(sender)));
             error!(
@@ -429,11 +439,7 @@ impl UdpTransport {
             (record.accepted, record.refused)
         {
             let both_alive = now.saturating_sub(accepted_at) < window;
-            let error_due = record.duplicate_error_at == 0
-                || now.saturating_sub(record.duplicate_error_at)
-                    >= DUPLICATE_ERROR_INTERVAL.as_nanos() as u64;
-            if both_alive && count >= DUPLICATE_REFUSALS && error_due {
-                record.duplicate_error_at = now.max(1);
+            if both_alive && count >= DUPLICATE_REFUSALS && record.take_duplicate_error(now) {
                 self.stats.duplicate_ids.fetch_add(1, Ordering::Relaxed);
                 error!(
                     peer = %name,
