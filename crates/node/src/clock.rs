@@ -44,7 +44,7 @@ fn timespec_to_nanos(time: Timespec) -> u64 {
 
 /// The driver's clock in the binary: the core's `Instant` is `CLOCK_BOOTTIME` in nanoseconds,
 /// the same instants the deadline guard reads.
-impl crate::driver::Clock for BootClock {
+impl tenure_driver::Clock for BootClock {
     fn now(&self) -> tenure_core::Instant {
         tenure_core::Instant::from_nanos(self.now_nanos())
     }

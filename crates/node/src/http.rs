@@ -31,11 +31,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::clock::BootClock;
-use crate::driver::{Clock as _, Command};
 use crate::http_server::{self, ConnectionLimits};
 use crate::metrics;
 use crate::observer::Shared;
 use crate::transport::REFUSED_REPORT_WINDOW;
+use tenure_driver::{Clock as _, Command};
 
 /// How long `POST /step-down` waits for the driver to take the request.
 const STEP_DOWN_REPLY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,7 +1,6 @@
 //! tenure-node: everything between the sans-IO election core and the operating system, and the
 //! `tenure` binary built on it.
 //!
-//! - `driver`: the async event loop around the core, generic over its parts.
 //! - `clock`: the node's only clock, `CLOCK_BOOTTIME`.
 //! - `state_file` and `storage`: the durable term, vote and boot counter, written atomically.
 //! - `wire`, `codec` and `transport`: authenticated, replay-protected UDP datagrams carrying
@@ -17,7 +16,6 @@ pub mod cli;
 pub mod clock;
 pub mod codec;
 pub mod demo;
-pub mod driver;
 pub mod guard;
 pub mod http;
 pub mod http_client;

@@ -16,10 +16,10 @@ use tenure_core::{
 };
 use tracing::{debug, error, info, trace, warn};
 
-use crate::driver::{ActingState, Counters, Observation, Observer, Status};
 use crate::members::Members;
 use crate::supervisor::ChildStats;
 use crate::transport::{PeerTable, TransportStats};
+use tenure_driver::{ActingState, Counters, Observation, Observer, Status};
 
 /// Everything the HTTP API reads, shared between the driver's observer and the server.
 #[derive(Debug)]

@@ -21,7 +21,6 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::clock::BootClock;
-use crate::driver::{ActingSink, Clock as _, Command, Driver, Parts};
 use crate::http::{self, HttpState};
 use crate::http_server::ConnectionLimits;
 use crate::logging;
@@ -32,6 +31,7 @@ use crate::state_file::StateFile;
 use crate::storage::StateStorage;
 use crate::supervisor::{ChildStats, Supervisor, SupervisorSettings};
 use crate::transport::{resolve_peers, PeerTable, TransportStats, UdpTransport};
+use tenure_driver::{ActingSink, Clock as _, Command, Driver, Parts};
 
 /// Why the node could not start or stopped with an error. Exit status 1.
 #[derive(Debug)]

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tenure_core::{NodeId, PersistentState, Term};
 
-use crate::driver::Storage;
 use crate::members::Members;
 use crate::state_file::{StateFile, StoredState};
+use tenure_driver::Storage;
 
 /// The state file of a running node. Open it, call `StateFile::begin_boot`, then wrap it.
 ///

@@ -32,8 +32,8 @@ use tokio::io::unix::AsyncFd;
 use tracing::{debug, error, info, warn};
 
 use crate::clock::BootClock;
-use crate::driver::ActingSink;
 use crate::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
+use tenure_driver::ActingSink;
 
 /// The first restart waits this long; each further one twice as long as the one before.
 pub const RESTART_BACKOFF_FIRST: Duration = Duration::from_millis(100);

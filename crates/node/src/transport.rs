@@ -37,11 +37,11 @@ use tracing::{debug, error, warn};
 
 use crate::clock::BootClock;
 use crate::codec::{IncarnationNotice, WireMessage};
-use crate::driver::Transport;
 use crate::members::{Members, PeerAddress};
 use crate::state_file::StateFile;
 use crate::storage::lock_state_file;
 use crate::wire::{sender_and_incarnation, ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
+use tenure_driver::Transport;
 
 /// How often host-name peer addresses are resolved again. A restarted pod may come back with a
 /// new IP; until then its datagrams still arrive (the source is not checked), only replies to it

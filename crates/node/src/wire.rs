@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use tenure_driver::replay::{ReplayError, ReplayWindow};
 
 use crate::small_file;
 
@@ -55,14 +56,8 @@ pub const HEADER_LEN: usize = 4 + 2 + 2 + 8 + 8 + 2;
 pub const TAG_LEN: usize = 32;
 /// Largest payload that fits in one datagram.
 pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
-/// How many sequences below the highest one the replay window remembers.
-pub const REPLAY_WINDOW: u64 = 64;
 
 const _: () = assert!(MAX_PAYLOAD > 0 && MAX_PAYLOAD <= u16::MAX as usize);
-const _: () = assert!(
-    REPLAY_WINDOW == u64::BITS as u64,
-    "the window is one u64 bitmap"
-);
 
 /// The well-known key of `--insecure` mode: all zeros. It provides **no authentication**:
 /// anyone who can send a datagram to a node can forge any message, depose the leader and run
@@ -443,7 +438,7 @@ impl Opener {
             .get(usize::from(sender))
             .copied()
             .flatten()
-            .map(|window| window.incarnation)
+            .map(|window| window.incarnation())
     }
 }
 
@@ -501,60 +496,6 @@ fn u64_at(bytes: &[u8], offset: usize) -> u64 {
     u64::from_be_bytes(eight)
 }
 
-/// What one sender's authentic datagrams have used up: RFC 4303 §3.4.3-style sliding window.
-/// Public so that the simulation (`tenure-sim`) applies the very rule the real wire applies
-/// to the datagrams its adversary holds back and releases late.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplayWindow {
-    incarnation: u64,
-    highest_sequence: u64,
-    /// Bit i set: sequence `highest_sequence - i` was accepted. Bit 0 is always set.
-    accepted: u64,
-}
-
-impl ReplayWindow {
-    /// The window after the first datagram seen from a sender.
-    pub fn first(incarnation: u64, sequence: u64) -> ReplayWindow {
-        ReplayWindow {
-            incarnation,
-            highest_sequence: sequence,
-            accepted: 1,
-        }
-    }
-
-    /// Records `(incarnation, sequence)` if it is fresh; leaves the window unchanged if not.
-    pub fn accept(&mut self, incarnation: u64, sequence: u64) -> Result<(), DropReason> {
-        if incarnation < self.incarnation {
-            return Err(DropReason::StaleIncarnation);
-        }
-        if incarnation > self.incarnation {
-            // The sender restarted; its sequences start over.
-            *self = ReplayWindow::first(incarnation, sequence);
-            return Ok(());
-        }
-        if sequence > self.highest_sequence {
-            let shift = sequence - self.highest_sequence;
-            self.accepted = if shift >= REPLAY_WINDOW {
-                1
-            } else {
-                (self.accepted << shift) | 1
-            };
-            self.highest_sequence = sequence;
-            return Ok(());
-        }
-        let age = self.highest_sequence - sequence;
-        if age >= REPLAY_WINDOW {
-            return Err(DropReason::Replayed);
-        }
-        let bit = 1u64 << age;
-        if self.accepted & bit != 0 {
-            return Err(DropReason::Replayed);
-        }
-        self.accepted |= bit;
-        Ok(())
-    }
-}
-
 fn hex_value(digit: u8) -> u8 {
     match digit {
         b'0'..=b'9' => digit - b'0',
@@ -565,9 +506,20 @@ fn hex_value(digit: u8) -> u8 {
     }
 }
 
+impl From<ReplayError> for DropReason {
+    fn from(error: ReplayError) -> DropReason {
+        match error {
+            ReplayError::StaleIncarnation => DropReason::StaleIncarnation,
+            ReplayError::Replayed => DropReason::Replayed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    use tenure_driver::replay::REPLAY_WINDOW;
 
     use super::*;
 
@@ -824,31 +776,6 @@ mod tests {
             assert!(opener.open(&from_one.seal(0, b"x").unwrap()).is_ok());
             assert!(opener.open(&from_two.seal(0, b"x").unwrap()).is_ok());
         }
-    }
-
-    #[test]
-    fn replay_window_edges() {
-        let mut window = ReplayWindow::first(1, 100);
-        // A jump of exactly the window size forgets everything before.
-        assert_eq!(window.accept(1, 164), Ok(()));
-        assert_eq!(window.accept(1, 100), Err(DropReason::Replayed));
-        assert_eq!(window.accept(1, 101), Ok(()));
-        assert_eq!(window.accept(1, 101), Err(DropReason::Replayed));
-        // A jump of one less keeps the old highest in the window.
-        let mut window = ReplayWindow::first(1, 100);
-        assert_eq!(window.accept(1, 163), Ok(()));
-        assert_eq!(window.accept(1, 100), Err(DropReason::Replayed));
-        assert_eq!(window.accept(1, 99), Err(DropReason::Replayed));
-        // The extremes of the sequence space.
-        let mut window = ReplayWindow::first(1, 0);
-        assert_eq!(window.accept(1, u64::MAX), Ok(()));
-        assert_eq!(window.accept(1, 0), Err(DropReason::Replayed));
-        assert_eq!(window.accept(1, u64::MAX - 63), Ok(()));
-        assert_eq!(window.accept(1, u64::MAX - 64), Err(DropReason::Replayed));
-        // A refused datagram leaves the window as it was.
-        let before = window;
-        assert_eq!(window.accept(0, 5), Err(DropReason::StaleIncarnation));
-        assert_eq!(window, before);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! - [`SimTransport`]: turmoil UDP with a fixed 49-byte encoding of our own, the world's
 //!   loss, duplication and held datagrams applied on send, and the real wire's replay window
-//!   (`tenure_node::wire::ReplayWindow`) applied on receipt;
+//!   (`tenure_driver::replay::ReplayWindow`) applied on receipt;
 //! - [`SimClock`]: the host's [`crate::time::DriftClock`], sleeping in global time;
 //! - [`SimStorage`]: the world's durable cell for this host, which outlives crashes; it is also
 //!   where the crash-point fault kills a host between a `Persist` and the sends after it;
@@ -18,10 +18,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
 use tenure_core::{Envelope, FencingToken, Instant, Message, NodeId, PersistentState, Term};
-use tenure_node::driver::{
+use tenure_driver::replay::ReplayWindow;
+use tenure_driver::{
     ActingSink, Clock, Driver, Observation, Observer, Parts, Status, Storage, Transport,
 };
-use tenure_node::wire::ReplayWindow;
 use tokio::sync::{mpsc, Notify};
 use turmoil::net::UdpSocket;
 

@@ -3,7 +3,7 @@
 //! The model checker (`tenure-models`) covers small bounded worlds exhaustively; this crate
 //! covers long ones statistically: 3 and 5 nodes, a minute of simulated time per seed, many
 //! faults at once, running the node library's real driver loop
-//! ([`tenure_node::driver::Driver`]) rather than a copy of it.
+//! ([`tenure_driver::Driver`]) rather than a copy of it.
 //!
 //! # How a run works
 //!

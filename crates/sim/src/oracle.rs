@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use tenure_core::{FencingToken, Instant, NodeId, PersistentState, RoleKind, Term};
-use tenure_node::driver::Status;
+use tenure_driver::Status;
 
 use crate::rng::Rng;
 use crate::schedule::FaultKind;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use tenure_core::{Config, ConfigParams, Variant, PPM};
-use tenure_node::driver::Command;
+use tenure_driver::Command;
 use tokio::sync::oneshot;
 use turmoil::Sim;
 

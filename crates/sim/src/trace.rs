@@ -6,7 +6,7 @@
 use std::hash::{Hash, Hasher};
 
 use tenure_core::{CommandError, Instant};
-use tenure_node::driver::Observation;
+use tenure_driver::Observation;
 
 use crate::oracle::name;
 use crate::time::SimTime;

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use tenure_core::{Config, PersistentState, Term};
-use tenure_node::driver::Command;
+use tenure_driver::Command;
 use tokio::sync::{mpsc, Notify};
 
 use crate::oracle::Oracle;

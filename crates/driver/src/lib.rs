@@ -42,6 +42,7 @@
 //! (DESIGN: The deadline guard).
 
 mod observe;
+pub mod replay;
 
 use std::future::Future;
 use std::io;
