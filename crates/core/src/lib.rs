@@ -52,6 +52,7 @@
 
 #![forbid(unsafe_code)]
 
+mod codec;
 mod config;
 mod id;
 mod leadership;
@@ -63,6 +64,7 @@ mod time;
 #[cfg_attr(not(feature = "broken-variants"), allow(dead_code, unreachable_pub))]
 mod variant;
 
+pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
 pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use leadership::Leadership;

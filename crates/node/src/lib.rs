@@ -3,8 +3,8 @@
 //!
 //! - `clock`: the node's only clock, `CLOCK_BOOTTIME`.
 //! - `state_file` and `storage`: the durable term, vote and boot counter, written atomically.
-//! - `wire`, `codec` and `transport`: authenticated, replay-protected UDP datagrams carrying
-//!   the election messages.
+//! - `wire`, `notice` and `transport`: authenticated, replay-protected UDP datagrams carrying
+//!   the election messages (encoded by the core's codec) and the transport's own notice.
 //! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
 //!   and the acting sink that runs the child under it.
 //! - `observer`, `http`, `http_server` and `metrics`: logs, the HTTP API (with its connection
@@ -14,7 +14,6 @@
 
 pub mod cli;
 pub mod clock;
-pub mod codec;
 pub mod demo;
 pub mod guard;
 pub mod http;
@@ -23,6 +22,7 @@ pub mod http_server;
 pub mod logging;
 pub mod members;
 pub mod metrics;
+pub mod notice;
 pub mod observer;
 pub mod process;
 pub mod run;

@@ -1,7 +1,7 @@
 //! The driver's [`Transport`] in the binary: election messages in authenticated UDP datagrams.
 //!
 //! Each message travels alone in one datagram sealed by `wire` (HMAC-SHA256 under the cluster
-//! key, sender incarnation and sequence against replays) around a `codec` payload. Datagrams
+//! key, sender incarnation and sequence against replays) around a payload encoded by the core's codec (`tenure_core::Message::encode`). Datagrams
 //! that are oversized, malformed, forged, replayed, misaddressed or from unknown members are
 //! dropped here, counted by reason in [`TransportStats`] and logged at debug level; they never
 //! reach the driver and never cause a panic.
@@ -31,13 +31,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tenure_core::{Envelope, Message, NodeId, Term};
+use tenure_core::{Envelope, Message, NodeId};
 use tokio::net::UdpSocket;
 use tracing::{debug, error, warn};
 
 use crate::clock::BootClock;
-use crate::codec::{IncarnationNotice, WireMessage};
 use crate::members::{Members, PeerAddress};
+use crate::notice::IncarnationNotice;
 use crate::state_file::StateFile;
 use crate::storage::lock_state_file;
 use crate::wire::{sender_and_incarnation, ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
@@ -361,11 +361,12 @@ impl UdpTransport {
         if let Some(notice) = IncarnationNotice::decode(&opened.payload) {
             return Ok(Incoming::Notice(from, notice?));
         }
-        let message = WireMessage::decode(&opened.payload)?;
+        // Range checks (terms far ahead, zero sequences) are the core's: it drops and counts.
+        let message = Message::decode(&opened.payload).map_err(|_| DropReason::Malformed)?;
         Ok(Incoming::Message(Envelope {
             from,
             to: self.members.own_id(),
-            message: from_wire(message),
+            message,
         }))
     }
 
@@ -551,7 +552,7 @@ impl UdpTransport {
 
 impl Transport for UdpTransport {
     async fn send(&mut self, envelope: Envelope) {
-        let payload = to_wire(envelope.message).encode();
+        let payload = envelope.message.encode();
         let to = Members::wire_index(envelope.to);
         let datagram = match self.sealer.seal(to, &payload) {
             Ok(datagram) => datagram,
@@ -638,53 +639,6 @@ impl Transport for UdpTransport {
     }
 }
 
-/// The wire form of a core message.
-pub fn to_wire(message: Message) -> WireMessage {
-    match message {
-        Message::PreVote { term } => WireMessage::PreVote { term: term.0 },
-        Message::PreVoteReply { term, granted } => WireMessage::PreVoteReply {
-            term: term.0,
-            granted,
-        },
-        Message::RequestVote { term } => WireMessage::RequestVote { term: term.0 },
-        Message::VoteReply { term, granted } => WireMessage::VoteReply {
-            term: term.0,
-            granted,
-        },
-        Message::Heartbeat { term, seq } => WireMessage::Heartbeat { term: term.0, seq },
-        Message::HeartbeatAck { term, seq } => WireMessage::HeartbeatAck { term: term.0, seq },
-        Message::Resign { term } => WireMessage::Resign { term: term.0 },
-        Message::TimeoutNow { term } => WireMessage::TimeoutNow { term: term.0 },
-    }
-}
-
-/// The core form of a wire message. Range checks (terms beyond `MAX_TERM`, zero sequences) are
-/// the core's: it drops such messages and counts them.
-pub fn from_wire(message: WireMessage) -> Message {
-    match message {
-        WireMessage::PreVote { term } => Message::PreVote { term: Term(term) },
-        WireMessage::PreVoteReply { term, granted } => Message::PreVoteReply {
-            term: Term(term),
-            granted,
-        },
-        WireMessage::RequestVote { term } => Message::RequestVote { term: Term(term) },
-        WireMessage::VoteReply { term, granted } => Message::VoteReply {
-            term: Term(term),
-            granted,
-        },
-        WireMessage::Heartbeat { term, seq } => Message::Heartbeat {
-            term: Term(term),
-            seq,
-        },
-        WireMessage::HeartbeatAck { term, seq } => Message::HeartbeatAck {
-            term: Term(term),
-            seq,
-        },
-        WireMessage::Resign { term } => Message::Resign { term: Term(term) },
-        WireMessage::TimeoutNow { term } => Message::TimeoutNow { term: Term(term) },
-    }
-}
-
 fn drop_index(reason: DropReason) -> usize {
     DropReason::ALL
         .iter()
@@ -694,7 +648,7 @@ fn drop_index(reason: DropReason) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use tenure_core::MessageKind;
+    use tenure_core::Term;
 
     use super::*;
 
@@ -723,32 +677,6 @@ mod tests {
         (n1, n2, stats_n2)
     }
 
-    #[test]
-    fn every_message_survives_the_wire_form() {
-        let term = Term(5);
-        let messages = [
-            Message::PreVote { term },
-            Message::PreVoteReply {
-                term,
-                granted: true,
-            },
-            Message::RequestVote { term },
-            Message::VoteReply {
-                term,
-                granted: false,
-            },
-            Message::Heartbeat { term, seq: 3 },
-            Message::HeartbeatAck { term, seq: 4 },
-            Message::Resign { term },
-            Message::TimeoutNow { term },
-        ];
-        let kinds: Vec<MessageKind> = messages.iter().map(Message::kind).collect();
-        assert_eq!(kinds, MessageKind::ALL);
-        for message in messages {
-            assert_eq!(from_wire(to_wire(message)), message);
-        }
-    }
-
     #[tokio::test]
     async fn delivers_authentic_datagrams_and_counts_what_it_drops() {
         let (mut n1, mut n2, stats) = pair().await;
@@ -772,7 +700,7 @@ mod tests {
         intruder.send_to(&[0u8; 2000], target).unwrap();
         let other_key = ClusterKey::from_hex(&"77".repeat(32)).unwrap();
         let forged = Sealer::new(&other_key, 0, 7)
-            .seal(1, &to_wire(envelope.message).encode())
+            .seal(1, &envelope.message.encode())
             .unwrap();
         intruder.send_to(&forged, target).unwrap();
         n1.send(envelope).await;
@@ -808,7 +736,7 @@ mod tests {
         // and from then on refuses n1's genuine datagrams as stale.
         let intruder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let forged = Sealer::new(&key(), 0, 8)
-            .seal(1, &to_wire(envelope.message).encode())
+            .seal(1, &envelope.message.encode())
             .unwrap();
         intruder
             .send_to(&forged, n2.socket.local_addr().unwrap())
@@ -874,10 +802,10 @@ mod tests {
             std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
         );
         let mut sealer = Sealer::new(&key(), 0, 7);
-        let payload = to_wire(Message::Heartbeat {
+        let payload = Message::Heartbeat {
             term: Term(2),
             seq: 1,
-        })
+        }
         .encode();
         for turn in 0..8 {
             let datagram = sealer.seal(1, &payload).unwrap();

@@ -56,6 +56,8 @@ pub const HEADER_LEN: usize = 4 + 2 + 2 + 8 + 8 + 2;
 pub const TAG_LEN: usize = 32;
 /// Largest payload that fits in one datagram.
 pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN - TAG_LEN;
+/// How many sequences below the highest one the replay window remembers.
+pub use tenure_driver::replay::REPLAY_WINDOW;
 
 const _: () = assert!(MAX_PAYLOAD > 0 && MAX_PAYLOAD <= u16::MAX as usize);
 
@@ -201,7 +203,7 @@ impl fmt::Debug for ClusterKey {
 pub enum DropReason {
     /// Longer than `MAX_DATAGRAM`.
     Oversized,
-    /// Too short, length field inconsistent, or (in `codec`) an undecodable payload.
+    /// Too short, length field inconsistent, or a payload the core's codec cannot decode.
     Malformed,
     /// Does not start with `MAGIC`: not tenure, or another layout version.
     BadMagic,
@@ -518,8 +520,6 @@ impl From<ReplayError> for DropReason {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-
-    use tenure_driver::replay::REPLAY_WINDOW;
 
     use super::*;
 

@@ -5,27 +5,35 @@
 
 use std::path::{Path, PathBuf};
 
-use tenure_node::codec::WireMessage;
+use tenure_core::{Message, Term};
 use tenure_node::state_file::{encode_state, StoredState};
 use tenure_node::wire::{ClusterKey, Sealer};
 
 fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
     let messages = [
-        WireMessage::PreVote { term: 5 },
-        WireMessage::PreVoteReply {
-            term: 5,
+        Message::PreVote { term: Term(5) },
+        Message::PreVoteReply {
+            term: Term(5),
             granted: true,
         },
-        WireMessage::RequestVote { term: 5 },
-        WireMessage::VoteReply {
-            term: 5,
+        Message::RequestVote { term: Term(5) },
+        Message::VoteReply {
+            term: Term(5),
             granted: false,
         },
-        WireMessage::Heartbeat { term: 5, seq: 1 },
-        WireMessage::HeartbeatAck { term: 5, seq: 1 },
-        WireMessage::Resign { term: 5 },
-        WireMessage::TimeoutNow { term: u64::MAX },
+        Message::Heartbeat {
+            term: Term(5),
+            seq: 1,
+        },
+        Message::HeartbeatAck {
+            term: Term(5),
+            seq: 1,
+        },
+        Message::Resign { term: Term(5) },
+        Message::TimeoutNow {
+            term: Term(u64::MAX),
+        },
     ];
     for (index, message) in messages.iter().enumerate() {
         seeds.push(("codec", format!("message-{index}"), message.encode()));
@@ -59,7 +67,11 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
 
     // The wire target reads a script (see its source): op 0 = raw bytes (length byte × 3),
     // op 1 = seal a header of its choosing, op 2 = replay, op 3 = flip a bit.
-    let heartbeat = WireMessage::Heartbeat { term: 5, seq: 1 }.encode();
+    let heartbeat = Message::Heartbeat {
+        term: Term(5),
+        seq: 1,
+    }
+    .encode();
     let mut sealer = Sealer::new(&ClusterKey::insecure(), 1, 7);
     let datagram = sealer.seal(0, &heartbeat).expect("a small payload");
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The software of a simulated host: the node library's real [`Driver`], on parts that talk to
 //! turmoil and the world instead of the operating system.
 //!
-//! - [`SimTransport`]: turmoil UDP with a fixed 49-byte encoding of our own, the world's
+//! - [`SimTransport`]: turmoil UDP carrying the core's codec bytes behind a header of our own, the world's
 //!   loss, duplication and held datagrams applied on send, and the real wire's replay window
 //!   (`tenure_driver::replay::ReplayWindow`) applied on receipt;
 //! - [`SimClock`]: the host's [`crate::time::DriftClock`], sleeping in global time;
@@ -17,7 +17,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
-use tenure_core::{Envelope, FencingToken, Instant, Message, NodeId, PersistentState, Term};
+use tenure_core::{
+    Envelope, FencingToken, Instant, Message, NodeId, PersistentState, Term, MAX_ENCODED_LEN,
+};
 use tenure_driver::replay::ReplayWindow;
 use tenure_driver::{
     ActingSink, Clock, Driver, Observation, Observer, Parts, Status, Storage, Transport,
@@ -32,8 +34,11 @@ use crate::world::{CrashPoint, Fate, Held, Shared};
 /// The UDP port every node listens on.
 const PORT: u16 = 7_000;
 
-/// The length of a simulated datagram: see [`encode`].
-pub(crate) const DATAGRAM_LEN: usize = 49;
+/// A simulated datagram: see [`encode`].
+pub(crate) type Datagram = Vec<u8>;
+
+/// The length of a simulated datagram's header: see [`encode`].
+const HEADER_LEN: usize = 1 + 4 + 4 + 8 + 8 + 8;
 
 /// Set in the kind byte of a delayed duplicate: the duplication fault delivers copies the real
 /// wire would drop as replays, which is harsher than production (docs/simulation.md), so they
@@ -172,7 +177,7 @@ impl Transport for SimTransport {
         let bytes = encode(&envelope, self.incarnation, self.sequence, sent_at);
         self.sequence += 1;
         if let Message::Heartbeat { term, seq } = envelope.message {
-            if self.substitute(to, term, seq, bytes) {
+            if self.substitute(to, term, seq, &bytes) {
                 crash_point_after_send(&self.world, self.node).await;
                 return;
             }
@@ -218,8 +223,8 @@ impl Transport for SimTransport {
                             () = inbox_ready.notified() => {}
                             received = self.socket.recv_from(&mut self.buffer) => {
                                 if let Ok((length, _)) = received {
-                                    let bytes = self.buffer;
-                                    self.held = self.open(&bytes[..length], false);
+                                    let bytes = self.buffer[..length].to_vec();
+                                    self.held = self.open(&bytes, false);
                                 }
                             }
                         }
@@ -246,7 +251,7 @@ impl Transport for SimTransport {
 impl SimTransport {
     /// Hands a genuine datagram to the adversary, who releases it later (`Runner::release`),
     /// normally once its receiver has moved to a later term.
-    fn hold(&mut self, bytes: [u8; DATAGRAM_LEN], to: usize, message: &Message) {
+    fn hold(&mut self, bytes: Datagram, to: usize, message: &Message) {
         let mut world = self.world.borrow_mut();
         let now = SimTime::in_host();
         let delay = world.rng.range(0, HOLD_DELAY_MAX_MS);
@@ -270,7 +275,7 @@ impl SimTransport {
     /// term and echoes the `seq` is then indistinguishable from an ack of the fresh heartbeat
     /// unless the core answers stale heartbeats with `NO_HEARTBEAT` (protocol: Stale replies
     /// acknowledge nothing). Returns whether it substituted.
-    fn substitute(&mut self, to: usize, term: Term, seq: u64, fresh: [u8; DATAGRAM_LEN]) -> bool {
+    fn substitute(&mut self, to: usize, term: Term, seq: u64, fresh: &Datagram) -> bool {
         let mut world = self.world.borrow_mut();
         let world = &mut *world;
         let Some(index) = world.held.iter().position(|held| {
@@ -294,7 +299,7 @@ impl SimTransport {
             ),
         );
         world.held.push_back(Held {
-            bytes: fresh,
+            bytes: fresh.clone(),
             from: self.node,
             to,
             term,
@@ -312,8 +317,7 @@ impl SimTransport {
     /// `Opener` does after authentication: a datagram from an older boot of its sender, one
     /// already accepted, or one older than the window is dropped.
     fn open(&mut self, bytes: &[u8], released: bool) -> Option<(Envelope, SimTime)> {
-        let (envelope, incarnation, sequence, checked) = decode(bytes)?;
-        let sent_at = SimTime(u64::from_be_bytes(bytes[41..49].try_into().ok()?));
+        let (envelope, incarnation, sequence, sent_at, checked) = decode(bytes)?;
         let sender = (envelope.from.0 as usize).checked_sub(1)?;
         if checked {
             let window = self.windows.get_mut(sender)?;
@@ -354,72 +358,42 @@ const HOLD_DELAY_MAX_MS: u64 = 500;
 /// not moved on; the replay window usually rejects it by then.
 const HOLD_MAX_MS: u64 = 30_000;
 
-/// kind u8 (bit 7: an unchecked duplicate), from u32, to u32, term u64, then seq u64 or granted
-/// as 0/1, then the sender's incarnation u64 and sequence u64, then (simulation only, never seen
-/// by the driver) the global time it was sent in nanoseconds: 49 bytes, big-endian.
-fn encode(
-    envelope: &Envelope,
-    incarnation: u64,
-    sequence: u64,
-    sent_at: SimTime,
-) -> [u8; DATAGRAM_LEN] {
-    let (kind, term, extra) = match envelope.message {
-        Message::PreVote { term } => (1, term, 0),
-        Message::PreVoteReply { term, granted } => (2, term, u64::from(granted)),
-        Message::RequestVote { term } => (3, term, 0),
-        Message::VoteReply { term, granted } => (4, term, u64::from(granted)),
-        Message::Heartbeat { term, seq } => (5, term, seq),
-        Message::HeartbeatAck { term, seq } => (6, term, seq),
-        Message::Resign { term } => (7, term, 0),
-        Message::TimeoutNow { term } => (8, term, 0),
-    };
-    let mut bytes = [0; DATAGRAM_LEN];
-    bytes[0] = kind;
-    bytes[1..5].copy_from_slice(&envelope.from.0.to_be_bytes());
-    bytes[5..9].copy_from_slice(&envelope.to.0.to_be_bytes());
-    bytes[9..17].copy_from_slice(&term.0.to_be_bytes());
-    bytes[17..25].copy_from_slice(&extra.to_be_bytes());
-    bytes[25..33].copy_from_slice(&incarnation.to_be_bytes());
-    bytes[33..41].copy_from_slice(&sequence.to_be_bytes());
-    bytes[41..49].copy_from_slice(&sent_at.as_nanos().to_be_bytes());
+/// The simulation's datagram: a header standing in for the real wire's sealed one, then the
+/// payload exactly as the real transport carries it, the core's codec
+/// ([`Message::encode`]). Header, big-endian: flags u8 (bit 7: an unchecked duplicate), from
+/// u32, to u32, the sender's incarnation u64 and sequence u64, then (simulation only, never
+/// seen by the driver) the global time it was sent in nanoseconds.
+fn encode(envelope: &Envelope, incarnation: u64, sequence: u64, sent_at: SimTime) -> Datagram {
+    let mut bytes = Vec::with_capacity(HEADER_LEN + MAX_ENCODED_LEN);
+    bytes.push(0);
+    bytes.extend_from_slice(&envelope.from.0.to_be_bytes());
+    bytes.extend_from_slice(&envelope.to.0.to_be_bytes());
+    bytes.extend_from_slice(&incarnation.to_be_bytes());
+    bytes.extend_from_slice(&sequence.to_be_bytes());
+    bytes.extend_from_slice(&sent_at.as_nanos().to_be_bytes());
+    assert_eq!(bytes.len(), HEADER_LEN, "the header layout above");
+    envelope.message.encode_into(&mut bytes);
     bytes
 }
 
-/// The inverse of [`encode`]: the envelope, incarnation, sequence, and whether the replay
-/// window applies; `None` for anything it could not have produced.
-fn decode(bytes: &[u8]) -> Option<(Envelope, u64, u64, bool)> {
-    let bytes: &[u8; DATAGRAM_LEN] = bytes.try_into().ok()?;
+/// The inverse of [`encode`]: the envelope, incarnation, sequence, send time, and whether the
+/// replay window applies; `None` for anything it could not have produced.
+fn decode(bytes: &[u8]) -> Option<(Envelope, u64, u64, SimTime, bool)> {
+    let (header, payload) = bytes.split_at_checked(HEADER_LEN)?;
     let word = |range: std::ops::Range<usize>| {
-        bytes[range]
+        header[range]
             .iter()
             .fold(0u64, |word, byte| word << 8 | u64::from(*byte))
     };
-    let from = NodeId(word(1..5) as u32);
-    let to = NodeId(word(5..9) as u32);
-    let term = Term(word(9..17));
-    let extra = word(17..25);
-    let checked = bytes[0] & UNCHECKED == 0;
-    let message = match (bytes[0] & !UNCHECKED, extra) {
-        (1, 0) => Message::PreVote { term },
-        (2, 0 | 1) => Message::PreVoteReply {
-            term,
-            granted: extra == 1,
-        },
-        (3, 0) => Message::RequestVote { term },
-        (4, 0 | 1) => Message::VoteReply {
-            term,
-            granted: extra == 1,
-        },
-        (5, seq) => Message::Heartbeat { term, seq },
-        (6, seq) => Message::HeartbeatAck { term, seq },
-        (7, 0) => Message::Resign { term },
-        (8, 0) => Message::TimeoutNow { term },
-        _ => return None,
-    };
+    let checked = header[0] & UNCHECKED == 0;
+    let from = NodeId(u32::try_from(word(1..5)).ok()?);
+    let to = NodeId(u32::try_from(word(5..9)).ok()?);
+    let message = Message::decode(payload).ok()?;
     Some((
         Envelope { from, to, message },
-        word(25..33),
-        word(33..41),
+        word(9..17),
+        word(17..25),
+        SimTime(word(25..33)),
         checked,
     ))
 }
@@ -649,12 +623,24 @@ mod tests {
                 to: NodeId(u32::MAX),
                 message,
             };
+            let bytes = encode(&envelope, 3, u64::MAX - 1, SimTime(9));
+            // The payload is the real transport's: the core's codec, byte for byte.
+            assert_eq!(bytes[HEADER_LEN..], message.encode()[..]);
             assert_eq!(
-                decode(&encode(&envelope, 3, u64::MAX - 1, SimTime(9))),
-                Some((envelope, 3, u64::MAX - 1, true))
+                decode(&bytes),
+                Some((envelope, 3, u64::MAX - 1, SimTime(9), true))
             );
+            let mut duplicate = bytes.clone();
+            duplicate[0] |= UNCHECKED;
+            assert_eq!(
+                decode(&duplicate),
+                Some((envelope, 3, u64::MAX - 1, SimTime(9), false))
+            );
+            assert_eq!(decode(&bytes[..bytes.len() - 1]), None, "short");
         }
-        assert_eq!(decode(&[9; DATAGRAM_LEN]), None, "unknown kind");
-        assert_eq!(decode(&[1; DATAGRAM_LEN - 1]), None, "short");
+        let mut unknown = vec![0; HEADER_LEN];
+        unknown.extend_from_slice(&[9; 17]);
+        assert_eq!(decode(&unknown), None, "unknown kind");
+        assert_eq!(decode(&[1; HEADER_LEN - 1]), None, "short header");
     }
 }

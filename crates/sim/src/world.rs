@@ -42,9 +42,9 @@ pub(crate) const MAX_HELD: usize = 64;
 /// A genuine datagram the network holds back, to release it later, normally into a later
 /// term of its receiver. It keeps its sender's incarnation and sequence, so the receiver's
 /// replay window (the real wire's rule) decides whether it is still accepted.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Held {
-    pub(crate) bytes: [u8; crate::host::DATAGRAM_LEN],
+    pub(crate) bytes: crate::host::Datagram,
     pub(crate) from: usize,
     pub(crate) to: usize,
     /// The term the datagram carries.
@@ -100,7 +100,7 @@ pub(crate) struct HostState {
     /// How often the host's software started.
     pub(crate) boots: u32,
     /// Datagrams the adversary released to this host, waiting for its transport.
-    pub(crate) inbox: VecDeque<[u8; crate::host::DATAGRAM_LEN]>,
+    pub(crate) inbox: VecDeque<crate::host::Datagram>,
     /// Wakes the host's transport when the inbox fills. Shared by every boot of the host.
     pub(crate) inbox_ready: Rc<Notify>,
     /// Armed by the crash-point fault: the host dies at the next such point of its drain.
