@@ -146,11 +146,7 @@ async fn ready(State(state): State<Arc<HttpState>>) -> Response {
 async fn joined(State(state): State<Arc<HttpState>>) -> Response {
     let snapshot = state.shared.snapshot();
     let now = now();
-    let quarantined = state
-        .shared
-        .info
-        .quarantine_until
-        .is_some_and(|until| now < until);
+    let quarantined = state.shared.info.is_quarantined(now);
     let leader = snapshot
         .leader
         .and_then(|leader| state.shared.info.members.name(leader));

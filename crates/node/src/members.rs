@@ -106,6 +106,12 @@ impl Members {
         self.names.len()
     }
 
+    /// How many members make a majority: floor(N/2)+1, as `tenure_core::Config::majority`,
+    /// for the metrics, which have the member set but not the core's configuration.
+    pub fn majority(&self) -> usize {
+        self.names.len() / 2 + 1
+    }
+
     /// Never true: a member set contains at least the own node.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
@@ -251,6 +257,20 @@ mod tests {
         assert_eq!(on_n2.name(NodeId(3)), None);
         assert_eq!(on_n2.peer_ids(), vec![NodeId(0), NodeId(2)]);
         assert_eq!(on_n2.display(NodeId(7)), "node7");
+    }
+
+    #[test]
+    fn majority_is_the_cores_for_every_cluster_size() {
+        for size in 1..=MAX_CLUSTER_SIZE {
+            let names: Vec<String> = (1..=size).map(|n| format!("n{n}")).collect();
+            let members = Members::new("n1", names.iter().map(String::as_str)).unwrap();
+            let config = tenure_core::Config::new(tenure_core::ConfigParams {
+                members: members.ids(),
+                ..tenure_core::ConfigParams::default()
+            })
+            .unwrap();
+            assert_eq!(members.majority(), config.majority(), "{size} members");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use tenure_core::{DropReason as CoreDropReason, Instant, MessageKind, RoleKind};
 
-use crate::observer::{Shared, Snapshot};
+use crate::observer::{NodeInfo, Shared, Snapshot};
 use crate::wire::DropReason as WireDropReason;
 
 /// The content type of the text format.
@@ -40,6 +40,29 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
     );
 
     out.header(
+        "tenure_lease_seconds",
+        "gauge",
+        "The configured lease (--lease): crash failover takes about one.",
+    );
+    out.float_sample(
+        "tenure_lease_seconds",
+        &[],
+        info.lease_duration.as_nanos() as f64 / 1e9,
+    );
+    out.header(
+        "tenure_members",
+        "gauge",
+        "Members of the cluster, this node included.",
+    );
+    out.sample("tenure_members", &[], count(info.members.len()));
+    out.header(
+        "tenure_quorum_size",
+        "gauge",
+        "Members it takes to elect a leader or renew a lease: a majority.",
+    );
+    out.sample("tenure_quorum_size", &[], count(info.members.majority()));
+
+    out.header(
         "tenure_role",
         "gauge",
         "1 for the role this node is in, 0 for the others.",
@@ -51,6 +74,26 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
             u64::from(snapshot.role == role),
         );
     }
+    out.header(
+        "tenure_leader_known",
+        "gauge",
+        "1 while this node knows the leader of its term (itself when leading), else 0.",
+    );
+    out.sample(
+        "tenure_leader_known",
+        &[],
+        u64::from(snapshot.leader.is_some()),
+    );
+    out.header(
+        "tenure_quarantined",
+        "gauge",
+        "1 while this node sits out its boot quarantine (it votes for no one), else 0.",
+    );
+    out.sample(
+        "tenure_quarantined",
+        &[],
+        u64::from(info.is_quarantined(now)),
+    );
     out.header("tenure_term", "gauge", "The current term.");
     out.sample("tenure_term", &[], snapshot.term.0);
     out.header(
@@ -257,6 +300,17 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
     );
 
     out.header(
+        "tenure_members_reachable",
+        "gauge",
+        "Members heard from within one lease, this node included. Followers hear only the \
+         leader, so only the leader's count covers every member.",
+    );
+    out.sample(
+        "tenure_members_reachable",
+        &[],
+        count(members_reachable(info, now)),
+    );
+    out.header(
         "tenure_peer_last_heard_seconds",
         "gauge",
         "Seconds since the last authentic datagram from each peer (absent: never heard).",
@@ -269,6 +323,29 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         }
     }
     out.text
+}
+
+/// The members heard from within one lease of `now`, this node included. A leader hears every
+/// follower's acknowledgement each heartbeat; a follower hears only its leader (followers send
+/// nothing to each other).
+fn members_reachable(info: &NodeInfo, now: Instant) -> usize {
+    let lease = info.lease_duration.as_nanos();
+    let peers_heard = info
+        .members
+        .peer_ids()
+        .into_iter()
+        .filter(|peer| {
+            info.peers
+                .last_heard(*peer)
+                .is_some_and(|heard| now.as_nanos().saturating_sub(heard) <= lease)
+        })
+        .count();
+    1 + peers_heard
+}
+
+/// A member count as a sample. Counts are at most `MAX_CLUSTER_SIZE`, so they fit.
+fn count(members: usize) -> u64 {
+    u64::try_from(members).unwrap_or(u64::MAX)
 }
 
 #[derive(Default)]
@@ -319,7 +396,87 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tenure_core::{Duration, NodeId};
+
     use super::*;
+    use crate::members::Members;
+    use crate::observer::Shared;
+    use crate::supervisor::ChildStats;
+    use crate::transport::{PeerTable, TransportStats};
+
+    const LEASE: Duration = Duration::from_secs(2);
+
+    /// Node n2 of n1, n2, n3, booted at `boot` with a 2 s lease and its boot quarantine.
+    fn node_n2(boot: Instant) -> Shared {
+        let members = Members::new("n2", ["n1", "n3"]).unwrap();
+        let peers = Arc::new(PeerTable::new(&members, &[]));
+        let info = NodeInfo {
+            members,
+            peers,
+            transport: Arc::new(TransportStats::default()),
+            child: Arc::new(ChildStats::default()),
+            lease_duration: LEASE,
+            supervises_child: true,
+            quarantine_until: Some(boot + LEASE),
+        };
+        Shared::new(info, boot)
+    }
+
+    /// The value of the sample `name` (without labels), as printed.
+    fn value<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+    }
+
+    #[test]
+    fn reports_what_alerts_need_about_lease_leader_quarantine_and_quorum() {
+        let boot = Instant::from_nanos(1_000_000_000_000);
+        let shared = node_n2(boot);
+
+        // Just booted: quarantined, no leader known, nobody heard but itself.
+        let text = render(&shared, &shared.snapshot(), boot);
+        for name in [
+            "tenure_lease_seconds",
+            "tenure_members",
+            "tenure_quorum_size",
+            "tenure_leader_known",
+            "tenure_quarantined",
+            "tenure_members_reachable",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {name} gauge\n")),
+                "{name}\n{text}"
+            );
+        }
+        assert_eq!(value(&text, "tenure_lease_seconds"), Some("2.000"));
+        assert_eq!(value(&text, "tenure_members"), Some("3"));
+        assert_eq!(value(&text, "tenure_quorum_size"), Some("2"));
+        assert_eq!(value(&text, "tenure_leader_known"), Some("0"));
+        assert_eq!(value(&text, "tenure_quarantined"), Some("1"));
+        assert_eq!(value(&text, "tenure_members_reachable"), Some("1"));
+
+        // One lease later: out of quarantine, following n1, which was heard exactly one lease
+        // ago (still counted); n3 was heard just over a lease ago (no longer counted).
+        let now = boot + LEASE;
+        shared.info.peers.heard(NodeId(0), (now - LEASE).as_nanos());
+        shared
+            .info
+            .peers
+            .heard(NodeId(2), (now - LEASE).as_nanos() - 1);
+        let mut snapshot = shared.snapshot();
+        snapshot.leader = Some(NodeId(0));
+        let text = render(&shared, &snapshot, now);
+        assert_eq!(value(&text, "tenure_leader_known"), Some("1"));
+        assert_eq!(value(&text, "tenure_quarantined"), Some("0"));
+        assert_eq!(value(&text, "tenure_members_reachable"), Some("2"));
+
+        // n3 speaks again (a candidate asks for votes): every member is reachable.
+        shared.info.peers.heard(NodeId(2), now.as_nanos());
+        let text = render(&shared, &snapshot, now);
+        assert_eq!(value(&text, "tenure_members_reachable"), Some("3"));
+    }
 
     #[test]
     fn escapes_label_values() {

@@ -44,6 +44,13 @@ pub struct NodeInfo {
     pub quarantine_until: Option<Instant>,
 }
 
+impl NodeInfo {
+    /// Whether the node is still in its boot quarantine at local time `now`.
+    pub fn is_quarantined(&self, now: Instant) -> bool {
+        self.quarantine_until.is_some_and(|until| now < until)
+    }
+}
+
 /// The node as of the driver's last turn.
 #[derive(Clone, Debug)]
 pub struct Snapshot {

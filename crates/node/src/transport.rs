@@ -188,7 +188,8 @@ impl PeerTable {
         self.entries.get(usize::try_from(id.0).ok()?)
     }
 
-    fn heard(&self, id: NodeId, now_nanos: u64) {
+    /// Records an authentic datagram from `id` at `now_nanos` (`CLOCK_BOOTTIME`).
+    pub(crate) fn heard(&self, id: NodeId, now_nanos: u64) {
         if let Some(entry) = self.entry(id) {
             entry.last_heard.store(now_nanos.max(1), Ordering::Relaxed);
         }
