@@ -1,4 +1,4 @@
-//! The properties, with the names of docs/protocol.md ("Invariants").
+//! The properties, with the names of the spec (protocol: Invariants).
 //!
 //! Every `Always` is evaluated in every generated state, whatever the bounds: after every
 //! event and after every advance of global time. Time stops at every instant at which any

@@ -1,7 +1,6 @@
 //! The checker has teeth: on one small configuration the correct core passes with pinned state
 //! counts (breadth and depth first), and every broken variant of the core in
-//! `Variant::BROKEN` is caught, along a pinned trace (DESIGN: "A checker that never fails
-//! proves nothing").
+//! `Variant::BROKEN` is caught, along a pinned trace (protocol: Checking the checkers).
 //!
 //! The traces live in `models/tests/discoveries/<variant>.txt`, one action per line: the
 //! shortest counterexample that a single-threaded breadth-first search found, which is

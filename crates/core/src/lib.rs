@@ -1,11 +1,11 @@
 //! tenure-core: the sans-IO election core of tenure.
 //!
-//! One [`Node`] per cluster member holds the whole protocol of docs/protocol.md: pre-vote, vote,
-//! quorum leases renewed by heartbeats, follower promises, boot quarantine, the acting window,
-//! graceful resignation and the fencing token. It is fully deterministic: it does no I/O,
-//! reads no clock and draws no random numbers. Time ([`Instant`]) and randomness (`entropy`)
-//! are arguments, so the model checker, the simulation and the real node drive the very same
-//! code.
+//! One [`Node`] per cluster member holds the whole protocol that docs/protocol.md specifies:
+//! pre-vote, vote, quorum leases renewed by heartbeats, follower promises, boot quarantine, the
+//! acting window and its lapse, graceful resignation and the fencing token. It is fully
+//! deterministic: it does no I/O, reads no clock and draws no random numbers. Time
+//! ([`Instant`]) and randomness (`entropy`) are arguments, so the model checker, the simulation
+//! and the real node drive the very same code.
 //!
 //! # The event loop
 //!

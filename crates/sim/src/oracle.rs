@@ -1,5 +1,5 @@
 //! The oracle: it watches every node from outside the hosts, in global simulated time, and
-//! checks the invariants of docs/protocol.md ("Invariants") after every step.
+//! checks the invariants (protocol: Invariants) after every step.
 //!
 //! What it records, and from where:
 //! - acting intervals, from the acting recorder (`host::Recorder`). A child runs from its
@@ -24,7 +24,8 @@ use crate::rng::Rng;
 use crate::schedule::FaultKind;
 use crate::time::{DriftClock, SimTime};
 
-/// What the oracle checks. The names are those of docs/protocol.md ("Invariants"), the core and the models.
+/// What the oracle checks. The names are those of the core and the models (protocol:
+/// Invariants).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
     /// At most one leader per term.
@@ -116,7 +117,7 @@ pub struct Failover {
 pub struct Oracle {
     /// The longest a child takes to exit once stopped: a little less than the stop margin in
     /// the fastest real time it can last, so that a child stopped at its deadline is gone by
-    /// the end of its lease (DESIGN: Acting).
+    /// the end of its lease (protocol: Acting; protocol: The deadline guard).
     max_exit_delay: u64,
     rng: Rng,
     views: Vec<NodeView>,

@@ -275,7 +275,7 @@ impl<'a> Runner<'a> {
             })
             .collect();
         // A child exits within the stop margin as the fastest clock measures it, so that one
-        // killed at its deadline is gone before its lease ends (DESIGN: Acting).
+        // killed at its deadline is gone before its lease ends (protocol: The deadline guard).
         let stop_margin = config.stop_margin().mul_ratio(PPM, PPM + drift);
         let max_exit_delay = Duration::from(stop_margin).saturating_sub(Duration::from_nanos(2));
         let world = Rc::new(RefCell::new(World {

@@ -1,6 +1,7 @@
-//! Teeth: a checker that never fails proves nothing (DESIGN). Every deliberately broken
-//! variant of the core must be caught by the CI campaign (`tenure-sim --ci`, the very plans of
-//! `campaign::ci_plans`), within its seed budget, and by the invariant that variant breaks.
+//! Teeth: a checker that never fails proves nothing (protocol: Checking the checkers). Every
+//! deliberately broken variant of the core must be caught by the CI campaign (`tenure-sim
+//! --ci`, the very plans of `campaign::ci_plans`), within its seed budget, and by the invariant
+//! that variant breaks.
 
 use tenure_sim::campaign::{campaign, ci_plans, Found};
 use tenure_sim::{Invariant, Variant};
