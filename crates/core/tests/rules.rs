@@ -1331,6 +1331,7 @@ mod variants {
 
     #[test]
     fn no_drift_compensation_holds_the_lease_for_the_full_l() {
+        // protocol: Checking the checkers. It breaks "Leases".
         let mut node =
             Node::new(config(&[1], Variant::NoDriftCompensation), N1, None, at(0)).expect("member");
         node.handle_timeout(at(0), 0);
@@ -1342,6 +1343,7 @@ mod variants {
 
     #[test]
     fn act_past_lease_acts_beyond_the_lease() {
+        // protocol: Checking the checkers. It breaks "Acting".
         let mut node =
             Node::new(config(&[1], Variant::ActPastLease), N1, None, at(0)).expect("member");
         node.handle_timeout(at(0), 0);
@@ -1351,6 +1353,7 @@ mod variants {
 
     #[test]
     fn no_promise_votes_while_promised() {
+        // protocol: Checking the checkers. It breaks "Promises".
         let mut node = follower(config(&[1, 2, 3], Variant::NoPromise), N1, 3);
         deliver(
             &mut node,
@@ -1372,6 +1375,7 @@ mod variants {
 
     #[test]
     fn no_boot_quarantine_votes_right_after_a_restart() {
+        // protocol: Checking the checkers. It breaks "Boot quarantine".
         let persisted = PersistentState {
             term: Term(3),
             voted_for: None,
@@ -1385,6 +1389,7 @@ mod variants {
 
     #[test]
     fn forget_vote_on_restart_forgets_the_vote() {
+        // protocol: Checking the checkers. It breaks "Persist before send".
         let persisted = PersistentState {
             term: Term(3),
             voted_for: Some(N2),
@@ -1396,6 +1401,7 @@ mod variants {
 
     #[test]
     fn stale_ack_extends_a_lease_on_a_reply_to_a_stale_heartbeat() {
+        // protocol: Checking the checkers. It breaks "Stale replies acknowledge nothing".
         // The bug the fix removed, kept as a variant so the checkers can show they catch it.
         let config = config(&[1, 2, 3], Variant::StaleAck);
         let (received, leadership) = release_a_held_heartbeat_into_a_later_term(config);
@@ -1408,6 +1414,7 @@ mod variants {
 
     #[test]
     fn variant_names_round_trip() {
+        // protocol: Checking the checkers. The variants are selected by these names.
         for variant in Variant::ALL {
             assert_eq!(variant.name().parse::<Variant>(), Ok(variant));
         }
