@@ -4,10 +4,10 @@
 //! member, a global clock in exact ticks, each node's clock rate within ±ρ, each driver's
 //! unapplied outputs, the messages in flight and held back as bounded multisets, crashed flags
 //! and persisted state, every supervised child (lingering ones included), and the ghost history
-//! the properties need. Its actions are the faults and inputs of docs/protocol.md: deliver, lose,
-//! duplicate or hold back a message, cut and heal a link, advance time to the next instant at
-//! which anything can change, fire a due timer, apply one output, crash, restart, and a
-//! graceful resignation in two phases.
+//! the properties need. Its actions are the faults and inputs that docs/protocol.md allows:
+//! deliver, lose, duplicate or hold back a message, cut and heal a link, advance time to the
+//! next instant at which anything can change, fire a due timer, apply one output, crash,
+//! restart, and a graceful resignation in two phases.
 //!
 //! # The step protocol
 //!

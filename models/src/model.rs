@@ -260,7 +260,7 @@ impl TenureModel {
                 }
             }
             if core.role() != RoleKind::Leader {
-                // A resigning leader whose window closed stepped down: nothing to report.
+                // A resigning leader whose window closed has lapsed: nothing to report.
                 slot.resigning = false;
             }
             let acting = core
@@ -659,8 +659,8 @@ impl Model for TenureModel {
                 let now = next.local_now(index);
                 next.nodes[index].resigning = false;
                 let core = next.nodes[index].core.as_mut()?;
-                // If the node stepped down meanwhile (its acting window closed), there is
-                // nothing left to report.
+                // If the node's leadership lapsed meanwhile (its acting window closed), there
+                // is nothing left to report.
                 if core.handle_acting_stopped(now).is_ok() {
                     next.history.resigned = true;
                 }

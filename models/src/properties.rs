@@ -1,4 +1,4 @@
-//! The properties, with the names of docs/protocol.md ("Invariants").
+//! The properties, with the names of [`Invariant`] (protocol: Invariants).
 //!
 //! Every `Always` is evaluated in every generated state, whatever the bounds: after every
 //! event and after every advance of global time. Time stops at every instant at which any
@@ -6,20 +6,15 @@
 //! `now < deadline`, so it is constant from one such instant to the next: two intervals that
 //! overlap at any real instant overlap at the state right after the later one began.
 
+use stateright::Property;
+use tenure_core::Invariant;
+
 use crate::model::TenureModel;
 use crate::state::ClusterState;
-use stateright::Property;
 
-/// The names of the `Always` properties, in the order they are checked.
-pub const ALWAYS: [&str; 7] = [
-    "election_safety",
-    "lease_safety",
-    "lease_backed",
-    "acting_safety",
-    "fencing_monotonic",
-    "term_monotonic",
-    "single_vote",
-];
+/// The `Always` properties, in the order they are checked: every invariant, each named by
+/// [`Invariant::name`].
+pub const ALWAYS: [Invariant; 7] = Invariant::ALL;
 
 /// The names of the `Sometimes` properties: they show that the bounds reach the interesting
 /// states.
@@ -30,21 +25,33 @@ pub const SOMETIMES: [&str; 4] = [
     "two_failovers",
 ];
 
-/// Every property of the model.
+/// Every property of the model: an `Always` for each invariant, in the order of [`ALWAYS`],
+/// then the `Sometimes`.
 pub fn all() -> Vec<Property<TenureModel>> {
-    vec![
-        Property::always("election_safety", election_safety),
-        Property::always("lease_safety", lease_safety),
-        Property::always("lease_backed", lease_backed),
-        Property::always("acting_safety", acting_safety),
-        Property::always("fencing_monotonic", fencing_monotonic),
-        Property::always("term_monotonic", term_monotonic),
-        Property::always("single_vote", single_vote),
+    let mut properties: Vec<Property<TenureModel>> = ALWAYS
+        .into_iter()
+        .map(|invariant| Property::always(invariant.name(), holds(invariant)))
+        .collect();
+    properties.extend([
         Property::sometimes("a_leader_acts", a_leader_acts),
         Property::sometimes("failover_after_crash", failover_after_crash),
         Property::sometimes("handover_after_resign", handover_after_resign),
         Property::sometimes("two_failovers", two_failovers),
-    ]
+    ]);
+    properties
+}
+
+/// The predicate that checks `invariant` in a state.
+fn holds(invariant: Invariant) -> fn(&TenureModel, &ClusterState) -> bool {
+    match invariant {
+        Invariant::ElectionSafety => election_safety,
+        Invariant::LeaseSafety => lease_safety,
+        Invariant::LeaseBacked => lease_backed,
+        Invariant::ActingSafety => acting_safety,
+        Invariant::FencingMonotonic => fencing_monotonic,
+        Invariant::TermMonotonic => term_monotonic,
+        Invariant::SingleVote => single_vote,
+    }
 }
 
 /// `election_safety`: at most one leader per term, over the whole run. The history records
@@ -184,11 +191,11 @@ fn someone_acts(state: &ClusterState) -> bool {
     state.running().any(|node| node.is_acting())
 }
 
-/// Why `name` fails in `state`, in one sentence, for the end of a counterexample trace.
-pub fn explain(name: &str, state: &ClusterState) -> String {
+/// Why `invariant` fails in `state`, in one sentence, for the end of a counterexample trace.
+pub fn explain(invariant: Invariant, state: &ClusterState) -> String {
     let ids = |nodes: Vec<String>| nodes.join(" and ");
-    match name {
-        "election_safety" => {
+    match invariant {
+        Invariant::ElectionSafety => {
             let leaders: Vec<String> = state
                 .history
                 .leaders
@@ -197,7 +204,7 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 .collect();
             format!("two leaders in one term: {}", leaders.join(", "))
         }
-        "lease_safety" => format!(
+        Invariant::LeaseSafety => format!(
             "{} hold a valid lease at global time {}",
             ids(state
                 .running()
@@ -206,12 +213,12 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 .collect()),
             state.time()
         ),
-        "lease_backed" => format!(
+        Invariant::LeaseBacked => format!(
             "{} holds a lease that no majority of promises covers at global time {}",
             unbacked_lease(state).map_or_else(String::new, |node| node.to_string()),
             state.time()
         ),
-        "acting_safety" => {
+        Invariant::ActingSafety => {
             let mut acting: Vec<String> = state
                 .running()
                 .filter(|node| node.is_acting() && !node.holds_lease())
@@ -228,10 +235,12 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
             }));
             format!("at global time {}: {}", state.time(), ids(acting))
         }
-        "fencing_monotonic" => "an acting interval started with a token not above one that \
+        Invariant::FencingMonotonic => {
+            "an acting interval started with a token not above one that \
                                 already acted"
-            .to_owned(),
-        "term_monotonic" => {
+                .to_owned()
+        }
+        Invariant::TermMonotonic => {
             let back: Vec<String> = state
                 .nodes
                 .iter()
@@ -249,10 +258,10 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 .collect();
             back.join(", ")
         }
-        "single_vote" if state.history.double_vote => {
+        Invariant::SingleVote if state.history.double_vote => {
             "a node cast a second, different vote in a term it had voted in".to_owned()
         }
-        "single_vote" => {
+        Invariant::SingleVote => {
             let twice: Vec<String> = state
                 .nodes
                 .iter()
@@ -270,6 +279,5 @@ pub fn explain(name: &str, state: &ClusterState) -> String {
                 .collect();
             twice.join(", ")
         }
-        _ => String::new(),
     }
 }

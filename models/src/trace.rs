@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use stateright::Path;
-use tenure_core::Envelope;
+use tenure_core::{Envelope, Invariant};
 
 use crate::action::Action;
 use crate::properties;
@@ -38,11 +38,10 @@ pub fn render(path: &Path<ClusterState, Action>, violated: Option<&str>) -> Stri
         describe(&mut text, after);
     }
     if let (Some(name), Some((last, _))) = (violated, steps.last()) {
-        let _ = writeln!(
-            text,
-            "=> {name} violated: {}",
-            properties::explain(name, last)
-        );
+        let why = Invariant::from_name(name)
+            .map(|invariant| properties::explain(invariant, last))
+            .unwrap_or_default();
+        let _ = writeln!(text, "=> {name} violated: {why}");
     }
     text
 }

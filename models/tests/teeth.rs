@@ -1,7 +1,6 @@
 //! The checker has teeth: on one small configuration the correct core passes with pinned state
 //! counts (breadth and depth first), and every broken variant of the core in
-//! `Variant::BROKEN` is caught, along a pinned trace (DESIGN: "A checker that never fails
-//! proves nothing").
+//! `Variant::BROKEN` is caught, along a pinned trace (protocol: Checking the checkers).
 //!
 //! The traces live in `models/tests/discoveries/<variant>.txt`, one action per line: the
 //! shortest counterexample that a single-threaded breadth-first search found, which is
@@ -14,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use stateright::{Checker, HasDiscoveries, Model};
-use tenure_core::Variant;
+use tenure_core::{Invariant, Variant};
 use tenure_models::{
     check, Bounds, CheckOptions, CheckReport, Drift, DriftSpec, ModelSpec, StopWhen, Strategy,
     TenureModel, ALWAYS,
@@ -51,15 +50,15 @@ const SMALL_BOUNDS: Bounds = Bounds {
 const SMALL_UNIQUE_STATES_BFS: usize = 1_453_008;
 const SMALL_UNIQUE_STATES_DFS: usize = 1_453_008;
 
-/// Which property catches each broken variant on the small configuration, and how many steps
+/// Which invariant catches each broken variant on the small configuration, and how many steps
 /// its pinned (shortest) trace has.
-const CAUGHT_BY: [(Variant, &str, usize); 6] = [
-    (Variant::NoDriftCompensation, "lease_backed", 12),
-    (Variant::NoBootQuarantine, "lease_backed", 20),
-    (Variant::NoPromise, "acting_safety", 26),
-    (Variant::ForgetVoteOnRestart, "single_vote", 36),
-    (Variant::ActPastLease, "acting_safety", 12),
-    (Variant::StaleAck, "lease_backed", 40),
+const CAUGHT_BY: [(Variant, Invariant, usize); 6] = [
+    (Variant::NoDriftCompensation, Invariant::LeaseBacked, 12),
+    (Variant::NoBootQuarantine, Invariant::LeaseBacked, 20),
+    (Variant::NoPromise, Invariant::ActingSafety, 26),
+    (Variant::ForgetVoteOnRestart, Invariant::SingleVote, 36),
+    (Variant::ActPastLease, Invariant::ActingSafety, 12),
+    (Variant::StaleAck, Invariant::LeaseBacked, 40),
 ];
 
 fn run(spec: ModelSpec, strategy: Strategy) -> CheckReport {
@@ -78,11 +77,13 @@ fn the_correct_core_passes_the_small_configuration(strategy: Strategy, pinned: u
     let report = run(small(Variant::Correct), strategy);
     println!("{report}");
     assert!(!report.stopped_early);
-    for name in ALWAYS {
-        let result = report.result(name).expect("a property of the model");
+    for invariant in ALWAYS {
+        let result = report
+            .result(invariant.name())
+            .expect("a property of the model");
         assert!(
             result.passed(),
-            "{name} fails on the correct core:\n{report}"
+            "{invariant} fails on the correct core:\n{report}"
         );
     }
     // The small bounds still reach a leader acting and a failover after it crashed.
@@ -117,11 +118,12 @@ fn every_broken_variant_is_caught_along_its_pinned_trace() {
     }
     let mut failures = Vec::new();
     for variant in Variant::BROKEN {
-        let (_, property, steps) = CAUGHT_BY
+        let (_, invariant, steps) = CAUGHT_BY
             .iter()
             .find(|(pinned, _, _)| *pinned == variant)
             .copied()
             .expect("checked above");
+        let property = invariant.name();
         // Caught: the checker finds a counterexample to the pinned property within the small
         // bounds (depth first, two threads: whichever one it meets first).
         let checker = TenureModel::new(small(variant))
@@ -172,11 +174,14 @@ fn bless() {
             .join();
         let Some(first) = ALWAYS
             .into_iter()
-            .find(|name| checker.discovery(name).is_some())
+            .find(|invariant| checker.discovery(invariant.name()).is_some())
         else {
             panic!("{variant}: NOT CAUGHT within the small bounds");
         };
-        let actions = checker.discovery(first).expect("found").into_actions();
+        let actions = checker
+            .discovery(first.name())
+            .expect("found")
+            .into_actions();
         let trace: String = actions
             .iter()
             .map(|action| format!("{}\n", checker.model().format_action(action)))

@@ -22,7 +22,7 @@ pub const PPM: u64 = 1_000_000;
 /// The raw, unchecked configuration. Start from [`ConfigParams::default`] and override fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigParams {
-    /// The voters, including this node. Static membership (DESIGN: The protocol).
+    /// The voters, including this node. Static membership (protocol: Members, terms, votes).
     pub members: Vec<NodeId>,
     /// L: how long a follower's promise lasts after it accepts a heartbeat.
     pub lease_duration: Duration,
@@ -276,7 +276,7 @@ impl Config {
     }
 
     /// How long, on its own clock, the leader holds a lease after sending the heartbeat that a
-    /// majority acknowledged: L·(1−ρ)/(1+ρ) (DESIGN: Leader lease).
+    /// majority acknowledged: L·(1−ρ)/(1+ρ) (protocol: Leases).
     pub fn lease_hold(&self) -> Duration {
         self.lease_hold
     }

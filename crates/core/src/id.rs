@@ -6,13 +6,14 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub u32);
 
-/// An election term. Terms only rise; one leader at most per term (DESIGN: Invariants).
+/// An election term. Terms only rise; one leader at most per term (protocol: term_monotonic;
+/// protocol: election_safety).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Term(pub u64);
 
 /// The token a leader hands its child: the term it leads in. Successive acting leaders carry
 /// strictly increasing tokens, so a protected resource can reject a stale writer
-/// (DESIGN: Leader lease, `fencing_monotonic`).
+/// (protocol: The fencing token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub u64);
 

@@ -3,7 +3,7 @@
 use crate::id::FencingToken;
 use crate::time::Instant;
 
-/// A node's leadership at one instant (DESIGN: Leader lease, Acting).
+/// A node's leadership at one instant (protocol: Leases; protocol: Acting).
 ///
 /// Returned by [`crate::Node::leadership`] while the node is leader and holds a lease or acts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

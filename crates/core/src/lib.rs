@@ -1,11 +1,12 @@
 //! tenure-core: the sans-IO election core of tenure.
 //!
-//! One [`Node`] per cluster member holds the whole protocol of docs/protocol.md: pre-vote, vote,
-//! quorum leases renewed by heartbeats, follower promises, boot quarantine, the acting window,
-//! graceful resignation and the fencing token. It is fully deterministic: it does no I/O,
-//! reads no clock and draws no random numbers. Time ([`Instant`]) and randomness (`entropy`)
-//! are arguments, so the model checker, the simulation and the real node drive the very same
-//! code.
+//! One [`Node`] per cluster member holds the whole protocol that docs/protocol.md specifies:
+//! pre-vote, vote, quorum leases renewed by heartbeats, follower promises, boot quarantine, the
+//! acting window and its lapse, graceful resignation and the fencing token. It is fully
+//! deterministic: it does no I/O, reads no clock and draws no random numbers. Time
+//! ([`Instant`]) and randomness (`entropy`) are arguments, so the model checker, the simulation
+//! and the real node drive the very same code. [`Invariant`] names the safety properties that
+//! every one of them checks.
 //!
 //! # The event loop
 //!
@@ -55,6 +56,7 @@
 mod codec;
 mod config;
 mod id;
+mod invariant;
 mod leadership;
 mod message;
 mod node;
@@ -67,6 +69,7 @@ mod variant;
 pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
 pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
+pub use invariant::Invariant;
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};
 pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS, NO_HEARTBEAT};

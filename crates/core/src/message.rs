@@ -1,4 +1,5 @@
-//! The messages nodes exchange. Every one carries the sender's term (DESIGN: The protocol).
+//! The messages nodes exchange. Every one carries the sender's term (protocol: Roles and
+//! messages).
 
 use crate::id::{NodeId, Term};
 
@@ -18,7 +19,7 @@ pub enum Message {
     /// The leader of `term` renews its lease; `seq` numbers its heartbeats.
     Heartbeat { term: Term, seq: u64 },
     /// A follower accepted heartbeat `seq` of `term` and promised for a lease duration. A reply
-    /// with a higher term tells a stale leader to step down.
+    /// with a higher term deposes a stale leader.
     HeartbeatAck { term: Term, seq: u64 },
     /// The leader of `term` has stopped acting for good; followers may drop their promise.
     Resign { term: Term },

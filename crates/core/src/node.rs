@@ -33,10 +33,10 @@ pub struct Node {
     term: Term,
     voted_for: Option<NodeId>,
     role: Role,
-    /// DESIGN: Promises. Until this local instant the node grants no vote or pre-vote and does
+    /// protocol: Promises. Until this local instant the node grants no vote or pre-vote and does
     /// not campaign. A leader is its own acker: it promises from each heartbeat it sends.
     promise_until: Option<Instant>,
-    /// DESIGN: Promises (boot quarantine). A node that booted may have forgotten a promise, so
+    /// protocol: Boot quarantine. A node that booted may have forgotten a promise, so
     /// it grants no vote, not even to itself, until this instant.
     quarantine_until: Option<Instant>,
     /// protocol: Campaign holds. Until this local instant the node does not campaign, not even
@@ -78,7 +78,7 @@ struct LeaderState {
     /// The highest heartbeat each peer acknowledged in this term.
     acked: BTreeMap<NodeId, u64>,
     /// The newest heartbeat a majority (the leader counted) acknowledged: the lease runs from
-    /// its send time (DESIGN: Leader lease).
+    /// its send time (protocol: Leases).
     lease_basis: Option<SentHeartbeat>,
     resigning: Option<Resigning>,
 }
@@ -157,7 +157,7 @@ impl Node {
     /// Boots a node at local time `now`, from its persisted state if it has any.
     ///
     /// Every boot starts in quarantine for one lease duration, except the very first boot of
-    /// a single-node cluster (DESIGN: Promises).
+    /// a single-node cluster (protocol: Boot quarantine).
     pub fn new(
         config: Arc<Config>,
         id: NodeId,
@@ -243,7 +243,7 @@ impl Node {
         self.finish(&before);
     }
 
-    /// Asks the leader to hand over gracefully (DESIGN: Failover, graceful handover).
+    /// Asks the leader to hand over gracefully (protocol: Graceful handover).
     ///
     /// Phase one: the node stops acting at once ([`Node::leadership`] reports it) but keeps its
     /// lease and keeps renewing it. The driver stops the child and then calls
@@ -507,7 +507,7 @@ impl Node {
             return Received::Dropped(DropReason::OutOfRange);
         }
         if term < self.term {
-            // Tell the stale leader our term so it steps down (Raft §5.1). The reply carries
+            // Tell the stale leader our term so that it is deposed (Raft §5.1). The reply carries
             // our term, so it must acknowledge no heartbeat: a leader of our term would take
             // `(our term, their seq)` for an ack of its own heartbeat `seq`, and extend a lease
             // on a promise we never made (protocol: Stale replies acknowledge nothing).
@@ -540,7 +540,7 @@ impl Node {
         } else {
             self.adopt_term(now, term);
         }
-        // DESIGN: Promises. Accepting a heartbeat at t promises no vote, pre-vote or campaign
+        // protocol: Promises. Accepting a heartbeat at t promises no vote, pre-vote or campaign
         // until t + L.
         let promise = now + self.config.lease_duration();
         self.promise_until = Some(
@@ -628,8 +628,9 @@ impl Node {
             );
             return Received::Dropped(DropReason::StaleTerm);
         }
-        // DESIGN: Promises. A promised or quarantined node ignores the request without
-        // adopting its term, so a candidate cannot depose a leader a majority still protects.
+        // protocol: Promises; protocol: Boot quarantine. A promised or quarantined node
+        // ignores the request without adopting its term, so a candidate cannot depose a
+        // leader a majority still protects.
         if let Err(reason) = self.may_vote(now) {
             return Received::Dropped(reason);
         }
@@ -839,9 +840,9 @@ impl Node {
         };
     }
 
-    /// Drops what time has made obsolete. Called first by every input, so that a leader whose
-    /// acting window closed steps down before it handles anything else, and so that equal
-    /// states look equal to a model checker.
+    /// Drops what time has made obsolete. Called first by every input, so that the leadership
+    /// of a leader whose acting window closed lapses before it handles anything else, and so
+    /// that equal states look equal to a model checker.
     fn expire(&mut self, now: Instant) {
         if self.promise_until.is_some_and(|until| until <= now) {
             self.promise_until = None;
@@ -854,9 +855,9 @@ impl Node {
         }
         if let Role::Leader(leader) = &self.role {
             if now >= self.window_until(leader) {
-                // DESIGN: Acting. A leader that cannot renew steps down. It keeps its own
-                // promise (from its last heartbeat), so it cannot vote a successor in while its
-                // old lease may still run.
+                // protocol: Lapse. A leader that cannot renew lapses into a follower. It keeps
+                // its own promise (from its last heartbeat), so it cannot vote a successor in
+                // while its old lease may still run.
                 self.role = Role::Follower {
                     leader: None,
                     not_before: now,
@@ -882,7 +883,7 @@ impl Node {
             leader.sent.pop_front();
         }
         leader.next_heartbeat_at = now + interval;
-        // The leader counts as its own ack, so it promises like a follower (DESIGN: Promises).
+        // The leader counts as its own ack, so it promises like a follower (protocol: Promises).
         self.promise_until = Some(now + lease_duration);
         for peer in self.peers().collect::<Vec<_>>() {
             self.send(peer, Message::Heartbeat { term, seq });
@@ -943,7 +944,8 @@ impl Node {
     }
 
     /// The end of the acting window: `lease_until − stop_margin`. A leader with no lease yet
-    /// gets the window its first heartbeat would have given it, and steps down when it closes.
+    /// gets the window its first heartbeat would have given it, and lapses when it closes
+    /// (protocol: Lapse).
     fn window_until(&self, leader: &LeaderState) -> Instant {
         let start = leader
             .lease_basis
@@ -963,7 +965,8 @@ impl Node {
         matches!(&self.role, Role::Leader(leader) if now < self.window_until(leader))
     }
 
-    /// Whether this node may grant a vote or pre-vote now (DESIGN: Promises).
+    /// Whether this node may grant a vote or pre-vote now (protocol: Promises; protocol: Boot
+    /// quarantine).
     fn may_vote(&self, now: Instant) -> Result<(), DropReason> {
         if self.quarantine_until.is_some_and(|until| now < until) {
             return Err(DropReason::Quarantined);

@@ -4,7 +4,7 @@ use crate::id::{NodeId, Term};
 use crate::message::Envelope;
 
 /// The persistent state of a node: written durably before any message that depends on it
-/// leaves the node (DESIGN: The protocol; raft-rs "Persisted Messages").
+/// leaves the node (protocol: Persist before send; raft-rs "Persisted Messages").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PersistentState {
     pub term: Term,
@@ -72,7 +72,8 @@ pub enum Received {
     Dropped(DropReason),
 }
 
-/// Why a message was dropped. Network input never panics the core.
+/// Why a message was dropped. Network input never panics the core (protocol: Bad input is
+/// dropped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropReason {
     /// Addressed to another node.
@@ -84,9 +85,9 @@ pub enum DropReason {
     OutOfRange,
     /// From an older term; a refusal carrying our term may have been sent back.
     StaleTerm,
-    /// A vote request while we promised a live leader not to vote (DESIGN: Promises).
+    /// A vote request while we promised a live leader not to vote (protocol: Promises).
     Promised,
-    /// A vote request during boot quarantine (DESIGN: Promises).
+    /// A vote request during boot quarantine (protocol: Boot quarantine).
     Quarantined,
     /// A second leader claimed our term: impossible in a correct cluster, never obeyed.
     ConflictingLeader,

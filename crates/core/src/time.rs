@@ -2,7 +2,7 @@
 //!
 //! The core never reads a clock. The driver maps its clock (CLOCK_BOOTTIME in the node, a
 //! drifting simulated clock in the simulation and the model) onto [`Instant`] and passes it into
-//! every `handle_*` call. Instants of different nodes are never compared (DESIGN: Time).
+//! every `handle_*` call. Instants of different nodes are never compared (protocol: Time).
 
 use std::fmt;
 use std::ops::{Add, Sub};
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn mul_ratio_rounds_down_without_overflow() {
         let lease = Duration::from_secs(2);
-        // DESIGN: Leader lease. L·(1−ρ)/(1+ρ) with ρ = 1% in parts per million.
+        // protocol: Leases. L·(1−ρ)/(1+ρ) with ρ = 1% in parts per million.
         assert_eq!(
             lease.mul_ratio(990_000, 1_010_000),
             Duration::from_nanos(1_960_396_039)

@@ -1,8 +1,8 @@
 //! Deliberately broken variants of the protocol, for proving that the checkers have teeth.
 //!
 //! Compiled only with the `broken-variants` feature, which the `tenure` binary never enables.
-//! Each variant removes exactly one rule of docs/protocol.md; the model checker and the simulation must
-//! catch every one (DESIGN: "A checker that never fails proves nothing").
+//! Each variant removes exactly one rule of docs/protocol.md; the model checker and the
+//! simulation must catch every one (protocol: Checking the checkers).
 
 use std::fmt;
 use std::str::FromStr;

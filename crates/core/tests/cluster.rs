@@ -30,8 +30,8 @@ use proptest::test_runner::{
     Config as RunnerConfig, RngSeed, TestCaseError, TestError, TestRunner,
 };
 use tenure_core::{
-    Config, ConfigParams, Duration, Envelope, FencingToken, Instant, Message, Node, NodeId, Output,
-    PersistentState, RoleKind, Term, Variant, PPM,
+    Config, ConfigParams, Duration, Envelope, FencingToken, Instant, Invariant, Message, Node,
+    NodeId, Output, PersistentState, RoleKind, Term, Variant, PPM,
 };
 
 /// ρ for the harness: the largest the config accepts, so drift bugs show within few steps.
@@ -124,14 +124,21 @@ enum Step {
 /// Which invariant broke, and how.
 #[derive(Clone, Debug)]
 struct Violation {
-    property: &'static str,
+    invariant: Invariant,
     detail: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} violated: {}", self.property, self.detail)
+        write!(f, "{} violated: {}", self.invariant, self.detail)
     }
+}
+
+/// The invariant a failure's reason (a [`Violation`], as proptest reports it) names.
+fn broken_invariant(reason: &str) -> Option<Invariant> {
+    Invariant::ALL
+        .into_iter()
+        .find(|invariant| reason.contains(&format!("{invariant} violated: ")))
 }
 
 struct World {
@@ -523,7 +530,7 @@ impl World {
         let previous = *self.votes.entry((voter, term)).or_insert(candidate);
         if previous != candidate {
             return Err(Violation {
-                property: "single_vote",
+                invariant: Invariant::SingleVote,
                 detail: format!(
                     "node {voter} voted for {previous} and then {candidate} in term {term}"
                 ),
@@ -536,7 +543,7 @@ impl World {
     fn persist(&mut self, index: usize, state: PersistentState) -> Result<(), Violation> {
         if state.term < self.max_term[index] {
             return Err(Violation {
-                property: "term_monotonic",
+                invariant: Invariant::TermMonotonic,
                 detail: format!(
                     "node {index} persisted term {} after {}",
                     state.term, self.max_term[index]
@@ -548,7 +555,7 @@ impl World {
             let previous = *self.votes.entry((index as u32, state.term)).or_insert(vote);
             if previous != vote {
                 return Err(Violation {
-                    property: "single_vote",
+                    invariant: Invariant::SingleVote,
                     detail: format!(
                         "node {index} voted for {previous} and then {vote} in term {}",
                         state.term
@@ -576,7 +583,7 @@ impl World {
                         let leader = *self.leaders_by_term.entry(node.term()).or_insert(id);
                         if leader != id {
                             return Err(Violation {
-                                property: "election_safety",
+                                invariant: Invariant::ElectionSafety,
                                 detail: format!("{leader} and {id} both led term {}", node.term()),
                             });
                         }
@@ -592,7 +599,7 @@ impl World {
             if let Some(l) = acting_now {
                 if !l.holds_lease(now) {
                     return Err(Violation {
-                        property: "acting_safety",
+                        invariant: Invariant::ActingSafety,
                         detail: format!("node {index} acts at {now} without a lease"),
                     });
                 }
@@ -602,13 +609,13 @@ impl World {
         }
         if holders.len() > 1 {
             return Err(Violation {
-                property: "lease_safety",
+                invariant: Invariant::LeaseSafety,
                 detail: format!("nodes {holders:?} hold a lease at global time {}", self.now),
             });
         }
         if acting.len() > 1 {
             return Err(Violation {
-                property: "acting_safety",
+                invariant: Invariant::ActingSafety,
                 detail: format!("nodes {acting:?} act at global time {}", self.now),
             });
         }
@@ -618,7 +625,7 @@ impl World {
             .collect();
         if alive.len() > 1 {
             return Err(Violation {
-                property: "acting_safety",
+                invariant: Invariant::ActingSafety,
                 detail: format!(
                     "the children of nodes {alive:?} run at global time {}",
                     self.now
@@ -679,7 +686,7 @@ impl World {
             .is_some_and(|token| l.fencing_token <= token)
         {
             return Err(Violation {
-                property: "fencing_monotonic",
+                invariant: Invariant::FencingMonotonic,
                 detail: format!(
                     "node {index} acts with token {} after token {:?} acted",
                     l.fencing_token, self.highest_acted_token
@@ -860,20 +867,20 @@ fn the_correct_core_elects_a_leader_that_acts_in_a_quiet_cluster() {
     assert!(node.is_acting(world.local(leader)));
 }
 
-/// Shows that the harness catches a broken core by one of `properties` (two leases that
+/// Shows that the harness catches a broken core by one of `invariants` (two leases that
 /// overlap usually show first as two children that overlap), and that the shrunk schedule is
 /// short.
-fn assert_caught(variant: Variant, properties: &[&str]) {
-    assert_caught_within(variant, properties, 4_000);
+fn assert_caught(variant: Variant, invariants: &[Invariant]) {
+    assert_caught_within(variant, invariants, 4_000);
 }
 
-fn assert_caught_within(variant: Variant, properties: &[&str], cases: u32) {
+fn assert_caught_within(variant: Variant, invariants: &[Invariant], cases: u32) {
     let (reason, schedule) = hunt(variant, 3, cases)
         .unwrap_or_else(|| panic!("{variant} was not caught in {cases} schedules"));
     print_schedule(&format!("{variant} caught"), &reason, &schedule);
     assert!(
-        properties.iter().any(|property| reason.contains(property)),
-        "{variant}: expected one of {properties:?}, got {reason}"
+        broken_invariant(&reason).is_some_and(|broken| invariants.contains(&broken)),
+        "{variant}: expected one of {invariants:?}, got {reason}"
     );
     assert!(
         schedule.steps.len() <= 25,
@@ -888,27 +895,30 @@ fn no_boot_quarantine_is_caught_and_shrunk() {
     // it forgot would have ended: rarer in random schedules than the others.
     assert_caught_within(
         Variant::NoBootQuarantine,
-        &["lease_safety", "acting_safety"],
+        &[Invariant::LeaseSafety, Invariant::ActingSafety],
         30_000,
     );
 }
 
 #[test]
 fn no_promise_is_caught_and_shrunk() {
-    assert_caught(Variant::NoPromise, &["lease_safety", "acting_safety"]);
+    assert_caught(
+        Variant::NoPromise,
+        &[Invariant::LeaseSafety, Invariant::ActingSafety],
+    );
 }
 
 #[test]
 fn no_drift_compensation_is_caught_and_shrunk() {
     assert_caught(
         Variant::NoDriftCompensation,
-        &["lease_safety", "acting_safety"],
+        &[Invariant::LeaseSafety, Invariant::ActingSafety],
     );
 }
 
 #[test]
 fn act_past_lease_is_caught() {
-    assert_caught(Variant::ActPastLease, &["acting_safety"]);
+    assert_caught(Variant::ActPastLease, &[Invariant::ActingSafety]);
 }
 
 #[test]
@@ -1006,7 +1016,10 @@ fn stale_ack_is_caught_by_a_heartbeat_released_into_a_later_term() {
         .unwrap_or_else(|| panic!("stale_ack was not caught"));
     print_schedule("stale_ack caught", &reason, &schedule);
     assert!(
-        reason.contains("lease_safety") || reason.contains("acting_safety"),
+        matches!(
+            broken_invariant(&reason),
+            Some(Invariant::LeaseSafety | Invariant::ActingSafety)
+        ),
         "{reason}"
     );
 }

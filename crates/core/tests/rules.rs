@@ -1,4 +1,5 @@
-//! One test per rule of docs/protocol.md: feed one input, assert the exact outputs.
+//! One test per rule of docs/protocol.md, each citing the heading of its rule: feed one input,
+//! assert the exact outputs.
 
 use std::sync::Arc;
 
@@ -94,8 +95,8 @@ fn elected_leader() -> Node {
 
 #[test]
 fn boot_quarantine_blocks_votes_and_campaigns_for_one_lease() {
-    // DESIGN: Promises — "A node that starts (or restarts) grants no vote for L after boot,
-    // not even to itself".
+    // protocol: Boot quarantine. A node that starts (or restarts) grants no vote for L after
+    // boot, not even to itself.
     let mut node = Node::new(three(), N1, None, at(100)).expect("member");
     assert_eq!(node.quarantine_until(), Some(at(2_100)));
     assert_eq!(node.poll_timeout(), Some(at(2_100)));
@@ -134,7 +135,8 @@ fn boot_quarantine_blocks_votes_and_campaigns_for_one_lease() {
 
 #[test]
 fn a_single_node_cluster_elects_itself_at_once_on_first_boot() {
-    // Issue: "A single-node cluster elects itself at once."
+    // protocol: Boot quarantine. The one exception: the very first boot of a single-node
+    // cluster elects itself at once.
     let config = config(&[1], Variant::Correct);
     let hold = config.lease_hold();
     let mut node = Node::new(config, N1, None, at(7)).expect("member");
@@ -168,8 +170,8 @@ fn a_single_node_cluster_elects_itself_at_once_on_first_boot() {
 
 #[test]
 fn a_restarted_single_node_waits_out_its_quarantine() {
-    // DESIGN: Promises — quarantine holds for a single-node cluster too, except on its very
-    // first boot: after a crash its own old child may still be stopping.
+    // protocol: Boot quarantine. Quarantine holds for a single-node cluster too, except on its
+    // very first boot: after a crash its own old child may still be stopping.
     let persisted = PersistentState {
         term: Term(4),
         voted_for: Some(N1),
@@ -190,7 +192,7 @@ fn a_restarted_single_node_waits_out_its_quarantine() {
 
 #[test]
 fn pre_vote_changes_no_state() {
-    // DESIGN: Messages — "a probe that changes no state".
+    // protocol: Roles and messages. A pre-vote is a probe that changes no state.
     let mut node = follower(three(), N1, 3);
     let observe = |node: &Node| {
         (
@@ -232,8 +234,8 @@ fn pre_vote_changes_no_state() {
 
 #[test]
 fn a_vote_is_persisted_before_the_reply_leaves() {
-    // DESIGN: "term and voted_for, written durably before any message that depends on them
-    // leaves the node"; STYLE: persist before send.
+    // protocol: Persist before send. `term` and `voted_for` are written durably before any
+    // message that depends on them leaves the node.
     let mut node = follower(three(), N1, 3);
     let received = deliver(
         &mut node,
@@ -268,7 +270,7 @@ fn a_vote_is_persisted_before_the_reply_leaves() {
 
 #[test]
 fn one_vote_per_term() {
-    // DESIGN: `single_vote` — a node votes at most once a term.
+    // protocol: single_vote. A node votes at most once a term.
     let mut node = follower(three(), N1, 3);
     deliver(
         &mut node,
@@ -316,8 +318,8 @@ fn one_vote_per_term() {
 
 #[test]
 fn accepting_a_heartbeat_promises_for_one_lease_and_acks() {
-    // DESIGN: Promises — "When a follower accepts a heartbeat of term T at local time t, it
-    // promises not to grant any vote or pre-vote, nor to start an election, until t + L".
+    // protocol: Promises. A follower that accepts a heartbeat at local time t grants no vote
+    // or pre-vote and starts no election until t + L.
     let mut node = follower(three(), N1, 3);
     deliver(
         &mut node,
@@ -357,8 +359,8 @@ fn accepting_a_heartbeat_promises_for_one_lease_and_acks() {
 
 #[test]
 fn a_promised_follower_ignores_higher_term_votes_without_adopting_the_term() {
-    // DESIGN: Promises — "A promised follower ignores vote requests of higher terms without
-    // adopting the term".
+    // protocol: Promises. A promised follower ignores vote requests of higher terms without
+    // adopting the term.
     let mut node = follower(three(), N1, 3);
     deliver(
         &mut node,
@@ -406,7 +408,7 @@ fn a_promised_follower_ignores_higher_term_votes_without_adopting_the_term() {
 #[test]
 fn a_stale_heartbeat_is_answered_with_our_term_and_acknowledges_nothing() {
     // protocol: Stale replies acknowledge nothing. Raft §5.1: a stale leader learns the newer
-    // term from the reply and steps down; the reply names no heartbeat, since it promises
+    // term from the reply and is deposed; the reply names no heartbeat, since it promises
     // nothing.
     let mut node = follower(three(), N1, 6);
     let received = deliver(
@@ -531,7 +533,8 @@ fn a_leader_ignores_an_ack_that_names_no_heartbeat() {
 
 #[test]
 fn election_jitter_comes_from_the_entropy_argument() {
-    // Issue: randomized election timeouts whose randomness comes in as an argument.
+    // protocol: Election timing. The jitter is drawn from the `entropy` argument: the core
+    // has no random numbers of its own (protocol: The core does no I/O).
     let max = ConfigParams::default().election_jitter_max;
     let mut low = follower(three(), N1, 3);
     low.handle_timeout(at(2_000), 0);
@@ -551,7 +554,8 @@ fn election_jitter_comes_from_the_entropy_argument() {
 
 #[test]
 fn a_pre_candidate_asks_for_term_plus_one_then_campaigns_with_a_persisted_self_vote() {
-    // DESIGN: Messages — PreVote{term+1}, then RequestVote{term}.
+    // protocol: Roles and messages. PreVote{term+1}, then RequestVote{term} with a persisted
+    // self-vote.
     let mut node = follower(three(), N1, 3);
     node.handle_timeout(at(2_000), 0);
     assert_eq!(
@@ -595,7 +599,8 @@ fn a_pre_candidate_asks_for_term_plus_one_then_campaigns_with_a_persisted_self_v
 
 #[test]
 fn a_failed_round_retries_after_fresh_jitter() {
-    // A lost reply or a split vote must not stall the cluster: the round times out.
+    // protocol: Election timing. A lost reply or a split vote must not stall the cluster: the
+    // round times out.
     let mut node = follower(three(), N1, 3);
     node.handle_timeout(at(2_000), 0);
     let round_until = node.poll_timeout().expect("a round deadline");
@@ -610,8 +615,8 @@ fn a_failed_round_retries_after_fresh_jitter() {
 
 #[test]
 fn the_leader_holds_its_lease_from_the_majority_acked_heartbeat_shortened_for_drift() {
-    // DESIGN: Leader lease — lease_until = s + L·(1−ρ)/(1+ρ), s the send time of the heartbeat
-    // a majority (the leader counted) acked.
+    // protocol: Leases. lease_until = s + L·(1−ρ)/(1+ρ), s the send time of the heartbeat a
+    // majority (the leader counted) acked.
     let mut node = elected_leader();
     let hold = node.config().lease_hold();
     assert!(
@@ -652,7 +657,7 @@ fn the_leader_holds_its_lease_from_the_majority_acked_heartbeat_shortened_for_dr
 
 #[test]
 fn a_minority_of_acks_confers_no_lease() {
-    // DESIGN: Leader lease — a majority of five is three, the leader counted.
+    // protocol: Leases. A majority of five is three, the leader counted.
     let config = config(&[1, 2, 3, 4, 5], Variant::Correct);
     let mut node = Node::new(config, N1, None, Instant::ZERO).expect("member");
     node.handle_timeout(at(2_000), 0);
@@ -706,7 +711,8 @@ fn a_minority_of_acks_confers_no_lease() {
 
 #[test]
 fn the_leader_renews_on_every_heartbeat_interval() {
-    // DESIGN: Heartbeat{term, seq} / HeartbeatAck{term, seq} — the leader renews its lease.
+    // protocol: Leases. Heartbeat{term, seq} / HeartbeatAck{term, seq}: the leader renews its
+    // lease every heartbeat interval.
     let mut node = elected_leader();
     assert_eq!(node.poll_timeout(), Some(at(2_250)));
     node.handle_timeout(at(2_250), 0);
@@ -748,9 +754,10 @@ fn the_leader_renews_on_every_heartbeat_interval() {
 }
 
 #[test]
-fn a_leader_that_cannot_renew_stops_acting_then_steps_down_keeping_its_promise() {
-    // DESIGN: Acting — "If renewals stop, the leader stops acting first and loses the lease
-    // afterwards. A leader that cannot renew steps down."
+fn a_leader_that_cannot_renew_stops_acting_then_lapses_keeping_its_promise() {
+    // protocol: Acting; protocol: Lapse. If renewals stop, the leader stops acting first and
+    // loses the lease afterwards. When its acting window closes its leadership lapses, and it
+    // keeps its own promise.
     let mut node = elected_leader();
     deliver(
         &mut node,
@@ -770,7 +777,7 @@ fn a_leader_that_cannot_renew_stops_acting_then_steps_down_keeping_its_promise()
         "acting ends at lease_until − stop_margin"
     );
 
-    // Heartbeats go out but no ack returns; the window closes and the leader steps down.
+    // Heartbeats go out but no ack returns; the window closes and the leadership lapses.
     let mut now = at(2_001);
     while node.role() == RoleKind::Leader {
         now = node.poll_timeout().expect("a timer");
@@ -778,7 +785,7 @@ fn a_leader_that_cannot_renew_stops_acting_then_steps_down_keeping_its_promise()
     }
     assert_eq!(
         now, acting_until,
-        "steps down exactly when the acting window closes"
+        "lapses exactly when the acting window closes"
     );
     assert!(node.leadership(now).is_none());
     // Its own promise runs from its last heartbeat: it grants no vote before that ends.
@@ -790,7 +797,8 @@ fn a_leader_that_cannot_renew_stops_acting_then_steps_down_keeping_its_promise()
 
 #[test]
 fn a_higher_term_ack_deposes_the_leader() {
-    // Raft §5.1: a higher term in any reply ends the leadership at once.
+    // protocol: Roles and messages; Raft §5.1. A higher term in an ack deposes the leader at
+    // once.
     let mut node = elected_leader();
     deliver(
         &mut node,
@@ -831,7 +839,7 @@ fn a_higher_term_ack_deposes_the_leader() {
 
 #[test]
 fn graceful_handover_is_two_phase() {
-    // DESIGN: graceful handover — stop acting first; only once the driver reports the child
+    // protocol: Graceful handover. Stop acting first; only once the driver reports the child
     // gone are Resign and TimeoutNow sent.
     let mut node = elected_leader();
     deliver(
@@ -1022,7 +1030,7 @@ fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
 
 #[test]
 fn resign_drops_the_promise_and_timeout_now_starts_a_campaign_at_once() {
-    // DESIGN: graceful handover, on the followers' side.
+    // protocol: Graceful handover, on the followers' side.
     let mut voter = follower(three(), N3, 1);
     deliver(
         &mut voter,
@@ -1126,8 +1134,8 @@ fn resign_drops_the_promise_and_timeout_now_starts_a_campaign_at_once() {
 
 #[test]
 fn bad_network_input_is_dropped_and_reported_never_obeyed() {
-    // STYLE: "A malformed, stale, forged or replayed message from the network is dropped and
-    // counted, never a panic."
+    // protocol: Bad input is dropped. A malformed, stale, forged or replayed message from the
+    // network is dropped and counted, never obeyed and never a panic.
     let mut node = elected_leader();
     let before = node.clone();
     let cases = [
@@ -1271,7 +1279,8 @@ fn one_message_moves_a_term_by_at_most_the_step_bound() {
 
 #[test]
 fn command_misuse_returns_an_error_and_changes_nothing() {
-    // STYLE: "Misuse by the caller returns an error and leaves the state unchanged."
+    // protocol: Misuse changes nothing. Misuse by the caller returns an error and leaves the
+    // state unchanged.
     let mut node = follower(three(), N1, 2);
     let before = node.clone();
     assert_eq!(
@@ -1299,7 +1308,8 @@ fn command_misuse_returns_an_error_and_changes_nothing() {
 
 #[test]
 fn a_restart_keeps_term_and_vote_and_rejects_foreign_state() {
-    // DESIGN: persistent term and voted_for; `single_vote` across restarts.
+    // protocol: Persist before send; protocol: single_vote. The persisted term and vote
+    // survive a restart.
     let persisted = PersistentState {
         term: Term(8),
         voted_for: Some(N2),
@@ -1321,6 +1331,7 @@ mod variants {
 
     #[test]
     fn no_drift_compensation_holds_the_lease_for_the_full_l() {
+        // protocol: Checking the checkers. It breaks "Leases".
         let mut node =
             Node::new(config(&[1], Variant::NoDriftCompensation), N1, None, at(0)).expect("member");
         node.handle_timeout(at(0), 0);
@@ -1332,6 +1343,7 @@ mod variants {
 
     #[test]
     fn act_past_lease_acts_beyond_the_lease() {
+        // protocol: Checking the checkers. It breaks "Acting".
         let mut node =
             Node::new(config(&[1], Variant::ActPastLease), N1, None, at(0)).expect("member");
         node.handle_timeout(at(0), 0);
@@ -1341,6 +1353,7 @@ mod variants {
 
     #[test]
     fn no_promise_votes_while_promised() {
+        // protocol: Checking the checkers. It breaks "Promises".
         let mut node = follower(config(&[1, 2, 3], Variant::NoPromise), N1, 3);
         deliver(
             &mut node,
@@ -1362,6 +1375,7 @@ mod variants {
 
     #[test]
     fn no_boot_quarantine_votes_right_after_a_restart() {
+        // protocol: Checking the checkers. It breaks "Boot quarantine".
         let persisted = PersistentState {
             term: Term(3),
             voted_for: None,
@@ -1375,6 +1389,7 @@ mod variants {
 
     #[test]
     fn forget_vote_on_restart_forgets_the_vote() {
+        // protocol: Checking the checkers. It breaks "Persist before send".
         let persisted = PersistentState {
             term: Term(3),
             voted_for: Some(N2),
@@ -1386,6 +1401,7 @@ mod variants {
 
     #[test]
     fn stale_ack_extends_a_lease_on_a_reply_to_a_stale_heartbeat() {
+        // protocol: Checking the checkers. It breaks "Stale replies acknowledge nothing".
         // The bug the fix removed, kept as a variant so the checkers can show they catch it.
         let config = config(&[1, 2, 3], Variant::StaleAck);
         let (received, leadership) = release_a_held_heartbeat_into_a_later_term(config);
@@ -1398,6 +1414,7 @@ mod variants {
 
     #[test]
     fn variant_names_round_trip() {
+        // protocol: Checking the checkers. The variants are selected by these names.
         for variant in Variant::ALL {
             assert_eq!(variant.name().parse::<Variant>(), Ok(variant));
         }

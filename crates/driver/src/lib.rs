@@ -19,7 +19,7 @@
 //! ```text
 //! loop {
 //!     // 1. Drain the core's outputs strictly in order. A Persist is awaited until durable
-//!     //    before any later Send leaves: persist-before-send (STYLE, raft-rs).
+//!     //    before any later Send leaves (protocol: Persist before send; raft-rs).
 //!     // 2. Reconcile the acting sink with `node.leadership(now)`: start, extend or stop the
 //!     //    child; hand over (`handle_acting_stopped`) once a resigning leader's child is gone.
 //!     // 3. Report the status to the observer; return if a requested shutdown is complete.
@@ -39,7 +39,7 @@
 //! A failure to make state durable, or to control the child, ends the loop with an error after
 //! asking the sink to stop: the node must not act on state it could not persist. Exiting is
 //! safe because the child's deadline guard kills the child when the driver's process dies
-//! (DESIGN: The deadline guard).
+//! (protocol: The deadline guard).
 
 mod observe;
 pub mod replay;
@@ -81,7 +81,7 @@ pub trait Transport {
     fn recv(&mut self) -> impl Future<Output = Envelope>;
 }
 
-/// The node's own monotonic clock (DESIGN: Time). Instants of different nodes are never
+/// The node's own monotonic clock (protocol: Time). Instants of different nodes are never
 /// compared.
 pub trait Clock {
     /// The local time now. Never goes backwards.
@@ -105,9 +105,9 @@ pub trait Storage {
 /// Where acting happens: the supervised child in the binary, a recorder in the simulation.
 ///
 /// The driver calls `start`, then any number of `extend`s, then `stop`, and waits for
-/// [`ActingSink::stopped`] before it starts again. The sink must make sure the child is gone by
-/// the latest `acting_until` it was given, even if the driver stops calling it (the binary's
-/// deadline guard; DESIGN: The deadline guard).
+/// [`ActingSink::stopped`] before it starts again. The sink must make sure the child stops at
+/// the latest `acting_until` it was given and is gone within the stop margin after it, even if
+/// the driver stops calling it (the binary's deadline guard; protocol: The deadline guard).
 pub trait ActingSink {
     /// Starts acting with `fencing_token` until `acting_until` (local time).
     fn start(
@@ -143,9 +143,9 @@ pub struct Parts<T, C, S, A, O, E> {
 /// An operator's request to a running driver.
 #[derive(Debug)]
 pub enum Command {
-    /// Hand leadership over gracefully (DESIGN: Failover): stop acting, wait for the child to
-    /// be gone, then send `Resign` and `TimeoutNow` to `successor` (or the core's pick).
-    /// `reply` tells whether this node was the leader.
+    /// Hand leadership over gracefully (protocol: Graceful handover): stop acting, wait for the
+    /// child to be gone, then send `Resign` and `TimeoutNow` to `successor` (or the core's
+    /// pick). `reply` tells whether this node was the leader.
     Resign {
         successor: Option<NodeId>,
         reply: oneshot::Sender<Result<(), CommandError>>,
@@ -212,7 +212,7 @@ where
     E: FnMut() -> u64,
 {
     /// Loads the persisted state and boots the core at the clock's current time (which starts
-    /// the boot quarantine; DESIGN: Promises).
+    /// the boot quarantine; protocol: Boot quarantine).
     pub fn new(
         config: Arc<Config>,
         id: NodeId,
@@ -419,7 +419,7 @@ where
         Ok(())
     }
 
-    /// Brings the sink in line with the core's leadership (DESIGN: Acting). Returns whether it
+    /// Brings the sink in line with the core's leadership (protocol: Acting). Returns whether it
     /// fed the core an input (a handover), whose outputs then need draining.
     async fn reconcile(&mut self) -> Result<bool, DriverError> {
         let now = self.clock.now();

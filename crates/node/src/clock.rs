@@ -1,6 +1,6 @@
 //! The node's only clock: `CLOCK_BOOTTIME`, read as nanoseconds.
 //!
-//! DESIGN ("Time"): each node reads only its own monotonic clock, and clocks are never compared
+//! protocol: Time. Each node reads only its own monotonic clock, and clocks are never compared
 //! across nodes. On Linux there are two candidates, and the choice matters for safety:
 //!
 //! - `CLOCK_MONOTONIC` stops while the machine is suspended. A leader that is suspended for a

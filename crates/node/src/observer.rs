@@ -39,8 +39,8 @@ pub struct NodeInfo {
     pub lease_duration: tenure_core::Duration,
     /// Whether a command is supervised (false: an observer-only node).
     pub supervises_child: bool,
-    /// The end of the boot quarantine (DESIGN: Promises): the node grants no vote before it.
-    /// `None` when there is none (the very first boot of a cluster of one).
+    /// The end of the boot quarantine (protocol: Boot quarantine): the node grants no vote
+    /// before it. `None` when there is none (the very first boot of a cluster of one).
     pub quarantine_until: Option<Instant>,
 }
 

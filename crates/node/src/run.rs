@@ -105,7 +105,7 @@ async fn run_node(
     };
 
     // The core starts the boot quarantine when the driver boots it, a moment from now; the
-    // status page shows the same rule (DESIGN: Promises).
+    // status page shows the same rule (protocol: Boot quarantine).
     let fresh = state_file
         .current()
         .is_none_or(|state| state.term == 0 && state.voted_for.is_none());

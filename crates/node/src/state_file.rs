@@ -1,7 +1,7 @@
 //! The node's durable state: the current term, the vote cast in it, and the boot counter.
 //!
-//! DESIGN ("The protocol"): `term` and `voted_for` are written durably before any message that
-//! depends on them leaves the node (STYLE: "Persist before send"). A node that forgets them can
+//! protocol: Persist before send. `term` and `voted_for` are written durably before any message
+//! that depends on them leaves the node. A node that forgets them can
 //! vote twice in one term and elect two leaders, so this module never papers over a damaged
 //! file: anything it cannot read with certainty is an error that stops the node and tells the
 //! operator what to do. Only a missing file means a fresh node.

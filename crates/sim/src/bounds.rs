@@ -1,6 +1,7 @@
 //! Time bounds derived from the configuration and the simulated network, never from the speed
-//! of the machine (STYLE: Tests). The scenario tests assert failovers against them, and the
-//! liveness oracle expects a leader to act within [`Bounds::liveness`] of the heal.
+//! of the machine, so that a slow machine cannot fail a test. The scenario tests assert
+//! failovers against them, and the liveness oracle expects a leader to act within
+//! [`Bounds::liveness`] of the heal.
 //!
 //! The building blocks, in global (real) time:
 //! - a span that a node measures as `d` on its own clock lasts at most `d / (1 − ρ)`;
@@ -21,13 +22,13 @@ use crate::run::Timing;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bounds {
     /// From the crash, isolation or pause of an acting leader until another node acts:
-    /// every promise ends within one lease of the last heartbeat (DESIGN: Failover), then an
-    /// election, allowing one failed round.
+    /// every promise ends within one lease of the last heartbeat (protocol: Crash failover),
+    /// then an election, allowing one failed round.
     pub failover: Duration,
     /// From a resignation until the successor acts: the child's exit (at most the stop
     /// margin), `Resign` and `TimeoutNow`, then the successor's vote and first heartbeat
-    /// round trips (DESIGN: graceful handover). Plus one failed round: the network may deliver
-    /// the successor's vote request to a follower before the old leader's `Resign`, and a
+    /// round trips (protocol: Graceful handover). Plus one failed round: the network may
+    /// deliver the successor's vote request to a follower before the old leader's `Resign`, and a
     /// follower still promised to the old leader ignores it.
     pub handover: Duration,
     /// From the heal until some node acts: a restarted node's boot quarantine and any promise

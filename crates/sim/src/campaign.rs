@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tenure_core::Variant;
 
-use crate::oracle::{Invariant, Violation};
+use crate::oracle::{Check, Violation};
 use crate::run::{run, Setup, Timing};
 use crate::schedule::FaultKind;
 
@@ -176,14 +176,11 @@ impl Summary {
         self.simulated.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
     }
 
-    /// Violating seeds per invariant, every invariant listed.
-    pub fn violations_by_invariant(&self) -> BTreeMap<Invariant, u64> {
-        let mut counts: BTreeMap<Invariant, u64> = Invariant::ALL
-            .iter()
-            .map(|invariant| (*invariant, 0))
-            .collect();
+    /// Violating seeds per check, every check listed.
+    pub fn violations_by_check(&self) -> BTreeMap<Check, u64> {
+        let mut counts: BTreeMap<Check, u64> = Check::ALL.iter().map(|check| (*check, 0)).collect();
         for found in &self.found {
-            *counts.entry(found.violation.invariant).or_default() += 1;
+            *counts.entry(found.violation.check).or_default() += 1;
         }
         counts
     }
@@ -237,8 +234,8 @@ impl Summary {
             self.speed() / plan.jobs.max(1) as f64
         );
         let _ = writeln!(text, "violations by invariant:");
-        for (invariant, count) in self.violations_by_invariant() {
-            let _ = writeln!(text, "  {:<20} {count}", invariant.name());
+        for (check, count) in self.violations_by_check() {
+            let _ = writeln!(text, "  {:<20} {count}", check.name());
         }
         for found in self.found.iter().take(10) {
             let _ = writeln!(text, "  seed {}: {}", found.seed, found.violation);
@@ -291,9 +288,9 @@ impl Summary {
         let _ = writeln!(json, "  \"wall_seconds\": {:.3},", self.wall.as_secs_f64());
         let _ = writeln!(json, "  \"speed\": {:.1},", self.speed());
         let counts: Vec<String> = self
-            .violations_by_invariant()
+            .violations_by_check()
             .iter()
-            .map(|(invariant, count)| format!("{}: {count}", quote(invariant.name())))
+            .map(|(check, count)| format!("{}: {count}", quote(check.name())))
             .collect();
         let _ = writeln!(json, "  \"violations\": {{{}}},", counts.join(", "));
         let found: Vec<String> = self
@@ -303,7 +300,7 @@ impl Summary {
                 format!(
                     "    {{\"seed\": {}, \"invariant\": {}, \"at_seconds\": {:.6}, \"detail\": {}, \"reproduce\": {}}}",
                     found.seed,
-                    quote(found.violation.invariant.name()),
+                    quote(found.violation.check.name()),
                     found.violation.at.as_secs_f64(),
                     quote(&found.violation.detail),
                     quote(&found.reproduce)

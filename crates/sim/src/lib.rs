@@ -47,7 +47,7 @@ mod trace;
 mod world;
 
 pub use bounds::Bounds;
-pub use oracle::{Failover, Invariant, Violation};
+pub use oracle::{Check, Failover, Violation};
 pub use run::{run, Outcome, Setup, Timing, DEFAULT_RUN_MS};
 pub use schedule::{Fault, FaultKind, Schedule, Target, Timed};
-pub use tenure_core::Variant;
+pub use tenure_core::{Invariant, Variant};

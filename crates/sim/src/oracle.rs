@@ -1,5 +1,5 @@
 //! The oracle: it watches every node from outside the hosts, in global simulated time, and
-//! checks the invariants of docs/protocol.md ("Invariants") after every step.
+//! checks the invariants (protocol: Invariants) after every step.
 //!
 //! What it records, and from where:
 //! - acting intervals, from the acting recorder (`host::Recorder`). A child runs from its
@@ -17,87 +17,84 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use tenure_core::{FencingToken, Instant, NodeId, PersistentState, RoleKind, Term};
+use tenure_core::{FencingToken, Instant, Invariant, NodeId, PersistentState, RoleKind, Term};
 use tenure_driver::Status;
 
 use crate::rng::Rng;
 use crate::schedule::FaultKind;
 use crate::time::{DriftClock, SimTime};
 
-/// What the oracle checks. The names are those of docs/protocol.md ("Invariants"), the core and the models.
+/// What the oracle checks: the protocol's invariants, under the names the core and the models
+/// use (protocol: Invariants), and two checks of the simulation's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Invariant {
-    /// At most one leader per term.
-    ElectionSafety,
-    /// At every instant of global time, at most one node holds a valid lease.
-    LeaseSafety,
-    /// A valid lease rests on promises: while it runs, a majority of the nodes (the leader
-    /// counted) is promised, in boot quarantine or down until at least its end
-    /// (protocol: Promises, leases, acting). This is what makes `lease_safety` hold, and it
-    /// fails as soon as a lease is extended on a promise nobody made, whether or not a second
-    /// leader happens to be elected in the gap.
-    LeaseBacked,
-    /// At most one node acts at any instant, and acting happens only within a lease.
-    ActingSafety,
-    /// Successive acting intervals carry strictly increasing fencing tokens.
-    FencingMonotonic,
-    /// A node's term never decreases, also across restarts.
-    TermMonotonic,
-    /// A node votes at most once a term, also across restarts.
-    SingleVote,
+pub enum Check {
+    /// A safety property of the protocol. `lease_backed` is what makes `lease_safety` hold, and
+    /// it fails as soon as a lease is extended on a promise nobody made, whether or not a
+    /// second leader happens to be elected in the gap.
+    Invariant(Invariant),
     /// After the faults heal, a leader acts within the bound derived from the configuration.
     Liveness,
     /// A node's driver failed or panicked: not a protocol invariant, but never acceptable.
     HostFailure,
 }
 
-impl Invariant {
-    /// Every invariant, in report order.
-    pub const ALL: [Invariant; 9] = [
-        Invariant::ElectionSafety,
-        Invariant::LeaseSafety,
-        Invariant::LeaseBacked,
-        Invariant::ActingSafety,
-        Invariant::FencingMonotonic,
-        Invariant::TermMonotonic,
-        Invariant::SingleVote,
-        Invariant::Liveness,
-        Invariant::HostFailure,
+impl Check {
+    /// Every check, in report order: the invariants in the order of [`Invariant::ALL`], then
+    /// the simulation's own.
+    pub const ALL: [Check; 9] = [
+        Check::Invariant(Invariant::ElectionSafety),
+        Check::Invariant(Invariant::LeaseSafety),
+        Check::Invariant(Invariant::LeaseBacked),
+        Check::Invariant(Invariant::ActingSafety),
+        Check::Invariant(Invariant::FencingMonotonic),
+        Check::Invariant(Invariant::TermMonotonic),
+        Check::Invariant(Invariant::SingleVote),
+        Check::Liveness,
+        Check::HostFailure,
     ];
 
-    /// The snake_case name used in reports.
+    /// The snake_case name used in reports: an invariant's own name, or `liveness` and
+    /// `host_failure`.
     pub fn name(self) -> &'static str {
         match self {
-            Invariant::ElectionSafety => "election_safety",
-            Invariant::LeaseSafety => "lease_safety",
-            Invariant::LeaseBacked => "lease_backed",
-            Invariant::ActingSafety => "acting_safety",
-            Invariant::FencingMonotonic => "fencing_monotonic",
-            Invariant::TermMonotonic => "term_monotonic",
-            Invariant::SingleVote => "single_vote",
-            Invariant::Liveness => "liveness",
-            Invariant::HostFailure => "host_failure",
+            Check::Invariant(invariant) => invariant.name(),
+            Check::Liveness => "liveness",
+            Check::HostFailure => "host_failure",
+        }
+    }
+
+    /// The protocol invariant this check is, if it is one.
+    pub fn invariant(self) -> Option<Invariant> {
+        match self {
+            Check::Invariant(invariant) => Some(invariant),
+            Check::Liveness | Check::HostFailure => None,
         }
     }
 }
 
-impl fmt::Display for Invariant {
+impl From<Invariant> for Check {
+    fn from(invariant: Invariant) -> Check {
+        Check::Invariant(invariant)
+    }
+}
+
+impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-/// A broken invariant: which, when (global time), and the evidence.
+/// A failed check: which, when (global time), and the evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    pub invariant: Invariant,
+    pub check: Check,
     pub at: SimTime,
     pub detail: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}: {}", self.invariant, self.at, self.detail)
+        write!(f, "{} at {}: {}", self.check, self.at, self.detail)
     }
 }
 
@@ -116,7 +113,7 @@ pub struct Failover {
 pub struct Oracle {
     /// The longest a child takes to exit once stopped: a little less than the stop margin in
     /// the fastest real time it can last, so that a child stopped at its deadline is gone by
-    /// the end of its lease (DESIGN: Acting).
+    /// the end of its lease (protocol: Acting; protocol: The deadline guard).
     max_exit_delay: u64,
     rng: Rng,
     views: Vec<NodeView>,
@@ -247,10 +244,10 @@ impl Oracle {
     }
 
     /// Records a violation found outside the oracle (a host failure).
-    pub fn report(&mut self, invariant: Invariant, at: SimTime, detail: String) {
+    pub fn report(&mut self, check: impl Into<Check>, at: SimTime, detail: String) {
         if self.violation.is_none() {
             self.violation = Some(Violation {
-                invariant,
+                check: check.into(),
                 at,
                 detail,
             });
@@ -705,7 +702,7 @@ impl Oracle {
                 liveness.healed_at, liveness.deadline
             );
             let at = liveness.deadline;
-            self.report(Invariant::Liveness, at, detail);
+            self.report(Check::Liveness, at, detail);
         }
     }
 

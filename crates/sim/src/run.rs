@@ -14,7 +14,7 @@ use turmoil::Sim;
 
 use crate::bounds::Bounds;
 use crate::host::{node_id, software};
-use crate::oracle::{name, Failover, Invariant, Oracle, Violation};
+use crate::oracle::{name, Check, Failover, Oracle, Violation};
 use crate::rng::Rng;
 use crate::schedule::{Due, Fault, Schedule, Target, START};
 use crate::time::{DriftClock, SimTime};
@@ -187,7 +187,7 @@ impl Outcome {
 }
 
 /// Runs `setup` to its end or to the first violation. A panic in a host or in the oracle is
-/// reported as a [`Invariant::HostFailure`], never propagated.
+/// reported as a [`Check::HostFailure`], never propagated.
 pub fn run(setup: &Setup) -> Outcome {
     match catch_unwind(AssertUnwindSafe(|| Runner::new(setup).run())) {
         Ok(outcome) => outcome,
@@ -202,7 +202,7 @@ pub fn run(setup: &Setup) -> Outcome {
                 nodes: setup.schedule.nodes,
                 variant: setup.variant,
                 violation: Some(Violation {
-                    invariant: Invariant::HostFailure,
+                    check: Check::HostFailure,
                     at: SimTime::default(),
                     detail: format!("panic: {message}"),
                 }),
@@ -275,7 +275,7 @@ impl<'a> Runner<'a> {
             })
             .collect();
         // A child exits within the stop margin as the fastest clock measures it, so that one
-        // killed at its deadline is gone before its lease ends (DESIGN: Acting).
+        // killed at its deadline is gone before its lease ends (protocol: The deadline guard).
         let stop_margin = config.stop_margin().mul_ratio(PPM, PPM + drift);
         let max_exit_delay = Duration::from(stop_margin).saturating_sub(Duration::from_nanos(2));
         let world = Rc::new(RefCell::new(World {
@@ -346,11 +346,10 @@ impl<'a> Runner<'a> {
             }
             if let Err(error) = self.sim.step() {
                 let at = self.now();
-                self.world.borrow_mut().oracle.report(
-                    Invariant::HostFailure,
-                    at,
-                    error.to_string(),
-                );
+                self.world
+                    .borrow_mut()
+                    .oracle
+                    .report(Check::HostFailure, at, error.to_string());
                 break;
             }
             let now = self.now();

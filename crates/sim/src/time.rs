@@ -1,5 +1,5 @@
 //! Time in the simulation: global simulated time, which only the world and the oracle see, and
-//! each host's local clock, which drifts against it within ±ρ (DESIGN: Time).
+//! each host's local clock, which drifts against it within ±ρ (protocol: Time).
 
 use std::fmt;
 

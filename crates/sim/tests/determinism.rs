@@ -1,5 +1,5 @@
 //! A run is a pure function of (seed, commit): the same seed twice gives the same trace, event
-//! for event (STYLE: Tests).
+//! for event (protocol: The core does no I/O; docs/simulation.md: Golden trace hashes).
 
 use tenure_sim::{run, Setup, Variant};
 

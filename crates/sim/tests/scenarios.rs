@@ -61,7 +61,7 @@ fn leader_crash() {
         let bounds = setup.bounds();
         assert_within(&setup, &failovers, bounds.failover);
 
-        // DESIGN: Failover. Nobody may act before the promises made to the dead leader end:
+        // protocol: Crash failover. Nobody may act before the promises made to the dead leader end:
         // a lease after its last heartbeat, on the fastest clock.
         let config = setup.config();
         let fastest = config.lease_duration().mul_ratio(
@@ -153,8 +153,8 @@ fn flapping_link() {
 fn leader_paused_past_its_lease() {
     // The leader's process freezes for 5 s (more than two leases) while its clock runs on.
     // Its deadline guard stops the child, a successor takes over within the bound, and when
-    // the old leader wakes it finds its lease long gone and steps down without acting again:
-    // the oracle would flag any overlap.
+    // the old leader wakes it finds its lease long gone and its leadership lapses without
+    // acting again: the oracle would flag any overlap.
     let schedule = Schedule::quiet(3, 25_000).with(
         5_000,
         Fault::Pause {

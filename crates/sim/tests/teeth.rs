@@ -1,6 +1,7 @@
-//! Teeth: a checker that never fails proves nothing (DESIGN). Every deliberately broken
-//! variant of the core must be caught by the CI campaign (`tenure-sim --ci`, the very plans of
-//! `campaign::ci_plans`), within its seed budget, and by the invariant that variant breaks.
+//! Teeth: a checker that never fails proves nothing (protocol: Checking the checkers). Every
+//! deliberately broken variant of the core must be caught by the CI campaign (`tenure-sim
+//! --ci`, the very plans of `campaign::ci_plans`), within its seed budget, and by the invariant
+//! that variant breaks.
 
 use tenure_sim::campaign::{campaign, ci_plans, Found};
 use tenure_sim::{Invariant, Variant};
@@ -37,9 +38,13 @@ fn caught(variant: Variant, max_drift: Option<f64>) -> Found {
         let summary = campaign(&plan, |_| {});
         if let Some(found) = summary.found.first() {
             assert!(
-                expected(variant).contains(&found.violation.invariant),
+                found
+                    .violation
+                    .check
+                    .invariant()
+                    .is_some_and(|invariant| expected(variant).contains(&invariant)),
                 "{variant} was caught by {} instead: {}\nreproduce: {}",
-                found.violation.invariant,
+                found.violation.check,
                 found.violation,
                 found.reproduce
             );
@@ -56,7 +61,7 @@ fn every_broken_variant_is_caught_by_the_ci_campaign() {
         let found = caught(variant, None);
         eprintln!(
             "{variant}: {} on seed {}",
-            found.violation.invariant, found.seed
+            found.violation.check, found.seed
         );
     }
 }
