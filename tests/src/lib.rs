@@ -10,7 +10,7 @@
 //! - `ledger_tail`: reading a growing ledger incrementally;
 //! - `analysis`: the chaos runner's checks over ledger, acknowledgements and store log;
 //! - `netns` and `proxy`: partitions, through network namespaces or a UDP fault proxy;
-//! - `procfs`, `stats`, `interrupt`: process inspection, percentiles, Ctrl-C.
+//! - `procfs`, `stats`: process inspection, percentiles (Ctrl-C: `tenure_node::cluster::interrupt`).
 //!
 //! # Finding the binary
 //!
@@ -48,14 +48,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustix::time::{clock_gettime, ClockId};
 use serde_json::Value;
+use tenure_node::cluster::process::{exit_with_parent, is_alive, processes_mentioning, signal};
 use tenure_node::http_client::{self, Response};
-use tenure_node::process::{exit_with_parent, is_alive, processes_mentioning, signal};
 
-pub use tenure_node::process::Signal;
+pub use tenure_node::cluster::process::Signal;
 
 pub mod analysis;
 pub mod child;
-pub mod interrupt;
 pub mod ledger_tail;
 pub mod netns;
 pub mod procfs;

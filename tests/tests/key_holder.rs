@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tenure_core::{MAX_TERM, MAX_TERM_STEP};
+use tenure_node::cluster::process::exit_with_parent;
 use tenure_node::members::Members;
-use tenure_node::process::exit_with_parent;
 use tenure_node::settings::datagram_key;
 use tenure_node::wire::{ClusterKey, Sealer};
 use tenure_tests::{

@@ -36,9 +36,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tenure_node::process::{exit_with_parent, is_alive, processes_mentioning, signal};
+use tenure_node::cluster::interrupt_flag;
+use tenure_node::cluster::process::{exit_with_parent, is_alive, processes_mentioning, signal};
 use tenure_tests::analysis::check_children;
-use tenure_tests::interrupt::interrupt_flag;
 use tenure_tests::ledger_tail::LedgerTail;
 use tenure_tests::stats::{millis, Summary};
 use tenure_tests::{

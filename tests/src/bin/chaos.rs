@@ -44,10 +44,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use rustix::process::{kill_process_group, Pid};
+use tenure_node::cluster::interrupt_flag;
 use tenure_node::guard::{GUARD_SUBCOMMAND, MAX_POLL_WAIT};
 use tenure_node::settings::KILL_AFTER;
 use tenure_tests::analysis::{check_children, check_store, read_acks, ChildrenReport, StoreReport};
-use tenure_tests::interrupt::interrupt_flag;
 use tenure_tests::ledger_tail::LedgerTail;
 use tenure_tests::netns::NamespaceNetwork;
 use tenure_tests::procfs;
@@ -1259,7 +1259,7 @@ impl<'a> Campaign<'a> {
                     stop.saturating_sub(faulted_at) / 1_000_000,
                     millis(hold)
                 )),
-                None if !tenure_node::process::is_alive(healthy.child_pid as i32) => {
+                None if !tenure_node::cluster::process::is_alive(healthy.child_pid as i32) => {
                     line.push_str("; old child killed without a stop line");
                 }
                 None => report.violations.push(format!(
