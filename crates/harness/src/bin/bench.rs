@@ -4,11 +4,11 @@
 //! figures and explains them.
 //!
 //! ```sh
-//! cargo run --release -p tenure-tests --bin bench -- --rounds 20 --out target/bench
+//! cargo run --release -p tenure-harness --bin bench -- --rounds 20 --out target/bench
 //! ```
 //!
 //! What it measures, each over `--rounds` rounds on clusters of 3 nodes on 127.0.0.x, every
-//! node supervising the ledger child (`tenure_tests::child`, run as `bench __child`):
+//! node supervising the ledger child (`tenure_harness::child`, run as `bench __child`):
 //!
 //! - crash failover: SIGKILL of the acting node's tenure until the next child's `start` line
 //!   (both on `CLOCK_MONOTONIC`); the killed node is restarted and the next round starts once
@@ -36,15 +36,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tenure_node::cluster::interrupt_flag;
-use tenure_node::cluster::process::{exit_with_parent, is_alive, processes_mentioning, signal};
-use tenure_tests::analysis::check_children;
-use tenure_tests::ledger_tail::LedgerTail;
-use tenure_tests::stats::{millis, Summary};
-use tenure_tests::{
+use tenure_harness::analysis::check_children;
+use tenure_harness::ledger_tail::LedgerTail;
+use tenure_harness::stats::{millis, Summary};
+use tenure_harness::{
     free_tcp, intervals, metric, monotonic_nanos, procfs, read_ledger, tenure_binary, Cluster,
     ClusterSpec, Healthy, LedgerEntry, Signal, Timing,
 };
+use tenure_node::cluster::interrupt_flag;
+use tenure_node::cluster::process::{exit_with_parent, is_alive, processes_mentioning, signal};
 
 /// The hidden first argument that makes this binary run as the supervised child.
 const CHILD_MODE: &str = "__child";
@@ -93,7 +93,7 @@ struct Args {
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(CHILD_MODE) {
-        return tenure_tests::child::run(&raw[2..]);
+        return tenure_harness::child::run(&raw[2..]);
     }
     let args = Args::parse();
     let interrupted = interrupt_flag();
@@ -1087,8 +1087,17 @@ impl Etcd {
             .tempdir()
             .map_err(|error| failed(format!("no temporary directory: {error}")))?;
         let marker = directory.path().display().to_string();
-        let clients: Vec<u16> = (0..3).map(|_| free_tcp("127.0.0.1").port()).collect();
-        let peers: Vec<u16> = (0..3).map(|_| free_tcp("127.0.0.1").port()).collect();
+        let port = || {
+            free_tcp("127.0.0.1")
+                .map(|address| address.port())
+                .map_err(|error| failed(format!("no free port: {error}")))
+        };
+        let clients = (0..3)
+            .map(|_| port())
+            .collect::<Result<Vec<u16>, Failure>>()?;
+        let peers = (0..3)
+            .map(|_| port())
+            .collect::<Result<Vec<u16>, Failure>>()?;
         let initial: Vec<String> = peers
             .iter()
             .enumerate()

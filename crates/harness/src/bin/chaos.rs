@@ -3,12 +3,12 @@
 //! the end. See docs/benchmarks.md ("Chaos") for what it shows and how to read its summary.
 //!
 //! ```sh
-//! cargo run --release -p tenure-tests --bin chaos -- --seed 7 --duration 2m --nodes 3,5
+//! cargo run --release -p tenure-harness --bin chaos -- --seed 7 --duration 2m --nodes 3,5
 //! ```
 //!
-//! Each node supervises the ledger child (`tenure_tests::child`, run as `chaos __child`), which
+//! Each node supervises the ledger child (`tenure_harness::child`, run as `chaos __child`), which
 //! records its start, alive stamps and stop in a shared ledger, and writes to the fenced store
-//! (`tenure_tests::store`) with its token every 50 ms. One fault per cycle, then the runner
+//! (`tenure_harness::store`) with its token every 50 ms. One fault per cycle, then the runner
 //! heals it and waits until the cluster is healthy again (one child runs, every node follows
 //! its node and is heard by it, nobody is in boot quarantine; `Cluster::healthy`):
 //!
@@ -23,7 +23,7 @@
 //! | `partition-leader-and-follower` | (5 nodes) the leader and a follower cut off | as for a pause |
 //! | `kill-follower`, `pause-follower`, `partition-follower`, `restart-follower` | the same to a follower | the cluster stays or becomes healthy |
 //!
-//! Checks, at the end of each cluster's run (`tenure_tests::analysis`): no two children alive
+//! Checks, at the end of each cluster's run (`tenure_harness::analysis`): no two children alive
 //! at the same instant (from the ledger; whole-node freezes apart); the store never accepted a
 //! lower token after a higher one, and rejected no write of a child that was not frozen; no
 //! acknowledged write is missing from the store's log; and, as the run goes, every failover
@@ -44,20 +44,22 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use rustix::process::{kill_process_group, Pid};
-use tenure_node::cluster::interrupt_flag;
-use tenure_node::guard::{GUARD_SUBCOMMAND, MAX_POLL_WAIT};
-use tenure_node::settings::KILL_AFTER;
-use tenure_tests::analysis::{check_children, check_store, read_acks, ChildrenReport, StoreReport};
-use tenure_tests::ledger_tail::LedgerTail;
-use tenure_tests::netns::NamespaceNetwork;
-use tenure_tests::procfs;
-use tenure_tests::proxy::FaultProxy;
-use tenure_tests::stats::{millis, Summary};
-use tenure_tests::store::{read_store_log, FencedStore};
-use tenure_tests::{
+use tenure_harness::analysis::{
+    check_children, check_store, read_acks, ChildrenReport, StoreReport,
+};
+use tenure_harness::ledger_tail::LedgerTail;
+use tenure_harness::netns::NamespaceNetwork;
+use tenure_harness::procfs;
+use tenure_harness::proxy::FaultProxy;
+use tenure_harness::stats::{millis, Summary};
+use tenure_harness::store::{read_store_log, FencedStore};
+use tenure_harness::{
     intervals, monotonic_nanos, read_ledger, tenure_binary, Cluster, ClusterSpec, Healthy, Signal,
     Timing,
 };
+use tenure_node::cluster::interrupt_flag;
+use tenure_node::guard::{GUARD_SUBCOMMAND, MAX_POLL_WAIT};
+use tenure_node::settings::KILL_AFTER;
 
 /// The hidden first argument that makes this binary run as the supervised child.
 const CHILD_MODE: &str = "__child";
@@ -77,7 +79,7 @@ const RECOVERY_EXTRA: Duration = Duration::from_secs(10);
     name = "chaos",
     about = "Fault-inject clusters of real tenure processes and check that no two children \
              ever ran at once and that the fenced store never took a stale write",
-    after_help = "Example: cargo run --release -p tenure-tests --bin chaos -- --seed 7 \
+    after_help = "Example: cargo run --release -p tenure-harness --bin chaos -- --seed 7 \
                   --duration 2m --nodes 3,5\nExit status: 0 when every check passed, 1 on a \
                   violation, 130 on Ctrl-C, 2 on bad usage."
 )]
@@ -138,7 +140,7 @@ enum PartitionMode {
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(CHILD_MODE) {
-        return tenure_tests::child::run(&raw[2..]);
+        return tenure_harness::child::run(&raw[2..]);
     }
     let args = Args::parse();
     // Below 3 nodes, losing the leader leaves no majority, so no leader fault could heal.
@@ -459,7 +461,7 @@ impl<'a> Run<'a> {
         let release = std::env::current_exe()
             .is_ok_and(|path| path.components().any(|part| part.as_os_str() == "release"));
         format!(
-            "cargo run{} -p tenure-tests --bin chaos -- --seed {} {budget} --nodes {} \
+            "cargo run{} -p tenure-harness --bin chaos -- --seed {} {budget} --nodes {} \
              --lease {} --heartbeat {} --stop-grace {} --slack {} --partition {}",
             if release { " --release" } else { "" },
             self.args.seed,
@@ -619,7 +621,7 @@ impl<'a> Run<'a> {
             "\n[{}] {size} nodes: {}; directory {}",
             self.clock(),
             report.network,
-            campaign.cluster.directory.path().display()
+            campaign.cluster.directory().display()
         );
         let outcome = campaign.run(budget, report);
         campaign.finish(report, self.args.keep);
@@ -913,7 +915,7 @@ impl<'a> Campaign<'a> {
             ..ClusterSpec::new(size, &executable.display().to_string())
         };
         let mut cluster = Cluster::prepare(spec);
-        let directory = cluster.directory.path().to_path_buf();
+        let directory = cluster.directory().to_path_buf();
         let store_log = directory.join("store.log");
         let acks = directory.join("acks");
         let store = FencedStore::start(&directory.join("store.sock"), &store_log)
@@ -931,7 +933,7 @@ impl<'a> Campaign<'a> {
                     node.http = SocketAddr::new(address, 8101);
                     node.launcher = network.launcher(index);
                 }
-                cluster.http_namespace = Some(network.hub_path());
+                cluster.http_route = Some(network.http_route());
                 Network::Namespaces(network)
             }
             PartitionMode::Auto | PartitionMode::Proxy => {
@@ -1094,7 +1096,7 @@ impl<'a> Campaign<'a> {
         &mut self,
         token: u64,
         limit: Duration,
-    ) -> Result<Option<tenure_tests::LedgerEntry>, Abort> {
+    ) -> Result<Option<tenure_harness::LedgerEntry>, Abort> {
         let give_up = Instant::now() + limit;
         loop {
             self.check_interrupt()?;
@@ -1547,14 +1549,7 @@ impl<'a> Campaign<'a> {
             report.violations.len()
         ));
         if keep || !report.violations.is_empty() {
-            let kept = std::mem::replace(
-                &mut self.cluster.directory,
-                match tempfile::tempdir() {
-                    Ok(directory) => directory,
-                    Err(_) => return,
-                },
-            );
-            report.kept = Some(kept.keep());
+            report.kept = self.cluster.keep_directory();
         }
     }
 }
