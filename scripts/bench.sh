@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark of docs/benchmarks.md on this machine: installs etcd 3.4 (Debian's etcd-server
 # and etcd-client) when missing, builds tenure and the benchmark in release, and runs it. Every
-# argument goes to the benchmark (tests/src/bin/bench.rs); the defaults are 20 rounds per
+# argument goes to the benchmark (crates/harness/src/bin/bench/); the defaults are 20 rounds per
 # measurement and results in target/bench (report.md, samples.csv, failover.svg).
 #
 #   scripts/bench.sh
 #   scripts/bench.sh --rounds 40 --out target/bench
 #   scripts/bench.sh --etcd false        # tenure only
+#   scripts/bench.sh --quick             # crash failover and graceful handover at 2s only
 #
 # It takes about ten minutes at 20 rounds. Keep the machine otherwise idle for figures that
 # mean something; the report records the load average during the run.
@@ -19,7 +20,7 @@ for argument in "$@"; do
     if [ "$previous" = "--etcd" ] && [ "$argument" = "false" ]; then
         wants_etcd=false
     fi
-    if [ "$argument" = "--etcd=false" ]; then
+    if [ "$argument" = "--etcd=false" ] || [ "$argument" = "--quick" ]; then
         wants_etcd=false
     fi
     previous="$argument"
@@ -44,5 +45,5 @@ if [ "$wants_etcd" = true ]; then
 fi
 
 cargo build --release -p tenure-node --bin tenure
-cargo build --release -p tenure-tests --bin bench
+cargo build --release -p tenure-harness --bin bench
 exec "${CARGO_TARGET_DIR:-target}/release/bench" "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the chaos runner (tests/src/bin/chaos.rs) needs for partitions through network
-# namespaces: iproute2's `ip`. Namespaces also need root; without root (or without apt-get) the
+# Installs what the chaos runner (crates/harness/src/bin/chaos/) needs for partitions through
+# network namespaces: iproute2's `ip`. Namespaces also need root; without root (or without apt-get) the
 # runner uses its UDP fault proxy on loopback instead and says so in its output, so this script
 # never fails a run for lack of them.
 set -euo pipefail

@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 
 scripts/chaos-deps.sh
 cargo build --release -p tenure-node --bin tenure
-cargo build --release -p tenure-tests --bin chaos
+cargo build --release -p tenure-harness --bin chaos
 exec "${CARGO_TARGET_DIR:-target}/release/chaos" "$@"

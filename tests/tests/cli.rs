@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use tenure_tests::{free_tcp, free_udp, run_tenure, Cluster, ClusterSpec, SLACK};
+use tenure_harness::{free_tcp, free_udp, run_tenure, Cluster, ClusterSpec, SLACK};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 
@@ -17,8 +17,8 @@ fn bad_configuration_is_refused_with_a_clear_error_and_status_2() {
     let key = directory.path().join("key");
     fs::write(&key, "ab".repeat(32)).unwrap();
     let key = key.display().to_string();
-    let listen = free_udp("127.0.0.1").to_string();
-    let peer = format!("n2={}", free_udp("127.0.0.2"));
+    let listen = free_udp("127.0.0.1").expect("a free UDP port").to_string();
+    let peer = format!("n2={}", free_udp("127.0.0.2").expect("a free UDP port"));
     let base = [
         "run",
         "--id",
@@ -156,7 +156,7 @@ fn a_corrupt_state_file_stops_the_node_with_the_documented_error_and_is_left_unt
     let damaged = b"tenure-state 1\nterm 7\nvoted_for n2\nincarnation 3\ncrc32 00000000\n";
     fs::write(&state_file, damaged).unwrap();
     let state = directory.path().display().to_string();
-    let http = free_tcp("127.0.0.1").to_string();
+    let http = free_tcp("127.0.0.1").expect("a free TCP port").to_string();
     let (status, _, stderr) = run_tenure(
         &[
             "run",
@@ -286,8 +286,8 @@ fn unbounded_or_blocking_files_are_refused_at_once() {
     // file the settings name is now read with a size bound and an open that cannot block.
     let directory = tempfile::tempdir().unwrap();
     let state = directory.path().display().to_string();
-    let listen = free_udp("127.0.0.1").to_string();
-    let peer = format!("n2={}", free_udp("127.0.0.2"));
+    let listen = free_udp("127.0.0.1").expect("a free UDP port").to_string();
+    let peer = format!("n2={}", free_udp("127.0.0.2").expect("a free UDP port"));
     let big = directory.path().join("big.toml");
     fs::write(&big, format!("# {}\n", "x".repeat(100 * 1024))).unwrap();
     let big = big.display().to_string();
@@ -397,7 +397,7 @@ fn a_world_readable_key_and_an_open_step_down_are_warned_about() {
     spec.admin_token = true;
     let mut cluster = Cluster::prepare(spec);
     fs::set_permissions(&cluster.key_file, fs::Permissions::from_mode(0o640)).unwrap();
-    let token = cluster.directory.path().join("admin.token");
+    let token = cluster.directory().join("admin.token");
     fs::set_permissions(&token, fs::Permissions::from_mode(0o604)).unwrap();
     cluster.spawn(0);
     let token_text = token.display().to_string();
@@ -415,7 +415,7 @@ fn a_world_readable_key_and_an_open_step_down_are_warned_about() {
 fn a_command_that_does_not_exist_is_refused_by_dry_run_and_at_start_and_nothing_happens() {
     let directory = tempfile::tempdir().unwrap();
     let state = directory.path().display().to_string();
-    let http = free_tcp("127.0.0.1").to_string();
+    let http = free_tcp("127.0.0.1").expect("a free TCP port").to_string();
     let base = ["run", "--id", "n1", "--state-dir", &state, "--http", &http];
     let missing = "tenure-test-no-such-command";
     let not_executable = directory.path().join("script.sh");

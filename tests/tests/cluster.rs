@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use tenure_node::wire::{ClusterKey, Sealer, MAX_DATAGRAM};
-use tenure_tests::{
+use tenure_harness::{
     free_udp, metric, monotonic_nanos, Cluster, ClusterSpec, LedgerEvent, Signal, SLACK,
 };
+use tenure_node::wire::{ClusterKey, Sealer, MAX_DATAGRAM};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 
@@ -200,7 +200,7 @@ fn sigterm_hands_over_and_a_rolling_restart_keeps_the_gaps_to_a_handover() {
     }
 
     // Phase 3: between any two children, the gap was at most a handover.
-    let intervals = tenure_tests::intervals(&cluster.ledger());
+    let intervals = tenure_harness::intervals(&cluster.ledger());
     for pair in intervals.windows(2) {
         let gap = pair[1].start - pair[0].stop.expect("every child but the last stopped");
         assert!(
@@ -254,7 +254,7 @@ fn a_restart_keeps_the_term_and_the_next_token_is_higher() {
 fn forged_and_replayed_datagrams_are_dropped_counted_and_change_nothing() {
     // n3 is reached through a recording proxy, so the test can replay genuine datagrams.
     let mut cluster = Cluster::prepare(ClusterSpec::new(3, LEDGER_CHILD));
-    let proxy = UdpSocket::bind(free_udp("127.0.0.9")).unwrap();
+    let proxy = UdpSocket::bind(free_udp("127.0.0.9").expect("a free UDP port")).unwrap();
     proxy
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -295,7 +295,7 @@ fn forged_and_replayed_datagrams_are_dropped_counted_and_change_nothing() {
         "too few datagrams recorded: {}",
         genuine.len()
     );
-    let attacker = UdpSocket::bind(free_udp("127.0.0.10")).unwrap();
+    let attacker = UdpSocket::bind(free_udp("127.0.0.10").expect("a free UDP port")).unwrap();
     for datagram in &genuine {
         attacker.send_to(datagram, target).unwrap();
     }
@@ -439,7 +439,14 @@ fn the_http_api_reports_the_cluster_and_step_down_needs_the_admin_token() {
         .request(leader, "POST", "/step-down", &wrong)
         .unwrap();
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let right = [("Authorization", "Bearer s3cret-token")];
+    let bearer = format!(
+        "Bearer {}",
+        cluster
+            .admin_token
+            .as_deref()
+            .expect("the spec asked for one")
+    );
+    let right = [("Authorization", bearer.as_str())];
     let not_leader = cluster
         .request(follower, "POST", "/step-down", &right)
         .unwrap();

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
-use tenure_tests::{Cluster, ClusterSpec, LedgerEvent};
+use tenure_harness::{Cluster, ClusterSpec, LedgerEvent};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 

@@ -11,8 +11,8 @@ use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use tenure_harness::{Cluster, ClusterSpec, SLACK};
 use tenure_node::http_server::{ConnectionLimits, HEADER_READ_TIMEOUT};
-use tenure_tests::{Cluster, ClusterSpec, SLACK};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 

@@ -11,13 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tenure_core::{MAX_TERM, MAX_TERM_STEP};
-use tenure_node::members::Members;
-use tenure_node::process::exit_with_parent;
-use tenure_node::settings::datagram_key;
-use tenure_node::wire::{ClusterKey, Sealer};
-use tenure_tests::{
+use tenure_harness::{
     free_tcp, free_udp, metric, run_tenure, tenure_binary, Cluster, ClusterSpec, Signal, SLACK,
 };
+use tenure_node::cluster::process::exit_with_parent;
+use tenure_node::members::Members;
+use tenure_node::settings::datagram_key;
+use tenure_node::wire::{ClusterKey, Sealer};
 
 const LEDGER_CHILD: &str = env!("CARGO_BIN_EXE_ledger-child");
 
@@ -72,7 +72,8 @@ fn one_datagram_with_term_max_term_is_refused_reported_and_the_cluster_still_ele
     // leader (as a follower of it, to the leader itself) in an incarnation above the real one,
     // so the replay window accepts it. Before the bound on term jumps, every node adopted and
     // persisted the term, and no node could ever campaign again.
-    let attacker = UdpSocket::bind(free_udp("127.0.0.20")).expect("bind the attacker");
+    let attacker = UdpSocket::bind(free_udp("127.0.0.20").expect("a free UDP port"))
+        .expect("bind the attacker");
     for target in 0..cluster.nodes.len() {
         let sender = if target == leader {
             (leader + 1) % cluster.nodes.len()
@@ -142,7 +143,8 @@ fn refused_term_jumps_are_warned_about_at_most_once_per_peer_per_minute() {
     let target = (leader + 1) % cluster.nodes.len();
 
     // Phase 1: a flood of 200 term jumps from one impersonated peer.
-    let attacker = UdpSocket::bind(free_udp("127.0.0.21")).expect("bind the attacker");
+    let attacker = UdpSocket::bind(free_udp("127.0.0.21").expect("a free UDP port"))
+        .expect("bind the attacker");
     let sender = (leader + 2) % cluster.nodes.len();
     let mut sealer = impersonate(&cluster, sender, stored_incarnation(&cluster, sender) + 1);
     const FLOOD: u64 = 200;
@@ -198,7 +200,8 @@ fn a_forged_incarnation_one_above_a_member_silences_it_only_until_it_moves_above
     // Phase 1: one datagram sealed as `silenced` in its incarnation + 1, to the other follower
     // and to the leader. Both now hold that incarnation and refuse the genuine one as stale.
     let incarnation = stored_incarnation(&cluster, silenced);
-    let attacker = UdpSocket::bind(free_udp("127.0.0.22")).expect("bind the attacker");
+    let attacker = UdpSocket::bind(free_udp("127.0.0.22").expect("a free UDP port"))
+        .expect("bind the attacker");
     let mut sealer = impersonate(&cluster, silenced, incarnation + 1);
     for target in [leader, other] {
         let datagram = sealer
@@ -252,9 +255,9 @@ struct Duplicate {
 
 impl Duplicate {
     fn start(cluster: &Cluster, index: usize) -> Duplicate {
-        let udp = free_udp("127.0.0.30");
-        let http = free_tcp("127.0.0.30");
-        let state_dir = cluster.directory.path().join("duplicate");
+        let udp = free_udp("127.0.0.30").expect("a free UDP port");
+        let http = free_tcp("127.0.0.30").expect("a free TCP port");
+        let state_dir = cluster.directory().join("duplicate");
         fs::create_dir_all(&state_dir).expect("create the duplicate's state directory");
         let mut arguments = cluster.arguments(index);
         if let Some(separator) = arguments.iter().position(|argument| argument == "--") {
@@ -270,7 +273,7 @@ impl Duplicate {
         replace(&mut arguments, "--listen", udp.to_string().into());
         replace(&mut arguments, "--http", http.to_string().into());
         replace(&mut arguments, "--state-dir", state_dir.into());
-        let log = File::create(cluster.directory.path().join("duplicate.log"))
+        let log = File::create(cluster.directory().join("duplicate.log"))
             .expect("create the duplicate's log");
         let mut command = Command::new(tenure_binary());
         command

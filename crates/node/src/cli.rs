@@ -36,15 +36,6 @@ pub enum CliCommand {
     /// Run a local 3-node cluster on 127.0.0.1, kill its leader, show the failover and a
     /// graceful handover, then clean up.
     Demo(DemoArgs),
-    /// Measure crash failover and graceful handover over many rounds on a local cluster.
-    #[command(hide = true)]
-    Bench(BenchArgs),
-    /// The demo's child: prints its fencing token until stopped.
-    #[command(name = "__demo-child", hide = true)]
-    DemoChild {
-        /// Ignored; the demo passes its directory so that cleanup can find the process.
-        tag: Option<String>,
-    },
 }
 
 /// `tenure run`.
@@ -291,20 +282,6 @@ pub struct DemoArgs {
     /// Also print each node's own log lines (normally kept in the temporary directory).
     #[arg(long)]
     pub verbose: bool,
-}
-
-/// `tenure bench` (hidden).
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Rounds of each measurement.
-    #[arg(long, default_value_t = 20)]
-    pub rounds: u32,
-    /// The lease of the measured cluster.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub lease: Duration,
-    /// The heartbeat of the measured cluster.
-    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
-    pub heartbeat: Duration,
 }
 
 /// Parses a human duration such as `2s`, `250ms` or `1m 30s`.

@@ -10,10 +10,14 @@
 //! - `observer`, `http`, `http_server` and `metrics`: logs, the HTTP API (with its connection
 //!   limits) and Prometheus metrics.
 //! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
-//!   `demo`: the other subcommands; `http_client` and `process`: helpers they and the end-to-end tests share.
+//!   `demo`: the other subcommands; `http_client`: the small HTTP client they share.
+//! - `cluster`: a local cluster of `tenure run` processes, which `tenure demo` runs and the test
+//!   harness (tenure-harness) builds on; `split_mix`: the seeded generator of the election
+//!   jitter, which the harness draws its faults from too.
 
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod demo;
 pub mod guard;
 pub mod http;
@@ -24,10 +28,10 @@ pub mod members;
 pub mod metrics;
 pub mod notice;
 pub mod observer;
-pub mod process;
 pub mod run;
 pub mod settings;
 pub mod small_file;
+pub mod split_mix;
 pub mod state_file;
 pub mod status_command;
 pub mod storage;

@@ -27,6 +27,7 @@ use crate::logging;
 use crate::members::PeerAddress;
 use crate::observer::{NodeInfo, NodeObserver, Shared};
 use crate::settings::{human, KeySource, RunSettings, KILL_AFTER};
+use crate::split_mix::SplitMix64;
 use crate::state_file::StateFile;
 use crate::storage::StateStorage;
 use crate::supervisor::{ChildStats, Supervisor, SupervisorSettings};
@@ -297,18 +298,13 @@ fn own_executable() -> Result<PathBuf, RunError> {
 /// jitter needs no cryptographic quality, only independence between nodes.
 fn entropy() -> impl FnMut() -> u64 {
     let mut seed = [0u8; 8];
-    let mut state = match getrandom::fill(&mut seed) {
+    let state = match getrandom::fill(&mut seed) {
         Ok(()) => u64::from_le_bytes(seed),
         // Without OS randomness, the boot clock and the process id still differ per node.
         Err(_) => BootClock::new().now_nanos() ^ (u64::from(std::process::id()) << 32),
     };
-    move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    let mut rng = SplitMix64::new(state);
+    move || rng.next_u64()
 }
 
 /// The acting sink: the supervised daemon, or nothing for an observer-only node.

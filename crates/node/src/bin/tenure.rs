@@ -60,8 +60,6 @@ fn main() -> ExitCode {
         }
         CliCommand::Status(args) => tenure_node::status_command::status(args),
         CliCommand::Demo(args) => tenure_node::demo::demo(args),
-        CliCommand::Bench(args) => tenure_node::demo::bench(args),
-        CliCommand::DemoChild { .. } => tenure_node::demo::demo_child(),
     }
 }
 

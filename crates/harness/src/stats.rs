@@ -1,4 +1,5 @@
-//! Summaries of measured durations: nearest-rank percentiles, as in `tenure bench`.
+//! Summaries of measured durations: nearest-rank percentiles, for the benchmark and the chaos
+//! runner.
 
 use std::time::Duration;
 

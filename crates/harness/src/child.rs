@@ -39,8 +39,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::time::MissedTickBehavior;
 
-use crate::monotonic_nanos;
 use crate::store::{parse_reply, Verdict, MAX_REQUEST};
+use tenure_node::cluster::monotonic_nanos;
 
 /// How long one store write may take before the child gives up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);

@@ -30,6 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+use tenure_node::cluster::HttpRoute;
+use tenure_node::http_client::Response;
 
 /// Where `ip netns` binds named namespaces.
 const NETNS_DIR: &str = "/run/netns";
@@ -57,6 +59,17 @@ pub fn in_namespace<T: Send>(
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the namespace thread panicked")))
     })
+}
+
+/// Requests to the nodes' HTTP APIs from inside the network namespace bound at its path, as a
+/// [`HttpRoute`] of the process cluster.
+#[derive(Clone, Debug)]
+pub struct InNamespace(pub PathBuf);
+
+impl HttpRoute for InNamespace {
+    fn run(&self, request: &(dyn Fn() -> io::Result<Response> + Sync)) -> io::Result<Response> {
+        in_namespace(&self.0, request)
+    }
 }
 
 /// A hub and one namespace per node. See the module docs.
@@ -156,6 +169,11 @@ impl NamespaceNetwork {
     /// The hub namespace's file, for [`in_namespace`].
     pub fn hub_path(&self) -> PathBuf {
         Path::new(NETNS_DIR).join(&self.hub)
+    }
+
+    /// The route a cluster of these nodes sends its HTTP requests by: from the hub namespace.
+    pub fn http_route(&self) -> Box<dyn HttpRoute> {
+        Box::new(InNamespace(self.hub_path()))
     }
 
     /// Cuts node `index` off from every other node (and from the runner's HTTP probes).

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::{parse_ledger_line, LedgerEntry, LedgerEvent};
+use crate::ledger::{parse_ledger_line, LedgerEntry, LedgerEvent};
 
 /// Most bytes read per poll; a poll that finds more reads the rest at the next one.
 const MAX_READ: u64 = 4 << 20;

@@ -108,8 +108,8 @@ pub fn remove_stale_runs(prefix: &str) {
                 continue;
             };
             eprintln!("killing process {pid}, left by a dead run ({marker}...)");
-            tenure_node::process::signal(pid, rustix::process::Signal::KILL);
-            tenure_node::process::signal(pid, rustix::process::Signal::CONT);
+            tenure_node::cluster::process::signal(pid, rustix::process::Signal::KILL);
+            tenure_node::cluster::process::signal(pid, rustix::process::Signal::CONT);
         }
     }
     if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {

@@ -1,5 +1,5 @@
-//! Process helpers for the demo, the benchmark and the end-to-end tests: tie a started process's
-//! life to its starter, and find every process a run left behind.
+//! Process helpers of the local cluster: tie a started process's life to its starter, signal
+//! it, find every process a run left behind, and read the clock all of them share.
 
 use std::fs;
 use std::io;
@@ -7,6 +7,15 @@ use std::process::Command;
 
 pub use rustix::process::Signal;
 use rustix::process::{getpid, getppid, kill_process, set_parent_process_death_signal, Pid};
+use rustix::time::{clock_gettime, ClockId};
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process of the machine, so a time
+/// taken here and a time a child process writes down compare (the tests' ledger uses it).
+pub fn monotonic_nanos() -> u64 {
+    let time = clock_gettime(ClockId::Monotonic);
+    u64::try_from(time.tv_sec).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(time.tv_nsec).unwrap_or(0)
+}
 
 /// Makes the process `command` starts receive `signal` when the thread that starts it exits
 /// (Linux's parent-death signal), so that a demo or a test killed by SIGKILL does not leave its

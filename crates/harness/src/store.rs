@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::monotonic_nanos;
+use tenure_node::cluster::monotonic_nanos;
 
 /// Most connections served at once; a child holds one, so this is far above what a cluster
 /// of five ever needs. Connections beyond it are closed at once.

@@ -27,8 +27,8 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::ledger::Interval;
 use crate::store::StoreRecord;
-use crate::Interval;
 
 /// The result of the ledger check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,15 +1,18 @@
-//! Ctrl-C for the long-running binaries (chaos runner, benchmark): SIGINT and SIGTERM set a
-//! flag instead of killing the process, so that the run stops at its next check and its
-//! cleanup (clusters, namespaces, the store) runs as on any other exit.
+//! Ctrl-C for everything that runs a local cluster (`tenure demo`, the chaos runner, the
+//! benchmark): SIGINT and SIGTERM set a flag instead of killing the process, so that the run
+//! stops at its next check and its cleanup (the cluster, and whatever else the run started)
+//! runs as on any other exit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-/// A flag set by SIGINT or SIGTERM. A second signal after the flag is set exits at once with
-/// status 130 (the parent-death signals of the nodes then stop the clusters; namespaces of an
-/// interrupted run are removed by the next run).
+/// A flag set by SIGINT or SIGTERM. Installing the handler replaces the default action (exit),
+/// so that Ctrl-C runs the cleanup instead of orphaning the cluster. A second signal after the
+/// flag is set exits at once with status 130 (the parent-death signals of the nodes then stop
+/// the cluster; what else an interrupted run leaves behind, such as network namespaces, the
+/// next run removes).
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let (ready_sender, ready) = mpsc::channel();

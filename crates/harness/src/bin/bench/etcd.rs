@@ -1,0 +1,351 @@
+//! etcd 3.4 beside tenure: a 3-member cluster on 127.0.0.1 and 3 contenders `etcdctl lock
+//! --ttl 2 tenure-bench -- bench __child ...`; failover after SIGKILL of the holding
+//! etcdctl, whether its old child still runs when the new one starts, and the memory and idle
+//! CPU of the members and contenders.
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tenure_harness::ledger_tail::LedgerTail;
+use tenure_harness::stats::millis;
+use tenure_harness::{free_tcp, monotonic_nanos, procfs, LedgerEntry, Signal};
+use tenure_node::cluster::process::{exit_with_parent, is_alive, processes_mentioning, signal};
+
+use crate::results::EtcdResult;
+use crate::session::Bench;
+use crate::{failed, Failure, CHILD_MODE, ETCD_TTL_SECONDS, RUN_PREFIX, STEP_LIMIT};
+
+impl Bench<'_> {
+    /// etcd's failover with `etcdctl lock --ttl 2`, then its footprint at idle.
+    pub(crate) fn etcd(&mut self, rounds: u32) -> Result<EtcdResult, Failure> {
+        let version = etcd_version()?;
+        self.say(&format!(
+            "etcd {version}: starting 3 members and 3 `etcdctl lock --ttl {ETCD_TTL_SECONDS}` \
+             contenders on 127.0.0.1"
+        ));
+        let mut etcd = Etcd::start()?;
+        let endpoints = etcd.endpoints();
+        self.wait_for(STEP_LIMIT, "etcd to become healthy", || {
+            let status = Command::new("etcdctl")
+                .args(["--endpoints", &endpoints, "endpoint", "health"])
+                .env("ETCDCTL_API", "3")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .ok()?;
+            status.success().then_some(())
+        })?;
+        let executable = std::env::current_exe()
+            .map_err(|error| failed(format!("cannot find this program: {error}")))?;
+        for index in 0..3 {
+            etcd.start_contender(index, &executable)?;
+        }
+        let mut result = EtcdResult {
+            version,
+            ..EtcdResult::default()
+        };
+        let mut tail = LedgerTail::new(&etcd.ledger);
+        for round in 1..=rounds {
+            let (took, still_running) = self.etcd_round(&mut etcd, &mut tail, &executable)?;
+            self.say(&format!(
+                "etcd: failover {round:>2}/{rounds}: {} ms; old child {}",
+                millis(took),
+                if still_running {
+                    "still running"
+                } else {
+                    "gone"
+                }
+            ));
+            self.samples.push(format!(
+                "etcd crash failover,{ETCD_TTL_SECONDS}s,{round},{}",
+                took.as_secs_f64() * 1e3
+            ));
+            result.failovers.push(took);
+            if still_running {
+                result.old_child_still_running += 1;
+            }
+        }
+        self.sample_load();
+        self.etcd_idle(&etcd, &mut result)?;
+        self.sample_load();
+        Ok(result)
+    }
+
+    /// One failover: SIGKILL of the holding etcdctl until another contender's child starts.
+    /// Returns how long it took and whether the old child still ran then; the orphan is then
+    /// stopped (nothing else ever would) and its contender started again.
+    fn etcd_round(
+        &mut self,
+        etcd: &mut Etcd,
+        tail: &mut LedgerTail,
+        executable: &Path,
+    ) -> Result<(Duration, bool), Failure> {
+        let (holder, child) = self.wait_for(STEP_LIMIT, "a contender to hold the lock", || {
+            tail.poll();
+            holder(tail)
+        })?;
+        // A random phase against etcdctl's keep-alives (every TTL/3).
+        let phase = self.rng.duration(Duration::from_secs(ETCD_TTL_SECONDS) / 3);
+        self.sleep(phase)?;
+        let killed_at = etcd.kill_contender(holder);
+        let next = self.wait_for(STEP_LIMIT, "the next contender's child", || {
+            tail.poll();
+            tail.starts()
+                .iter()
+                .find(|start| start.at > killed_at && start.pid != child.pid)
+                .cloned()
+        })?;
+        let still_running = is_alive(child.pid as i32);
+        let took = Duration::from_nanos(next.at.saturating_sub(killed_at));
+        signal(child.pid as i32, Signal::TERM);
+        self.wait_for(STEP_LIMIT, "the orphaned child to stop", || {
+            (!is_alive(child.pid as i32)).then_some(())
+        })?;
+        etcd.start_contender(holder, executable)?;
+        Ok((took, still_running))
+    }
+
+    /// Memory and CPU of the members and contenders over `--idle`.
+    fn etcd_idle(&self, etcd: &Etcd, result: &mut EtcdResult) -> Result<(), Failure> {
+        self.say(&format!(
+            "etcd: watching the idle cluster for {} s",
+            self.args.idle.as_secs()
+        ));
+        let members: Vec<i32> = etcd.members.iter().map(|child| child.id() as i32).collect();
+        let contenders: Vec<i32> = etcd
+            .contenders
+            .iter()
+            .flatten()
+            .map(|child| child.id() as i32)
+            .collect();
+        let ticks = |pid: &i32| procfs::stat(*pid).map_or(0, |stat| stat.cpu_ticks);
+        let members_before: Vec<u64> = members.iter().map(ticks).collect();
+        let contenders_before: Vec<u64> = contenders.iter().map(ticks).collect();
+        let window_start = Instant::now();
+        self.sleep(self.args.idle)?;
+        let window = window_start.elapsed().as_secs_f64();
+        let per_second = procfs::ticks_per_second() as f64;
+        let cpu = |pids: &[i32], before: &[u64]| -> Vec<f64> {
+            pids.iter()
+                .zip(before)
+                .map(|(pid, before)| {
+                    ticks(pid).saturating_sub(*before) as f64 / per_second / window * 100.0
+                })
+                .collect()
+        };
+        result.member_cpu = cpu(&members, &members_before);
+        result.contender_cpu = cpu(&contenders, &contenders_before);
+        result.member_kib = members
+            .iter()
+            .filter_map(|pid| procfs::resident_kib(*pid))
+            .collect();
+        result.contender_kib = contenders
+            .iter()
+            .filter_map(|pid| procfs::resident_kib(*pid))
+            .collect();
+        Ok(())
+    }
+}
+
+/// The contender whose child runs (`cN` is contender N-1), and that child's start.
+fn holder(tail: &LedgerTail) -> Option<(usize, LedgerEntry)> {
+    let running = tail.running();
+    let [child] = running[..] else {
+        return None;
+    };
+    let index = child
+        .node
+        .strip_prefix('c')?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)?;
+    Some((index, child.clone()))
+}
+
+fn etcd_version() -> Result<String, Failure> {
+    let output = Command::new("etcd")
+        .arg("--version")
+        .output()
+        .map_err(|error| {
+            failed(format!(
+                "etcd is not installed ({error}); scripts/bench.sh installs it, or pass --etcd \
+                 false"
+            ))
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text
+        .lines()
+        .find_map(|line| line.strip_prefix("etcd Version:"))
+        .map(|version| version.trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    if !version.starts_with("3.4") {
+        println!("note: etcd {version} is not the 3.4 the comparison was written for");
+    }
+    Ok(version)
+}
+
+/// A 3-member etcd cluster on 127.0.0.1 and 3 lock contenders. Dropping it kills every
+/// process it started, including the children that killed contenders orphaned.
+struct Etcd {
+    directory: tempfile::TempDir,
+    marker: String,
+    members: Vec<Child>,
+    client_urls: Vec<String>,
+    contenders: Vec<Option<Child>>,
+    ledger: PathBuf,
+}
+
+impl Etcd {
+    fn start() -> Result<Etcd, Failure> {
+        let directory = tempfile::Builder::new()
+            .prefix(&format!("{RUN_PREFIX}{}-etcd-", std::process::id()))
+            .tempdir()
+            .map_err(|error| failed(format!("no temporary directory: {error}")))?;
+        let marker = directory.path().display().to_string();
+        let port = || {
+            free_tcp("127.0.0.1")
+                .map(|address| address.port())
+                .map_err(|error| failed(format!("no free port: {error}")))
+        };
+        let clients = (0..3)
+            .map(|_| port())
+            .collect::<Result<Vec<u16>, Failure>>()?;
+        let peers = (0..3)
+            .map(|_| port())
+            .collect::<Result<Vec<u16>, Failure>>()?;
+        let initial: Vec<String> = peers
+            .iter()
+            .enumerate()
+            .map(|(index, port)| format!("e{}=http://127.0.0.1:{port}", index + 1))
+            .collect();
+        let mut etcd = Etcd {
+            ledger: directory.path().join("ledger"),
+            directory,
+            marker,
+            members: Vec::new(),
+            client_urls: clients
+                .iter()
+                .map(|port| format!("http://127.0.0.1:{port}"))
+                .collect(),
+            contenders: vec![None, None, None],
+        };
+        for (index, peer) in peers.iter().enumerate() {
+            etcd.start_member(index, *peer, &initial.join(","))?;
+        }
+        Ok(etcd)
+    }
+
+    /// Starts member `index` (`eN`), its peer URL on `peer`, into the cluster `initial`.
+    fn start_member(&mut self, index: usize, peer: u16, initial: &str) -> Result<(), Failure> {
+        let name = format!("e{}", index + 1);
+        let log = fs::File::create(self.directory.path().join(format!("{name}.log")))
+            .map_err(|error| failed(format!("cannot create etcd's log: {error}")))?;
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let mut command = Command::new("etcd");
+        command
+            .args(["--name", &name])
+            .arg("--data-dir")
+            .arg(self.directory.path().join(&name))
+            .args(["--listen-client-urls", &self.client_urls[index]])
+            .args(["--advertise-client-urls", &self.client_urls[index]])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", initial])
+            .args(["--initial-cluster-state", "new"])
+            .args([
+                "--initial-cluster-token",
+                &format!("tenure-bench-{}", std::process::id()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0);
+        exit_with_parent(&mut command, Signal::KILL);
+        self.members.push(
+            command
+                .spawn()
+                .map_err(|error| failed(format!("cannot start etcd: {error}")))?,
+        );
+        Ok(())
+    }
+
+    fn endpoints(&self) -> String {
+        self.client_urls.join(",")
+    }
+
+    /// Starts (again) contender `index`: `etcdctl lock --ttl 2 tenure-bench -- CHILD`. Its
+    /// stderr goes to `cN.log` in the directory.
+    fn start_contender(&mut self, index: usize, executable: &Path) -> Result<(), Failure> {
+        if let Some(mut old) = self.contenders[index].take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        let log = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.directory.path().join(format!("c{}.log", index + 1)))
+            .map_err(|error| failed(format!("cannot create etcdctl's log: {error}")))?;
+        let mut command = Command::new("etcdctl");
+        command
+            .env("ETCDCTL_API", "3")
+            .env("TENURE_NODE_ID", format!("c{}", index + 1))
+            .env("TENURE_LEADER_ID", format!("c{}", index + 1))
+            .args(["--endpoints", &self.endpoints()])
+            .args([
+                "lock",
+                "--ttl",
+                &ETCD_TTL_SECONDS.to_string(),
+                "tenure-bench",
+                "--",
+            ])
+            .arg(executable)
+            .arg(CHILD_MODE)
+            .arg(&self.ledger)
+            .args(["--token-env", "ETCD_LOCK_REV"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0);
+        exit_with_parent(&mut command, Signal::KILL);
+        self.contenders[index] = Some(
+            command
+                .spawn()
+                .map_err(|error| failed(format!("cannot start etcdctl: {error}")))?,
+        );
+        Ok(())
+    }
+
+    /// SIGKILL of contender `index`'s etcdctl (not its child); returns when it was sent.
+    fn kill_contender(&mut self, index: usize) -> u64 {
+        let at = monotonic_nanos();
+        if let Some(mut contender) = self.contenders[index].take() {
+            let _ = contender.kill();
+            let _ = contender.wait();
+        }
+        at
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for child in self.contenders.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for child in &mut self.members {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The orphaned children of killed contenders, and anything else of this run.
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < give_up && !processes_mentioning(&self.marker).is_empty() {
+            for pid in processes_mentioning(&self.marker) {
+                signal(pid, Signal::KILL);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

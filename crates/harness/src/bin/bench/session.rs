@@ -1,0 +1,216 @@
+//! The benchmark's run: the order of the measurements, the state they share (samples, load,
+//! results) and the waits they use, each bounded by `STEP_LIMIT` and noticing Ctrl-C.
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tenure_harness::ledger_tail::LedgerTail;
+use tenure_harness::{
+    monotonic_nanos, procfs, tenure_binary, Cluster, ClusterSpec, Healthy, LedgerEntry, SplitMix64,
+    Timing,
+};
+
+use crate::machine::{load_average, machine};
+use crate::results::Results;
+use crate::tenure::{timing_for, Extent};
+use crate::{failed, Args, Failure, CHILD_ALIVE, CHILD_MODE, POLL, RUN_PREFIX, STEP_LIMIT};
+
+/// The benchmark under way.
+pub(crate) struct Bench<'a> {
+    pub(crate) args: Args,
+    interrupted: &'a AtomicBool,
+    started: Instant,
+    /// The machine and its load when the run started.
+    pub(crate) machine: String,
+    /// One-minute load averages sampled during the run.
+    pub(crate) loads: Vec<f64>,
+    /// `measurement,setting,round,milliseconds` lines for samples.csv.
+    pub(crate) samples: Vec<String>,
+    pub(crate) results: Results,
+    /// The random phase of each round against the heartbeats.
+    pub(crate) rng: SplitMix64,
+}
+
+impl<'a> Bench<'a> {
+    pub(crate) fn new(args: Args, interrupted: &'a AtomicBool) -> Bench<'a> {
+        Bench {
+            args,
+            interrupted,
+            started: Instant::now(),
+            machine: String::new(),
+            loads: Vec::new(),
+            samples: Vec::new(),
+            results: Results::default(),
+            rng: SplitMix64::new(monotonic_nanos()),
+        }
+    }
+
+    /// Every measurement the arguments ask for, then the report, the samples and the plot.
+    pub(crate) fn run(&mut self) -> Result<(), Failure> {
+        fs::create_dir_all(&self.args.out).map_err(|error| {
+            failed(format!(
+                "cannot create {}: {error}",
+                self.args.out.display()
+            ))
+        })?;
+        procfs::remove_stale_runs(RUN_PREFIX);
+        let rounds = self.args.rounds.max(1);
+        self.introduce(rounds);
+        self.measure(rounds)?;
+        self.sample_load();
+        self.write_results()
+    }
+
+    fn introduce(&mut self, rounds: u32) {
+        let binary = tenure_binary();
+        println!(
+            "bench: {rounds} rounds each; tenure binary {}{}",
+            binary.display(),
+            if binary.components().any(|part| part.as_os_str() == "debug") {
+                " (a DEBUG build: timings are not representative; use --release)"
+            } else {
+                ""
+            }
+        );
+        self.machine = machine();
+        println!("{}", self.machine.replace('\n', "\n  "));
+        self.sample_load();
+    }
+
+    /// `--lease` in full, then crash failover at the other leases, then etcd.
+    fn measure(&mut self, rounds: u32) -> Result<(), Failure> {
+        let full = timing_for(self.args.lease);
+        self.results.full = Some(full);
+        let extent = if self.args.quick {
+            Extent::Handover
+        } else {
+            Extent::Footprint
+        };
+        let result = self.tenure(full, rounds, extent)?;
+        self.results.leases.push(result);
+        if self.args.quick {
+            return Ok(());
+        }
+        for lease in self.args.leases.clone() {
+            // --lease is measured already.
+            if lease != self.args.lease {
+                let result = self.tenure(timing_for(lease), rounds, Extent::Failover)?;
+                self.results.leases.push(result);
+            }
+        }
+        self.results
+            .leases
+            .sort_by_key(|result| result.timing.lease);
+        if self.args.etcd {
+            let result = self.etcd(rounds)?;
+            self.results.etcd = Some(result);
+        }
+        Ok(())
+    }
+
+    fn write_results(&self) -> Result<(), Failure> {
+        let report = self.report();
+        println!("\n{report}");
+        let out = &self.args.out;
+        let written = fs::write(out.join("report.md"), &report)
+            .and_then(|()| fs::write(out.join("samples.csv"), self.csv()))
+            .and_then(|()| fs::write(out.join("failover.svg"), self.svg()));
+        written.map_err(|error| failed(format!("cannot write to {}: {error}", out.display())))?;
+        println!(
+            "wrote {0}/report.md, {0}/samples.csv and {0}/failover.svg",
+            out.display()
+        );
+        Ok(())
+    }
+
+    pub(crate) fn say(&self, text: &str) {
+        println!("[{:>7.1}s] {text}", self.started.elapsed().as_secs_f64());
+    }
+
+    /// Keeps the one-minute load average, for the report.
+    pub(crate) fn sample_load(&mut self) {
+        if let Some(load) = load_average() {
+            self.loads.push(load);
+        }
+    }
+
+    fn check_interrupt(&self) -> Result<(), Failure> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            Err(Failure::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Polls `check` until it returns `Some`, for at most `limit`.
+    pub(crate) fn wait_for<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> Result<T, Failure> {
+        let give_up = Instant::now() + limit;
+        loop {
+            self.check_interrupt()?;
+            if let Some(value) = check() {
+                return Ok(value);
+            }
+            if Instant::now() >= give_up {
+                return Err(failed(format!(
+                    "timed out after {} s waiting for {what}",
+                    limit.as_secs()
+                )));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Sleeps `duration`, waking to notice Ctrl-C.
+    pub(crate) fn sleep(&self, duration: Duration) -> Result<(), Failure> {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            self.check_interrupt()?;
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+        }
+        Ok(())
+    }
+
+    /// Three nodes at `timing`, each supervising this binary as the ledger child.
+    pub(crate) fn child_spec(&self, timing: Timing) -> Result<ClusterSpec, Failure> {
+        let executable = std::env::current_exe()
+            .map_err(|error| failed(format!("cannot find this program: {error}")))?;
+        Ok(ClusterSpec {
+            timing,
+            child_leading_arguments: vec![CHILD_MODE.to_string()],
+            child_arguments: vec![
+                "--alive-ms".to_string(),
+                CHILD_ALIVE.as_millis().to_string(),
+            ],
+            log_level: "info".to_string(),
+            directory_prefix: format!("{RUN_PREFIX}{}-", std::process::id()),
+            ..ClusterSpec::new(3, &executable.display().to_string())
+        })
+    }
+
+    pub(crate) fn wait_healthy(
+        &self,
+        cluster: &Cluster,
+        tail: &mut LedgerTail,
+    ) -> Result<Healthy, Failure> {
+        self.wait_for(STEP_LIMIT, "a healthy cluster", || cluster.healthy(tail))
+    }
+
+    /// Waits for a child start with a token above `above`.
+    pub(crate) fn wait_start(
+        &self,
+        tail: &mut LedgerTail,
+        above: u64,
+        what: &str,
+    ) -> Result<LedgerEntry, Failure> {
+        self.wait_for(STEP_LIMIT, what, || {
+            tail.poll();
+            tail.start_above(above).cloned()
+        })
+    }
+}
