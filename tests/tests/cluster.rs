@@ -1,7 +1,7 @@
 //! Clusters of real `tenure run` processes on 127.0.0.x, each supervising the ledger child,
 //! put through crashes, freezes, handovers, restarts, forged and replayed datagrams and the
 //! HTTP API. Every test ends by checking the ledger: no two children ever ran at once, and the
-//! fencing tokens only rose (DESIGN: `acting_safety`, `fencing_monotonic`).
+//! fencing tokens only rose (protocol: acting_safety; protocol: fencing_monotonic).
 //!
 //! Timing is asserted against bounds derived from the configuration (`Timing`), each with the
 //! same `SLACK` for a loaded machine.
@@ -92,7 +92,7 @@ fn sigkill_of_the_leader_kills_its_child_and_another_node_acts_within_the_bound(
     );
     assert_ne!(next.node, cluster.nodes[leader].name);
     // It cannot be faster than the promise of the followers that acked the dead leader,
-    // shortened by drift: they wait out their promise before voting (DESIGN: Promises).
+    // shortened by drift: they wait out their promise before voting (protocol: Promises).
     assert!(
         next.at > stop.at,
         "the new child started before the old one stopped"

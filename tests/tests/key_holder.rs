@@ -1,5 +1,5 @@
 //! Authentic datagrams a correct member never sends, forged by a test that holds the cluster key
-//! (docs/operations.md, "Threat model"), and a second process started with a member's id: a
+//! (docs/operations.md: Threat model), and a second process started with a member's id: a
 //! cluster of real `tenure run` processes must survive them, report them, and keep its ledger
 //! free of overlaps.
 

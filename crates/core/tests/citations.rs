@@ -264,7 +264,13 @@ enum Cited {
 /// The citations that begin on `line`: where each one's heading starts, and what it cites.
 fn citations(line: &str) -> Vec<(usize, Cited)> {
     let mut found = Vec::new();
-    for (at, _) in line.match_indices(": ") {
+    // A colon then a space, or a colon that ends the line: the heading then wraps onto the
+    // next comment line.
+    let line = line.trim_end();
+    for (at, _) in line.match_indices(':') {
+        if !(at + 1 == line.len() || line[at + 1..].starts_with(' ')) {
+            continue;
+        }
         let before = &line[..at];
         let cited = &before[path_start(before)..];
         let document = if cited == SPEC {
@@ -274,7 +280,7 @@ fn citations(line: &str) -> Vec<(usize, Cited)> {
         } else {
             continue;
         };
-        found.push((at + ": ".len(), document));
+        found.push(((at + ": ".len()).min(line.len()), document));
     }
     found
 }
@@ -467,6 +473,17 @@ fn the_checker_accepts_citations_of_existing_headings() {
 fn the_checker_follows_a_heading_that_wraps_onto_the_next_comment_line() {
     let text = format!("    // handed over ({SPEC}: Graceful\n    // handover) at once.\n");
     assert_eq!(problems_in(&text), Vec::<String>::new());
+}
+
+#[test]
+fn the_checker_reads_a_citation_whose_heading_starts_on_the_next_line() {
+    assert!(problems_in(&format!("/// as the spec says ({SPEC}:\n/// Promises).\n")).is_empty());
+    assert_eq!(
+        problems_in(&format!(
+            "/// rounds ({SPEC}:\n/// Failover), plus slack.\n"
+        )),
+        vec!["example.rs:1: \"Failover\" is not a heading of docs/protocol.md"]
+    );
 }
 
 #[test]

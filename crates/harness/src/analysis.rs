@@ -53,7 +53,7 @@ pub struct FreezeOverlap {
     pub overlap: Duration,
 }
 
-/// `acting_safety` and `fencing_monotonic` (DESIGN: Invariants) as seen by the children. See
+/// `acting_safety` and `fencing_monotonic` (protocol: Invariants) as seen by the children. See
 /// the module docs for what it can decide. `frozen` holds the process IDs of children frozen
 /// with their whole node; `alive_period` is the children's `--alive-ms`.
 pub fn check_children(
@@ -188,8 +188,8 @@ pub struct StoreReport {
 ///   accepted;
 /// - no live child fenced off: a rejected write means a child wrote after a child with a higher
 ///   token had written. For a child frozen with its whole node that is fencing doing its job;
-///   for any other child it means two children acted at once, or tokens went back (DESIGN:
-///   `acting_safety`, `fencing_monotonic`).
+///   for any other child it means two children acted at once, or tokens went back
+///   (protocol: acting_safety; protocol: fencing_monotonic).
 pub fn check_store(records: &[StoreRecord], acks: &[Ack], frozen: &BTreeSet<u32>) -> StoreReport {
     let mut report = StoreReport {
         acknowledged: acks.len(),

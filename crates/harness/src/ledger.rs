@@ -94,7 +94,7 @@ pub fn intervals(entries: &[LedgerEntry]) -> Vec<Interval> {
     intervals
 }
 
-/// `acting_safety` and `fencing_monotonic` (DESIGN: Invariants) as seen by the children: each
+/// `acting_safety` and `fencing_monotonic` (protocol: Invariants) as seen by the children: each
 /// child stopped before the next one started, and tokens never went back (a repeated token
 /// is allowed only for a restart on the same node).
 pub fn check_no_overlap(entries: &[LedgerEntry]) -> Result<(), String> {

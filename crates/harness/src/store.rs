@@ -1,5 +1,5 @@
 //! The fenced store of the chaos runner: the resource a supervised daemon protects with its
-//! fencing token (docs/operations.md, "Fencing tokens").
+//! fencing token (docs/operations.md: Fencing tokens).
 //!
 //! It accepts a write only if the write's token is at least the highest token it has seen,
 //! exactly as the `UPDATE fence ... WHERE token <= $1` of the operations guide, and it records

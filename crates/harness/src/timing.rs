@@ -24,7 +24,7 @@ impl Timing {
         max_drift: 0.01,
     };
 
-    /// How long the leader holds a lease per renewal: L·(1−ρ)/(1+ρ) (DESIGN: Leader lease).
+    /// How long the leader holds a lease per renewal: L·(1−ρ)/(1+ρ) (protocol: Leases).
     pub fn lease_hold(&self) -> Duration {
         self.lease
             .mul_f64((1.0 - self.max_drift) / (1.0 + self.max_drift))
@@ -46,8 +46,8 @@ impl Timing {
         self.heartbeat * 8
     }
 
-    /// Crash failover: the followers' promise (≤ L) + jitter + election rounds (DESIGN:
-    /// Failover), plus `SLACK`.
+    /// Crash failover: the followers' promise (≤ L) + jitter + election rounds
+    /// (protocol: Crash failover), plus `SLACK`.
     pub fn failover_bound(&self) -> Duration {
         self.lease + self.jitter() + self.rounds() + SLACK
     }

@@ -15,7 +15,7 @@ use crate::session::Bench;
 use crate::{failed, Failure, CHILD_ALIVE, STEP_LIMIT};
 
 /// The timing measured at each lease: heartbeat and stop grace scale with the lease so that
-/// the acting window stays open (docs/operations.md, "Tuning").
+/// the acting window stays open (docs/operations.md: Tuning).
 pub(crate) fn timing_for(lease: Duration) -> Timing {
     let (heartbeat, stop_grace) = match lease.as_millis() {
         2000.. => (Duration::from_millis(250), Duration::from_millis(500)),
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_measured_timings_keep_the_acting_window_open() {
-        // The configuration's own rule (docs/operations.md, "Tuning"): stop grace + the 150 ms
+        // The configuration's own rule (docs/operations.md: Tuning): stop grace + the 150 ms
         // SIGKILL reserve + one heartbeat stays below the lease held per renewal.
         for millis in [250, 500, 1000, 2000, 6000] {
             let timing = timing_for(Duration::from_millis(millis));

@@ -18,7 +18,7 @@ pub(crate) struct Bounds {
 
 impl Bounds {
     /// Real time a follower may still keep its promise after the leader's last heartbeat: L on
-    /// its own clock, which may run slow by ρ (DESIGN: Time).
+    /// its own clock, which may run slow by ρ (protocol: Time).
     pub(crate) fn promise(&self) -> Duration {
         self.timing.lease.div_f64(1.0 - self.timing.max_drift)
     }
@@ -35,7 +35,7 @@ impl Bounds {
     }
 
     /// Crash failover: promise + jitter + a second jitter for a split-vote retry + rounds +
-    /// slack (DESIGN: Failover).
+    /// slack (protocol: Crash failover).
     pub(crate) fn crash(&self) -> Duration {
         self.promise() + self.jitter() * 2 + self.rounds() + self.slack
     }

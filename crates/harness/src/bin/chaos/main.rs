@@ -1,6 +1,6 @@
 //! The chaos runner: clusters of 3 and 5 real `tenure run` processes, put through faults in an
 //! order drawn from a seed, with the safety of their children and of a fenced store checked at
-//! the end. See docs/benchmarks.md ("Chaos") for what it shows and how to read its summary.
+//! the end. See docs/benchmarks.md: Chaos for what it shows and how to read its summary.
 //!
 //! ```sh
 //! cargo run --release -p tenure-harness --bin chaos -- --seed 7 --duration 2m --nodes 3,5
