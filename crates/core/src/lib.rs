@@ -65,7 +65,9 @@ mod time;
 mod variant;
 
 pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
-pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM};
+pub use config::{
+    Config, ConfigError, ConfigParams, ElectionOrder, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM,
+};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};

@@ -13,10 +13,10 @@ use tenure_sim::{run, Setup, Variant, DEFAULT_RUN_MS};
 /// (seed, nodes, variant, trace hash): seeds whose schedules hold datagrams, hit crash points
 /// and pin clocks at ±ρ, and one run of a broken variant that the adversary catches.
 const GOLDEN: &[(u64, u8, &str, u64)] = &[
-    (4, 3, "correct", 0x78ec_c572_bff9_c1d7),
-    (6, 3, "correct", 0x036f_a6a8_8172_9e97),
-    (8, 5, "correct", 0x7c86_08a5_8100_7aae),
-    (0, 3, "stale_ack", 0xd8c5_6f0e_a4fc_4da3),
+    (4, 3, "correct", 0xbd4e_164f_dc33_1aa8),
+    (6, 3, "correct", 0x4675_e691_eaaa_bb0d),
+    (8, 5, "correct", 0x4321_21c2_aa6f_8b64),
+    (0, 3, "stale_ack", 0xfc4b_c40d_5386_1237),
 ];
 
 #[test]
