@@ -71,7 +71,10 @@ pub use config::{
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};
-pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS, NO_HEARTBEAT};
+pub use node::{
+    CommandError, NewNodeError, Node, MAX_ELECTION_RESENDS, MAX_OUTSTANDING_HEARTBEATS,
+    NO_HEARTBEAT,
+};
 pub use output::{DropReason, Event, Output, PersistentState, Received, RoleKind};
 pub use time::{Duration, Instant};
 #[cfg(feature = "broken-variants")]

@@ -17,6 +17,11 @@ use crate::variant::Variant;
 /// is 16 s of heartbeats, far beyond any lease; older ones could never extend a lease anyway.
 pub const MAX_OUTSTANDING_HEARTBEATS: usize = 64;
 
+/// How many times a pre-candidate or candidate asks the members that have not granted again,
+/// every half election step: enough to cover two steps, by when the next rank has started
+/// anyway (protocol: Election timing).
+pub const MAX_ELECTION_RESENDS: u64 = 4;
+
 /// The `seq` of a [`Message::HeartbeatAck`] that acknowledges no heartbeat: the answer to a
 /// heartbeat of an older term, which tells its sender the newer term and promises nothing.
 /// Heartbeats are numbered from 1 in every term, so no heartbeat has this number.
@@ -1052,20 +1057,41 @@ impl Node {
     /// lost, or a voter may have been promised a moment ago and be free now.
     fn resend_requests(&mut self, now: Instant) {
         let interval = self.config.election_resend_interval();
+        let round_timeout = self.config.election_round_timeout();
+        // Bounded like every retry: after MAX_ELECTION_RESENDS the round waits for its end.
+        let next = |round_until: Instant| {
+            let started = Instant::from_nanos(
+                round_until
+                    .as_nanos()
+                    .saturating_sub(round_timeout.as_nanos()),
+            );
+            let last = started
+                + Duration::from_nanos(interval.as_nanos().saturating_mul(MAX_ELECTION_RESENDS));
+            let next = now + interval;
+            if next <= last {
+                next
+            } else {
+                round_until
+            }
+        };
         let (message, granted) = match &mut self.role {
             Role::PreCandidate {
-                granted, resend_at, ..
+                granted,
+                resend_at,
+                round_until,
             } => {
-                *resend_at = now + interval;
+                *resend_at = next(*round_until);
                 let Some(term) = self.term.next() else {
                     return;
                 };
                 (Message::PreVote { term }, granted.clone())
             }
             Role::Candidate {
-                granted, resend_at, ..
+                granted,
+                resend_at,
+                round_until,
             } => {
-                *resend_at = now + interval;
+                *resend_at = next(*round_until);
                 (Message::RequestVote { term: self.term }, granted.clone())
             }
             _ => return,

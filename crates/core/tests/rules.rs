@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tenure_core::{
     CommandError, Config, ConfigParams, DropReason, Duration, Envelope, Event, FencingToken,
     Instant, Message, Node, NodeId, Output, PersistentState, Received, RoleKind, Term, Variant,
-    MAX_TERM, MAX_TERM_STEP, NO_HEARTBEAT,
+    MAX_ELECTION_RESENDS, MAX_TERM, MAX_TERM_STEP, NO_HEARTBEAT,
 };
 
 const N1: NodeId = NodeId(1);
@@ -769,6 +769,28 @@ fn candidates_ask_again_every_half_step_whoever_has_not_granted() {
         },
     );
     assert_eq!(node.role(), RoleKind::Leader);
+}
+
+#[test]
+fn resends_are_bounded_per_round() {
+    // protocol: Election timing. At most MAX_ELECTION_RESENDS per round; then the round waits
+    // for its end.
+    let half_step = Duration::from_millis(10);
+    let mut node = follower(three(), N1, 3);
+    node.handle_timeout(at(2_000), 0);
+    drain(&mut node);
+    let mut now = at(2_000);
+    for resend in 1..=MAX_ELECTION_RESENDS {
+        now = now + half_step;
+        assert_eq!(node.poll_timeout(), Some(now), "resend {resend}");
+        node.handle_timeout(now, 0);
+        assert_eq!(drain(&mut node).len(), 2, "both peers asked again");
+    }
+    assert_eq!(
+        node.poll_timeout(),
+        Some(at(2_500)),
+        "then only the round's end"
+    );
 }
 
 #[test]
