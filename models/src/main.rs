@@ -290,7 +290,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     println!(
         "\nresult: {} ({} run(s), {} unique states in all, {:.1} s{}{})",
         if passed { "PASS" } else { "FAIL" },
-        members.len(),
+        members.len() * args.model.elections.orders().len(),
         unique_states,
         elapsed.as_secs_f64(),
         if violated {
