@@ -69,6 +69,9 @@ pub mod timing {
     pub const CHILD_EXIT_MAX: Duration = STOP_MARGIN;
     /// The upper end of the election jitter.
     pub const ELECTION_JITTER_MAX: Duration = Duration::from_nanos(11 * GRAIN);
+    /// The delay between election ranks; its half, the candidates' resend interval, is a
+    /// whole number of grains too.
+    pub const ELECTION_STEP: Duration = Duration::from_nanos(4 * GRAIN);
 
     /// L·(1−ρ)/(1+ρ), as `Config::lease_hold` computes it.
     pub const LEASE_HOLD: Duration = LEASE_DURATION.mul_ratio(
@@ -92,6 +95,7 @@ pub mod timing {
         assert!(STOP_MARGIN.as_nanos() % GRAIN == 0);
         assert!(CHILD_EXIT_MAX.as_nanos() <= STOP_MARGIN.as_nanos());
         assert!(ELECTION_JITTER_MAX.as_nanos() % GRAIN == 0);
+        assert!(ELECTION_STEP.as_nanos() % (2 * GRAIN) == 0);
         assert!(GRAIN % 9 == 0 && GRAIN % 10 == 0 && GRAIN % 11 == 0);
     };
 }

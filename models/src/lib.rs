@@ -49,7 +49,7 @@ pub use clock::{
     global_instant, local_time, timing, Drift, DriftSpec, DRIFT_TICKS, GRAIN, MAX_DRIFT,
     NOMINAL_RATE, TICKS_PER_UNIT,
 };
-pub use model::{ModelSpec, TenureModel};
+pub use model::{order_name, ModelSpec, TenureModel};
 pub use network::{InFlight, Network};
 pub use properties::{explain, ALWAYS, SOMETIMES};
 pub use state::{Child, ClusterState, History, NodeView, Pending};

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use stateright::{Checker, Model};
-use tenure_core::Variant;
+use tenure_core::{ElectionOrder, Variant};
 
 use tenure_models::{
-    check, render_trace, timing, Bounds, CheckOptions, DriftSpec, ModelSpec, StopWhen, Strategy,
-    TenureModel, NOMINAL_RATE,
+    check, order_name, render_trace, timing, Bounds, CheckOptions, DriftSpec, ModelSpec, StopWhen,
+    Strategy, TenureModel, NOMINAL_RATE,
 };
 
 /// Model-check tenure's election core (the real tenure-core, with its broken variants) with
@@ -52,6 +52,11 @@ struct ModelArgs {
     /// of rates once (symmetry over node ids).
     #[arg(long, default_value = "slow,nominal,fast")]
     drifts: DriftSpec,
+    /// How followers time the first election after a leader (protocol: Election timing):
+    /// `ranked` (production), `random` (the adversary picks every delay), or `both`, which
+    /// runs each check once per order. Safety must hold whatever the timing.
+    #[arg(long, value_enum, default_value_t = Elections::Both)]
+    elections: Elections,
     /// Highest term any node may reach.
     #[arg(long)]
     max_term: Option<u64>,
@@ -140,12 +145,35 @@ fn bounds(args: &ModelArgs) -> Option<Bounds> {
     })
 }
 
-fn model(args: &ModelArgs, bounds: Bounds) -> Result<TenureModel, String> {
+/// Which election orders a command checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Elections {
+    Ranked,
+    Random,
+    Both,
+}
+
+impl Elections {
+    fn orders(self) -> &'static [ElectionOrder] {
+        match self {
+            Elections::Ranked => &[ElectionOrder::Ranked],
+            Elections::Random => &[ElectionOrder::Random],
+            Elections::Both => &[ElectionOrder::Ranked, ElectionOrder::Random],
+        }
+    }
+}
+
+fn model(
+    args: &ModelArgs,
+    bounds: Bounds,
+    election_order: ElectionOrder,
+) -> Result<TenureModel, String> {
     TenureModel::new(ModelSpec {
         nodes: args.nodes,
         variant: args.variant,
         drifts: args.drifts.clone(),
         bounds,
+        election_order,
     })
 }
 
@@ -204,15 +232,19 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let mut violated = false;
     let mut unique_states = 0;
     let mut elapsed = Duration::ZERO;
-    for (name, bounds) in &members {
-        let model = match model(&args.model, *bounds) {
+    let runs = members.iter().flat_map(|(name, bounds)| {
+        let orders = args.model.elections.orders();
+        orders.iter().map(move |order| (*name, *bounds, *order))
+    });
+    for (name, bounds, order) in runs {
+        let model = match model(&args.model, bounds, order) {
             Ok(model) => model,
             Err(error) => {
                 eprintln!("error: {error}");
                 return ExitCode::from(2);
             }
         };
-        println!("\n=== run {name} ===");
+        println!("\n=== run {name}, {} elections ===", order_name(order));
         describe(&model);
         println!(
             "checking with {} threads, {:?}…",
@@ -258,7 +290,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     println!(
         "\nresult: {} ({} run(s), {} unique states in all, {:.1} s{}{})",
         if passed { "PASS" } else { "FAIL" },
-        members.len(),
+        members.len() * args.model.elections.orders().len(),
         unique_states,
         elapsed.as_secs_f64(),
         if violated {
@@ -280,7 +312,10 @@ fn run_check(args: CheckArgs) -> ExitCode {
 }
 
 fn run_explore(args: ExploreArgs) -> ExitCode {
-    let model = match model(&args.model, bounds(&args.model).unwrap_or(Bounds::DEFAULT)) {
+    // One model to explore: the first order asked for (ranked for `both`).
+    let order = args.model.elections.orders()[0];
+    let bounds = bounds(&args.model).unwrap_or(Bounds::DEFAULT);
+    let model = match model(&args.model, bounds, order) {
         Ok(model) => model,
         Err(error) => {
             eprintln!("error: {error}");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use stateright::{Model, Property};
 use tenure_core::{
-    Config, ConfigParams, Envelope, Instant, Message, Node, NodeId, Output, RoleKind, Term,
-    Variant, MAX_CLUSTER_SIZE,
+    Config, ConfigParams, ElectionOrder, Envelope, Instant, Message, Node, NodeId, Output,
+    RoleKind, Term, Variant, MAX_CLUSTER_SIZE,
 };
 
 use crate::action::{Action, Jitter};
@@ -29,6 +29,9 @@ pub struct ModelSpec {
     pub drifts: DriftSpec,
     /// The limits of the state space.
     pub bounds: Bounds,
+    /// How followers time the first election after a leader: the production order, or at
+    /// the adversary's choice (protocol: Election timing).
+    pub election_order: ElectionOrder,
 }
 
 impl ModelSpec {
@@ -40,6 +43,7 @@ impl ModelSpec {
             variant: Variant::Correct,
             drifts: DriftSpec::Fixed(vec![Drift::Slow, Drift::Nominal, Drift::Fast]),
             bounds: Bounds::DEFAULT,
+            election_order: ElectionOrder::Ranked,
         }
     }
 }
@@ -48,9 +52,21 @@ impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} nodes, variant {}, drifts {}; bounds: {}",
-            self.nodes, self.variant, self.drifts, self.bounds
+            "{} nodes, variant {}, drifts {}, elections {}; bounds: {}",
+            self.nodes,
+            self.variant,
+            self.drifts,
+            order_name(self.election_order),
+            self.bounds
         )
+    }
+}
+
+/// The name of an election order on the command line and in reports.
+pub fn order_name(order: ElectionOrder) -> &'static str {
+    match order {
+        ElectionOrder::Ranked => "ranked",
+        ElectionOrder::Random => "random",
     }
 }
 
@@ -100,6 +116,8 @@ impl TenureModel {
             max_drift: MAX_DRIFT,
             stop_margin: timing::STOP_MARGIN,
             election_jitter_max: timing::ELECTION_JITTER_MAX,
+            election_step: timing::ELECTION_STEP,
+            election_order: spec.election_order,
             variant: spec.variant,
         })
         .map_err(|error| format!("the model's timing is not a valid config: {error}"))?;

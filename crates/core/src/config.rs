@@ -19,6 +19,20 @@ pub const MAX_DRIFT_PPM: u32 = 100_000;
 /// One million: ρ is held in parts per million so that all lease arithmetic is integer.
 pub const PPM: u64 = 1_000_000;
 
+/// How a follower times the first election after a leader is gone (protocol: Election
+/// timing). Both are safe: votes, promises and leases guard every term, whatever the timing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ElectionOrder {
+    /// `rank × election_step` after the promise ends, the rank counted round the ring after
+    /// the last leader: the best-placed live node starts at once. Candidates ask again every
+    /// half step; a failed round falls back to random jitter.
+    #[default]
+    Ranked,
+    /// A random jitter in `[0, election_jitter_max]` every time, and a round that fails is
+    /// retried only after its timeout, as in Raft.
+    Random,
+}
+
 /// The raw, unchecked configuration. Start from [`ConfigParams::default`] and override fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigParams {
@@ -33,9 +47,20 @@ pub struct ConfigParams {
     /// How long before its lease ends the leader stops acting: the time the supervisor needs to
     /// stop the child for sure (SIGTERM, grace, SIGKILL).
     pub stop_margin: Duration,
-    /// Elections start after a random delay in `[0, election_jitter_max]`, so that followers
-    /// whose promises end together do not split the vote forever.
+    /// After a failed election round, a follower waits a random delay in
+    /// `[0, election_jitter_max]` before it tries again, so that nodes whose rounds failed
+    /// together do not split the vote forever (protocol: Election timing).
     pub election_jitter_max: Duration,
+    /// The first election after a leader is gone starts `rank × election_step` after the
+    /// follower's promise ends, where `rank` is the follower's place among the members after
+    /// the leader it last heard (protocol: Election timing). A few network round trips, so
+    /// that the best-placed node has won before the next one starts. Candidates also re-send
+    /// their requests to members that have not granted every half step.
+    pub election_step: Duration,
+    /// How a follower times the first election after a leader is gone. Production runs
+    /// [`ElectionOrder::Ranked`]; the model checker also runs [`ElectionOrder::Random`], where
+    /// its adversary picks every delay, because safety must not depend on election timing.
+    pub election_order: ElectionOrder,
     /// Which deliberately broken variant of the protocol to run (tests only).
     #[cfg(feature = "broken-variants")]
     pub variant: Variant,
@@ -51,9 +76,13 @@ pub struct ConfigParams {
 ///   margin that costs only 2 % of the lease;
 /// - stop margin 500 ms: the supervisor's SIGTERM grace plus SIGKILL and reaping on a loaded
 ///   machine, and still 1.46 s of acting per 1.96 s lease;
-/// - jitter up to 500 ms: a quarter of the lease; with LAN round trips far below a millisecond,
-///   two followers almost never draw within one round trip of each other, so split votes are
-///   rare, and the worst case still adds only a quarter lease to failover.
+/// - election step 20 ms: the best-placed follower campaigns the instant its promise ends, and
+///   the next one only 20 ms later, which is many LAN round trips and a vote's fsync, so the
+///   first has normally won by then; candidates re-send unanswered requests every 10 ms, which
+///   also covers a voter whose promise ends a little after the candidate's;
+/// - jitter up to 500 ms, only after a failed round: a quarter of the lease; with LAN round
+///   trips far below a millisecond, two followers almost never draw within one round trip of
+///   each other, so repeated split votes are rare.
 impl Default for ConfigParams {
     fn default() -> ConfigParams {
         ConfigParams {
@@ -63,8 +92,26 @@ impl Default for ConfigParams {
             max_drift: 0.01,
             stop_margin: Duration::from_millis(500),
             election_jitter_max: Duration::from_millis(500),
+            election_step: Duration::from_millis(20),
+            election_order: ElectionOrder::Ranked,
             #[cfg(feature = "broken-variants")]
             variant: Variant::Correct,
+        }
+    }
+}
+
+impl ConfigParams {
+    /// The election step for a lease of `lease_duration` when none is given: a hundredth of
+    /// the lease (20 ms at the default 2 s), at most 100 ms. Long leases are for slow or
+    /// overloaded machines, not slower networks, so the step stops growing where it already
+    /// spans many round trips and fsyncs (protocol: Election timing).
+    pub fn election_step_for(lease_duration: Duration) -> Duration {
+        let hundredth = lease_duration.mul_ratio(1, 100);
+        let ceiling = Duration::from_millis(100);
+        if hundredth.as_nanos() > ceiling.as_nanos() {
+            ceiling
+        } else {
+            Duration::from_nanos(hundredth.as_nanos().max(1))
         }
     }
 }
@@ -78,6 +125,8 @@ pub struct Config {
     max_drift_ppm: u32,
     stop_margin: Duration,
     election_jitter_max: Duration,
+    election_step: Duration,
+    election_order: ElectionOrder,
     lease_hold: Duration,
     #[cfg(feature = "broken-variants")]
     variant: Variant,
@@ -113,6 +162,12 @@ pub enum ConfigError {
     JitterTooLarge {
         election_jitter_max: Duration,
         lease_duration: Duration,
+    },
+    /// `election_step` is zero, or the last rank's delay exceeds `election_jitter_max`.
+    ElectionStepOutOfRange {
+        election_step: Duration,
+        members: usize,
+        election_jitter_max: Duration,
     },
 }
 
@@ -167,6 +222,17 @@ impl fmt::Display for ConfigError {
                 f,
                 "election_jitter_max: {election_jitter_max} is longer than lease_duration \
                  ({lease_duration}); failover would be dominated by jitter"
+            ),
+            ConfigError::ElectionStepOutOfRange {
+                election_step,
+                members,
+                election_jitter_max,
+            } => write!(
+                f,
+                "election_step: {election_step} must be greater than zero, and the last of \
+                 {members} members must start within election_jitter_max \
+                 ({election_jitter_max}) of its promise's end: (members - 1) x election_step \
+                 <= election_jitter_max"
             ),
         }
     }
@@ -227,6 +293,17 @@ impl Config {
                 lease_duration: params.lease_duration,
             });
         }
+        let last_rank = params.members.len() as u64 - 1;
+        if params.election_step == Duration::ZERO
+            || params.election_step.as_nanos().saturating_mul(last_rank)
+                > params.election_jitter_max.as_nanos()
+        {
+            return Err(ConfigError::ElectionStepOutOfRange {
+                election_step: params.election_step,
+                members: params.members.len(),
+                election_jitter_max: params.election_jitter_max,
+            });
+        }
         Ok(Config {
             members,
             lease_duration: params.lease_duration,
@@ -234,6 +311,8 @@ impl Config {
             max_drift_ppm,
             stop_margin: params.stop_margin,
             election_jitter_max: params.election_jitter_max,
+            election_step: params.election_step,
+            election_order: params.election_order,
             lease_hold,
             #[cfg(feature = "broken-variants")]
             variant: params.variant,
@@ -270,9 +349,27 @@ impl Config {
         self.stop_margin
     }
 
-    /// The upper bound of the random election delay.
+    /// The upper bound of the random election delay after a failed round.
     pub fn election_jitter_max(&self) -> Duration {
         self.election_jitter_max
+    }
+
+    /// The delay between one election rank and the next (protocol: Election timing).
+    pub fn election_step(&self) -> Duration {
+        self.election_step
+    }
+
+    /// How the first election after a leader is timed.
+    pub fn election_order(&self) -> ElectionOrder {
+        self.election_order
+    }
+
+    /// How often a pre-candidate or candidate re-sends its request to the members that have
+    /// not granted it: half a step, so that a voter whose promise ends just after the
+    /// candidate's own, or who handles a `Resign` just after the vote request, is asked again
+    /// before the next rank starts (protocol: Election timing).
+    pub fn election_resend_interval(&self) -> Duration {
+        Duration::from_nanos((self.election_step.as_nanos() / 2).max(1))
     }
 
     /// How long, on its own clock, the leader holds a lease after sending the heartbeat that a

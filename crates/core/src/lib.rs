@@ -67,12 +67,17 @@ mod time;
 mod variant;
 
 pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
-pub use config::{Config, ConfigError, ConfigParams, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM};
+pub use config::{
+    Config, ConfigError, ConfigParams, ElectionOrder, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM,
+};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use invariant::Invariant;
 pub use leadership::Leadership;
 pub use message::{Envelope, Message, MessageKind};
-pub use node::{CommandError, NewNodeError, Node, MAX_OUTSTANDING_HEARTBEATS, NO_HEARTBEAT};
+pub use node::{
+    CommandError, NewNodeError, Node, MAX_ELECTION_RESENDS, MAX_OUTSTANDING_HEARTBEATS,
+    NO_HEARTBEAT,
+};
 pub use output::{DropReason, Event, Output, PersistentState, Received, RoleKind};
 pub use time::{Duration, Instant};
 #[cfg(feature = "broken-variants")]

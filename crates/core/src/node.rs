@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ElectionOrder};
 use crate::id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 use crate::leadership::Leadership;
 use crate::message::{Envelope, Message};
@@ -16,6 +16,11 @@ use crate::variant::Variant;
 /// How many unacknowledged heartbeats a leader remembers. At the default 250 ms interval that
 /// is 16 s of heartbeats, far beyond any lease; older ones could never extend a lease anyway.
 pub const MAX_OUTSTANDING_HEARTBEATS: usize = 64;
+
+/// How many times a pre-candidate or candidate asks the members that have not granted again,
+/// every half election step: enough to cover two steps, by when the next rank has started
+/// anyway (protocol: Election timing).
+pub const MAX_ELECTION_RESENDS: u64 = 4;
 
 /// The `seq` of a [`Message::HeartbeatAck`] that acknowledges no heartbeat: the answer to a
 /// heartbeat of an older term, which tells its sender the newer term and promises nothing.
@@ -43,6 +48,13 @@ pub struct Node {
     /// at a `TimeoutNow`; it still votes. Set by the driver (a node whose daemon keeps failing
     /// backs off), never by a message.
     campaign_hold_until: Option<Instant>,
+    /// The leader this node last accepted a heartbeat from (itself, once it led): the first
+    /// election after it is gone goes by rank after it (protocol: Election timing).
+    last_leader: Option<NodeId>,
+    /// Set by a failed election round or a lapsed leadership, cleared by a leader's heartbeat:
+    /// the next election waits a random jitter instead of the rank's delay, so liveness never
+    /// depends on the ranking (protocol: Election timing).
+    backoff: bool,
     outputs: VecDeque<Output>,
 }
 
@@ -59,10 +71,13 @@ enum Role {
     PreCandidate {
         granted: BTreeSet<NodeId>,
         round_until: Instant,
+        /// When to ask the members that have not granted again.
+        resend_at: Instant,
     },
     Candidate {
         granted: BTreeSet<NodeId>,
         round_until: Instant,
+        resend_at: Instant,
     },
     Leader(LeaderState),
 }
@@ -198,6 +213,8 @@ impl Node {
             promise_until: None,
             quarantine_until,
             campaign_hold_until: None,
+            last_leader: None,
+            backoff: false,
             outputs: VecDeque::new(),
         };
         node.check_invariants(&node.snapshot());
@@ -228,15 +245,28 @@ impl Node {
                 }
             }
             Role::Follower { .. } => self.follower_tick(now, entropy),
-            Role::PreCandidate { round_until, .. } | Role::Candidate { round_until, .. } => {
+            Role::PreCandidate {
+                round_until,
+                resend_at,
+                ..
+            }
+            | Role::Candidate {
+                round_until,
+                resend_at,
+                ..
+            } => {
                 if now >= *round_until {
-                    // The round failed (lost messages, a split vote): retry after fresh jitter.
+                    // The round failed (lost messages, a split vote, a ranked node that cannot
+                    // win): retry after fresh jitter, not by rank (protocol: Election timing).
+                    self.backoff = true;
                     self.role = Role::Follower {
                         leader: None,
                         not_before: now,
                         election_at: None,
                     };
                     self.follower_tick(now, entropy);
+                } else if now >= *resend_at {
+                    self.resend_requests(now);
                 }
             }
         }
@@ -372,9 +402,16 @@ impl Node {
             Role::Follower {
                 election_at: None, ..
             } => Some(self.election_base()),
-            Role::PreCandidate { round_until, .. } | Role::Candidate { round_until, .. } => {
-                Some(*round_until)
+            Role::PreCandidate {
+                round_until,
+                resend_at,
+                ..
             }
+            | Role::Candidate {
+                round_until,
+                resend_at,
+                ..
+            } => Some((*round_until).min(*resend_at)),
         }
     }
 
@@ -552,6 +589,8 @@ impl Node {
             not_before: now,
             election_at: None,
         };
+        self.last_leader = Some(from);
+        self.backoff = false;
         self.send(from, Message::HeartbeatAck { term, seq });
         Received::Accepted
     }
@@ -699,10 +738,18 @@ impl Node {
                 ..
             } if leader == from && term == self.term => {
                 // The leader has stopped acting for good: the promise protected nothing now.
+                // Its chosen successor campaigns at its TimeoutNow; the others leave it two
+                // steps to win before their ranks start (protocol: Election timing).
                 self.promise_until = None;
+                let not_before = match self.config.election_order() {
+                    ElectionOrder::Ranked => {
+                        now + self.config.election_step() + self.config.election_step()
+                    }
+                    ElectionOrder::Random => now,
+                };
                 self.role = Role::Follower {
                     leader: None,
-                    not_before: now,
+                    not_before,
                     election_at: None,
                 };
                 Received::Accepted
@@ -743,14 +790,18 @@ impl Node {
 
     fn follower_tick(&mut self, now: Instant, entropy: u64) {
         let base = self.election_base();
-        let jitter = self.jitter(entropy);
+        let delay = if self.backoff || self.config.election_order() == ElectionOrder::Random {
+            self.jitter(entropy)
+        } else {
+            self.rank_delay()
+        };
         let Role::Follower { election_at, .. } = &mut self.role else {
             return;
         };
         if now < base {
             return;
         }
-        let at = *election_at.get_or_insert(now + jitter);
+        let at = *election_at.get_or_insert(now + delay);
         if now >= at {
             self.become_pre_candidate(now);
         }
@@ -774,6 +825,7 @@ impl Node {
         self.role = Role::PreCandidate {
             granted: BTreeSet::from([self.id]),
             round_until: now + self.config.0.election_round_timeout(),
+            resend_at: self.first_resend(now),
         };
         for peer in self.peers().collect::<Vec<_>>() {
             self.send(peer, Message::PreVote { term });
@@ -793,6 +845,7 @@ impl Node {
         self.role = Role::Candidate {
             granted: BTreeSet::from([self.id]),
             round_until: now + self.config.0.election_round_timeout(),
+            resend_at: self.first_resend(now),
         };
         for peer in self.peers().collect::<Vec<_>>() {
             self.send(peer, Message::RequestVote { term });
@@ -803,6 +856,8 @@ impl Node {
     }
 
     fn become_leader(&mut self, now: Instant) {
+        self.last_leader = Some(self.id);
+        self.backoff = false;
         self.role = Role::Leader(LeaderState {
             elected_at: now,
             next_seq: 1,
@@ -857,7 +912,9 @@ impl Node {
             if now >= self.window_until(leader) {
                 // protocol: Lapse. A leader that cannot renew lapses into a follower. It keeps
                 // its own promise (from its last heartbeat), so it cannot vote a successor in
-                // while its old lease may still run.
+                // while its old lease may still run. It may be the node that cannot reach the
+                // others, so it does not campaign by rank again (protocol: Election timing).
+                self.backoff = true;
                 self.role = Role::Follower {
                     leader: None,
                     not_before: now,
@@ -988,6 +1045,96 @@ impl Node {
             .max(self.promise_until.unwrap_or(Instant::ZERO))
             .max(self.quarantine_until.unwrap_or(Instant::ZERO))
             .max(self.campaign_hold_until.unwrap_or(Instant::ZERO))
+    }
+
+    /// When a round started at `now` first asks again: half a step later in ranked elections;
+    /// never, only at the round's end, in random ones, which retry by timeout as Raft does.
+    fn first_resend(&self, now: Instant) -> Instant {
+        match self.config.election_order() {
+            ElectionOrder::Ranked => now + self.config.election_resend_interval(),
+            ElectionOrder::Random => now + self.config.election_round_timeout(),
+        }
+    }
+
+    /// Re-sends the round's request to the members that have not granted it: a reply may be
+    /// lost, or a voter may have been promised a moment ago and be free now.
+    fn resend_requests(&mut self, now: Instant) {
+        let interval = self.config.election_resend_interval();
+        let round_timeout = self.config.election_round_timeout();
+        // Bounded like every retry: after MAX_ELECTION_RESENDS the round waits for its end.
+        let next = |round_until: Instant| {
+            let started = Instant::from_nanos(
+                round_until
+                    .as_nanos()
+                    .saturating_sub(round_timeout.as_nanos()),
+            );
+            let last = started
+                + Duration::from_nanos(interval.as_nanos().saturating_mul(MAX_ELECTION_RESENDS));
+            let next = now + interval;
+            if next <= last {
+                next
+            } else {
+                round_until
+            }
+        };
+        let (message, granted) = match &mut self.role {
+            Role::PreCandidate {
+                granted,
+                resend_at,
+                round_until,
+            } => {
+                *resend_at = next(*round_until);
+                let Some(term) = self.term.next() else {
+                    return;
+                };
+                (Message::PreVote { term }, granted.clone())
+            }
+            Role::Candidate {
+                granted,
+                resend_at,
+                round_until,
+            } => {
+                *resend_at = next(*round_until);
+                (Message::RequestVote { term: self.term }, granted.clone())
+            }
+            _ => return,
+        };
+        let unanswered: Vec<NodeId> = self
+            .peers()
+            .filter(|peer| !granted.contains(peer))
+            .collect();
+        for peer in unanswered {
+            self.send(peer, message);
+        }
+    }
+
+    /// How long after its promise ends this follower starts the first election after a leader
+    /// is gone: `rank × election_step` (protocol: Election timing).
+    fn rank_delay(&self) -> Duration {
+        let step = self.config.election_step().as_nanos();
+        Duration::from_nanos(step.saturating_mul(u64::from(self.election_rank())))
+    }
+
+    /// This node's place in the order in which followers start that first election: 0 for the
+    /// member after the last leader in id order, round the ring, skipping the leader; by id
+    /// from the lowest if no leader was ever heard, as at a cold start. Every member computes
+    /// a different rank from the same leader, so the best-placed live node starts alone.
+    fn election_rank(&self) -> u32 {
+        let members = self.config.members();
+        let order: Vec<NodeId> = match self.last_leader {
+            Some(leader) => members
+                .range(leader..)
+                .skip(1)
+                .chain(members.range(..leader))
+                .copied()
+                .collect(),
+            None => members.iter().copied().collect(),
+        };
+        let rank = order
+            .iter()
+            .position(|id| *id == self.id)
+            .unwrap_or(members.len() - 1);
+        u32::try_from(rank).expect("at most MAX_CLUSTER_SIZE members")
     }
 
     /// A uniform draw from `[0, election_jitter_max]`; none for a cluster of one, which has

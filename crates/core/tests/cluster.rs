@@ -30,8 +30,8 @@ use proptest::test_runner::{
     Config as RunnerConfig, RngSeed, TestCaseError, TestError, TestRunner,
 };
 use tenure_core::{
-    Config, ConfigParams, Duration, Envelope, FencingToken, Instant, Invariant, Message, Node,
-    NodeId, Output, PersistentState, RoleKind, Term, Variant, PPM,
+    Config, ConfigParams, Duration, ElectionOrder, Envelope, FencingToken, Instant, Invariant,
+    Message, Node, NodeId, Output, PersistentState, RoleKind, Term, Variant, PPM,
 };
 
 /// ρ for the harness: the largest the config accepts, so drift bugs show within few steps.
@@ -52,7 +52,10 @@ const MAX_HELD: usize = 8;
 /// so a core that shrank its stop margin below it would let a child outlive the lease.
 const CHILD_STOP_TIME: u64 = 100;
 
-fn cluster_config(nodes: u32, variant: Variant) -> Arc<Config> {
+/// The harness's configuration. Hunts for broken variants use random election timing, which
+/// lets the schedule's entropy pick every election delay; the correct core is checked under
+/// both orders (protocol: Election timing).
+fn cluster_config(nodes: u32, variant: Variant, election_order: ElectionOrder) -> Arc<Config> {
     Arc::new(
         Config::new(ConfigParams {
             members: (0..nodes).map(NodeId).collect(),
@@ -61,6 +64,8 @@ fn cluster_config(nodes: u32, variant: Variant) -> Arc<Config> {
             max_drift: MAX_DRIFT,
             stop_margin: Duration::from_nanos(100),
             election_jitter_max: Duration::from_nanos(100),
+            election_step: Duration::from_nanos(20),
+            election_order,
             variant,
         })
         .expect("the harness config is valid"),
@@ -794,7 +799,11 @@ fn run_case(config: &Arc<Config>, schedule: &Schedule) -> Result<(), TestCaseErr
 
 /// Runs `cases` random schedules against `variant` and returns the first failure, shrunk.
 fn hunt(variant: Variant, nodes: u32, cases: u32) -> Option<(String, Schedule)> {
-    hunt_in(&schedule(nodes, 40), &cluster_config(nodes, variant), cases)
+    hunt_in(
+        &schedule(nodes, 40),
+        &cluster_config(nodes, variant, ElectionOrder::Random),
+        cases,
+    )
 }
 
 /// Runs `cases` schedules drawn from `schedules` against `config`, from a fixed seed so that
@@ -832,10 +841,13 @@ fn print_schedule(title: &str, reason: &str, schedule: &Schedule) {
 proptest! {
     #![proptest_config(RunnerConfig { cases: 2_000, failure_persistence: None, ..RunnerConfig::default() })]
 
-    /// The clean core keeps every invariant over 2,000 random three-node schedules.
+    /// The clean core keeps every invariant over 2,000 random three-node schedules, with
+    /// ranked elections (production) and random ones.
     #[test]
     fn the_correct_core_keeps_every_invariant(schedule in schedule(3, 40)) {
-        run_case(&cluster_config(3, Variant::Correct), &schedule)?;
+        for order in [ElectionOrder::Ranked, ElectionOrder::Random] {
+            run_case(&cluster_config(3, Variant::Correct, order), &schedule)?;
+        }
     }
 }
 
@@ -845,7 +857,9 @@ proptest! {
     /// And over five-node schedules, where a majority is three.
     #[test]
     fn the_correct_core_keeps_every_invariant_with_five_nodes(schedule in schedule(5, 40)) {
-        run_case(&cluster_config(5, Variant::Correct), &schedule)?;
+        for order in [ElectionOrder::Ranked, ElectionOrder::Random] {
+            run_case(&cluster_config(5, Variant::Correct, order), &schedule)?;
+        }
     }
 }
 
@@ -853,7 +867,7 @@ proptest! {
 fn the_correct_core_elects_a_leader_that_acts_in_a_quiet_cluster() {
     // Liveness sanity: the harness is not vacuous — with no faults a leader acts within
     // quarantine (L) + jitter + a step.
-    let config = cluster_config(3, Variant::Correct);
+    let config = cluster_config(3, Variant::Correct, ElectionOrder::Ranked);
     let mut world = World::new(config, &[0, 0, 0], &[0, 0, 0], &[0, 0, 0]);
     world
         .apply(&Step::Tick {
@@ -998,7 +1012,11 @@ fn across_terms(nodes: u32) -> impl Strategy<Value = Schedule> {
 
 /// Runs `cases` schedules of the family above against `variant`; the first failure, shrunk.
 fn hunt_across_terms(variant: Variant, cases: u32) -> Option<(String, Schedule)> {
-    hunt_in(&across_terms(3), &cluster_config(3, variant), cases)
+    hunt_in(
+        &across_terms(3),
+        &cluster_config(3, variant, ElectionOrder::Random),
+        cases,
+    )
 }
 
 #[test]

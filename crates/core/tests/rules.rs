@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tenure_core::{
     CommandError, Config, ConfigParams, DropReason, Duration, Envelope, Event, FencingToken,
     Instant, Message, Node, NodeId, Output, PersistentState, Received, RoleKind, Term, Variant,
-    MAX_TERM, MAX_TERM_STEP, NO_HEARTBEAT,
+    MAX_ELECTION_RESENDS, MAX_TERM, MAX_TERM_STEP, NO_HEARTBEAT,
 };
 
 const N1: NodeId = NodeId(1);
@@ -531,25 +531,114 @@ fn a_leader_ignores_an_ack_that_names_no_heartbeat() {
     assert_eq!(leader.role(), RoleKind::Leader);
 }
 
+/// `node`'s first election round, started at its first deadline, failed at the round's end,
+/// where it drew its next delay from `entropy`.
+fn fail_first_round(node: &mut Node, entropy: u64) -> Instant {
+    let start = node.poll_timeout().expect("an election deadline");
+    node.handle_timeout(start, 0);
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+    let round_until = start + Duration::from_millis(500);
+    node.handle_timeout(round_until, entropy);
+    drain(node);
+    round_until
+}
+
 #[test]
-fn election_jitter_comes_from_the_entropy_argument() {
-    // protocol: Election timing. The jitter is drawn from the `entropy` argument: the core
-    // has no random numbers of its own (protocol: The core does no I/O).
+fn election_jitter_after_a_failed_round_comes_from_the_entropy_argument() {
+    // protocol: Election timing. Randomized backoff whose randomness comes in as an argument.
     let max = ConfigParams::default().election_jitter_max;
     let mut low = follower(three(), N1, 3);
-    low.handle_timeout(at(2_000), 0);
+    let failed = fail_first_round(&mut low, 0);
     assert_eq!(
         low.role(),
         RoleKind::PreCandidate,
         "zero jitter campaigns at once"
     );
+    assert!(failed > at(2_000));
 
     let mut high = follower(three(), N1, 3);
-    high.handle_timeout(at(2_000), u64::MAX);
-    assert_eq!(high.role(), RoleKind::Follower);
-    assert_eq!(high.poll_timeout(), Some(at(2_000) + max));
-    high.handle_timeout(at(2_000) + max, 0);
+    let failed = fail_first_round(&mut high, u64::MAX);
+    assert_eq!(high.poll_timeout(), Some(failed + max));
+    high.handle_timeout(failed + max, 0);
     assert_eq!(high.role(), RoleKind::PreCandidate);
+}
+
+#[test]
+fn the_first_election_after_a_leader_goes_by_rank_after_that_leader() {
+    // protocol: Election timing. No random wait: the member after the leader in id order,
+    // round the ring, starts the instant its promise ends, the next one a step later.
+    let five = config(&[1, 2, 3, 4, 5], Variant::Correct);
+    let step = ConfigParams::default().election_step;
+    for (leader, order) in [(1, [2, 3, 4, 5]), (3, [4, 5, 1, 2]), (5, [1, 2, 3, 4])] {
+        for (rank, id) in order.into_iter().enumerate() {
+            let mut node = follower(five.clone(), NodeId(id), 3);
+            let heard = at(2_100);
+            deliver(
+                &mut node,
+                heard,
+                NodeId(leader),
+                Message::Heartbeat {
+                    term: Term(3),
+                    seq: 1,
+                },
+            );
+            let promise_end = heard + LEASE;
+            node.handle_timeout(promise_end, u64::MAX);
+            if rank > 0 {
+                let start = promise_end + Duration::from_nanos(step.as_nanos() * rank as u64);
+                assert_eq!(
+                    node.poll_timeout(),
+                    Some(start),
+                    "n{id} after leader n{leader}: rank {rank}, whatever the entropy"
+                );
+                node.handle_timeout(start, u64::MAX);
+            }
+            assert_eq!(node.role(), RoleKind::PreCandidate, "n{id} at rank {rank}");
+        }
+    }
+}
+
+#[test]
+fn a_cold_start_goes_by_rank_in_id_order() {
+    // protocol: Election timing. No leader heard yet: the lowest id first.
+    let step = ConfigParams::default().election_step;
+    for (rank, id) in [N1, N2, N3].into_iter().enumerate() {
+        let mut node = follower(three(), id, 0);
+        node.handle_timeout(at(2_000), u64::MAX);
+        if rank == 0 {
+            assert_eq!(node.role(), RoleKind::PreCandidate, "{id} starts at once");
+        } else {
+            let start = at(2_000) + Duration::from_nanos(step.as_nanos() * rank as u64);
+            assert_eq!(node.poll_timeout(), Some(start), "{id}");
+        }
+    }
+}
+
+#[test]
+fn a_lapsed_leader_backs_off_at_random_instead_of_by_rank() {
+    // protocol: Election timing. A leader that could not renew may be the node that cannot
+    // reach the others; were it to campaign by rank, it could win again and again.
+    let mut leader = elected_leader();
+    let window_end = leader.poll_timeout().expect("a heartbeat deadline");
+    let mut now = window_end;
+    for _ in 0..100 {
+        if leader.role() != RoleKind::Leader {
+            break;
+        }
+        now = leader.poll_timeout().expect("a deadline");
+        leader.handle_timeout(now, u64::MAX);
+    }
+    assert_eq!(leader.role(), RoleKind::Follower);
+    drain(&mut leader);
+    let promise_end = leader
+        .promise_until()
+        .expect("it keeps its own promise from its last heartbeat");
+    leader.handle_timeout(promise_end.max(now), u64::MAX);
+    assert_eq!(
+        leader.poll_timeout(),
+        Some(promise_end.max(now) + ConfigParams::default().election_jitter_max),
+        "the full jitter drawn from the entropy, not a rank"
+    );
 }
 
 #[test]
@@ -600,16 +689,161 @@ fn a_pre_candidate_asks_for_term_plus_one_then_campaigns_with_a_persisted_self_v
 #[test]
 fn a_failed_round_retries_after_fresh_jitter() {
     // protocol: Election timing. A lost reply or a split vote must not stall the cluster: the
-    // round times out.
+    // round times out after two heartbeat intervals, and the next try waits a random jitter.
     let mut node = follower(three(), N1, 3);
     node.handle_timeout(at(2_000), 0);
-    let round_until = node.poll_timeout().expect("a round deadline");
-    assert_eq!(round_until, at(2_500), "two heartbeat intervals");
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+    let round_until = at(2_500);
     node.handle_timeout(round_until, u64::MAX);
     assert_eq!(node.role(), RoleKind::Follower);
     assert_eq!(
         node.poll_timeout(),
         Some(round_until + Duration::from_millis(500))
+    );
+}
+
+#[test]
+fn candidates_ask_again_every_half_step_whoever_has_not_granted() {
+    // protocol: Election timing. A voter still promised for a moment, or one that handles the
+    // old leader's Resign just after our request, grants when asked again.
+    let half_step = Duration::from_millis(10);
+    let mut node = follower(three(), N1, 3);
+    node.handle_timeout(at(2_000), 0);
+    drain(&mut node);
+    assert_eq!(node.poll_timeout(), Some(at(2_000) + half_step));
+    node.handle_timeout(at(2_000) + half_step, 0);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(N1, N2, Message::PreVote { term: Term(4) }),
+            send(N1, N3, Message::PreVote { term: Term(4) }),
+        ]
+    );
+    // N3 refused (promised) the first time; a grant from N2 alone is a majority of three, so
+    // use a refusal by N2 and a late grant by N3 instead.
+    deliver(
+        &mut node,
+        at(2_011),
+        N2,
+        Message::PreVoteReply {
+            term: Term(4),
+            granted: false,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+    deliver(
+        &mut node,
+        at(2_012),
+        N3,
+        Message::PreVoteReply {
+            term: Term(4),
+            granted: true,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Candidate);
+    drain(&mut node);
+    let resend = at(2_012) + half_step;
+    assert_eq!(node.poll_timeout(), Some(resend));
+    deliver(
+        &mut node,
+        at(2_013),
+        N3,
+        Message::VoteReply {
+            term: Term(4),
+            granted: false,
+        },
+    );
+    // Only N2 has not granted (N3 refused, which is no grant either): both are asked again.
+    node.handle_timeout(resend, 0);
+    assert_eq!(
+        drain(&mut node),
+        vec![
+            send(N1, N2, Message::RequestVote { term: Term(4) }),
+            send(N1, N3, Message::RequestVote { term: Term(4) }),
+        ]
+    );
+    deliver(
+        &mut node,
+        resend,
+        N2,
+        Message::VoteReply {
+            term: Term(4),
+            granted: true,
+        },
+    );
+    assert_eq!(node.role(), RoleKind::Leader);
+}
+
+#[test]
+fn resends_are_bounded_per_round() {
+    // protocol: Election timing. At most MAX_ELECTION_RESENDS per round; then the round waits
+    // for its end.
+    let half_step = Duration::from_millis(10);
+    let mut node = follower(three(), N1, 3);
+    node.handle_timeout(at(2_000), 0);
+    drain(&mut node);
+    let mut now = at(2_000);
+    for resend in 1..=MAX_ELECTION_RESENDS {
+        now = now + half_step;
+        assert_eq!(node.poll_timeout(), Some(now), "resend {resend}");
+        node.handle_timeout(now, 0);
+        assert_eq!(drain(&mut node).len(), 2, "both peers asked again");
+    }
+    assert_eq!(
+        node.poll_timeout(),
+        Some(at(2_500)),
+        "then only the round's end"
+    );
+}
+
+#[test]
+fn a_vote_request_that_overtook_the_resign_is_granted_when_asked_again() {
+    // protocol: Graceful handover. The successor's RequestVote reaches the third node before
+    // the old leader's Resign: refused (promised). Asked again after the Resign, it grants in
+    // the same term: no term is burned.
+    let mut third = follower(three(), N3, 3);
+    deliver(
+        &mut third,
+        at(2_100),
+        N1,
+        Message::Heartbeat {
+            term: Term(3),
+            seq: 1,
+        },
+    );
+    drain(&mut third);
+    let request = Message::RequestVote { term: Term(4) };
+    assert_eq!(
+        deliver(&mut third, at(2_200), N2, request),
+        Received::Dropped(DropReason::Promised)
+    );
+    deliver(&mut third, at(2_201), N1, Message::Resign { term: Term(3) });
+    drain(&mut third);
+    assert_eq!(
+        deliver(&mut third, at(2_210), N2, request),
+        Received::Accepted
+    );
+    assert_eq!(
+        drain(&mut third),
+        vec![
+            Output::Persist(PersistentState {
+                term: Term(4),
+                voted_for: Some(N2)
+            }),
+            send(
+                N3,
+                N2,
+                Message::VoteReply {
+                    term: Term(4),
+                    granted: true
+                }
+            ),
+            Output::Event(Event::RoleChanged {
+                role: RoleKind::Follower,
+                term: Term(4),
+                leader: None
+            }),
+        ]
     );
 }
 
@@ -912,14 +1146,18 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
             voted_for: None,
         };
         let mut node = Node::new(three(), id, Some(persisted), Instant::ZERO).expect("member");
+        // Each campaigns at its cold-start rank; the rest of the story happens at 2.1 s.
         node.handle_timeout(at(2_000), 0);
+        let start = node.poll_timeout().expect("an election deadline");
+        node.handle_timeout(start, 0);
+        assert_eq!(node.role(), RoleKind::PreCandidate);
         let peers: Vec<NodeId> = [N1, N2, N3]
             .into_iter()
             .filter(|peer| *peer != id)
             .collect();
         deliver(
             &mut node,
-            at(2_000),
+            at(2_100),
             peers[0],
             Message::PreVoteReply {
                 term: Term(2),
@@ -928,7 +1166,7 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
         );
         deliver(
             &mut node,
-            at(2_000),
+            at(2_100),
             peers[0],
             Message::VoteReply {
                 term: Term(2),
@@ -938,7 +1176,7 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
         for peer in &peers {
             deliver(
                 &mut node,
-                at(2_001),
+                at(2_101),
                 *peer,
                 Message::HeartbeatAck {
                     term: Term(2),
@@ -946,9 +1184,9 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
                 },
             );
         }
-        node.handle_resign(at(2_010), None).expect("leader");
+        node.handle_resign(at(2_110), None).expect("leader");
         drain(&mut node);
-        node.handle_acting_stopped(at(2_020)).expect("resigning");
+        node.handle_acting_stopped(at(2_120)).expect("resigning");
         drain(&mut node)
             .into_iter()
             .find_map(|output| match output {
@@ -1261,8 +1499,10 @@ fn one_message_moves_a_term_by_at_most_the_step_bound() {
     assert_eq!(received, Received::Accepted);
     assert_eq!(node.term(), far);
 
-    // And the node still campaigns in the next term once the leader falls silent.
+    // And the node still campaigns in the next term once the leader falls silent (at its
+    // rank after n2: second, one step after its promise ends).
     node.handle_timeout(at(4_500), 0);
+    node.handle_timeout(at(4_520), 0);
     assert_eq!(node.role(), RoleKind::PreCandidate);
     deliver(
         &mut node,

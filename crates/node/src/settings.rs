@@ -732,6 +732,7 @@ fn core_config(
         max_drift,
         stop_margin: (stop_grace + STOP_RESERVE).into(),
         election_jitter_max: lease_core.mul_ratio(1, u64::from(JITTER_DIVISOR)),
+        election_step: ConfigParams::election_step_for(lease_core),
         ..ConfigParams::default()
     };
     Config::new(params).map(Arc::new).map_err(|problem| {

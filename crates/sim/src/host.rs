@@ -184,7 +184,18 @@ impl Transport for SimTransport {
         }
         let early_heartbeat =
             matches!(envelope.message, Message::Heartbeat { seq, .. } if seq <= EARLY_HEARTBEATS);
-        let fate = self.world.borrow_mut().fate(self.node, to, early_heartbeat);
+        let muted = matches!(envelope.message, Message::Heartbeat { .. })
+            && self
+                .world
+                .borrow()
+                .network
+                .muted_heartbeats
+                .contains(&self.node);
+        let fate = if muted {
+            Fate::Lost
+        } else {
+            self.world.borrow_mut().fate(self.node, to, early_heartbeat)
+        };
         // Best effort, like UDP: a failed send is a lost datagram.
         match fate {
             Fate::Lost => {}

@@ -519,6 +519,11 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
+            Fault::MuteHeartbeats { target, .. } => {
+                self.resolve(due.fault, &[target], now);
+                self.active[due.fault] = due.phase == START;
+                self.set_network();
+            }
             Fault::Hold { from, to, .. } => {
                 match to {
                     Some(to) => self.resolve(due.fault, &[from, to], now),
@@ -714,13 +719,14 @@ impl<'a> Runner<'a> {
             }
         }
         let mut max_latency = self.setup.timing.max_latency;
-        for (timed, _) in self
+        for (fault, (timed, _)) in self
             .setup
             .schedule
             .faults
             .iter()
             .zip(&self.active)
-            .filter(|(_, active)| **active)
+            .enumerate()
+            .filter(|(_, (_, active))| **active)
         {
             match timed.fault {
                 Fault::Loss { permille, .. } => {
@@ -738,6 +744,9 @@ impl<'a> Runner<'a> {
                 }
                 Fault::Latency { max_ms, .. } => {
                     max_latency = max_latency.max(Duration::from_millis(u64::from(max_ms)));
+                }
+                Fault::MuteHeartbeats { .. } => {
+                    network.muted_heartbeats.push(self.resolved[fault][0]);
                 }
                 _ => {}
             }

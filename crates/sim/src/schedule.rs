@@ -108,6 +108,10 @@ pub enum Fault {
         point: CrashPoint,
         down_ms: u32,
     },
+    /// Every heartbeat `target` sends is lost for `ms`; everything else it sends arrives. A
+    /// node that wins pre-votes and votes but can never hold a lease: with ranked elections
+    /// it must not starve the cluster (protocol: Election timing).
+    MuteHeartbeats { target: Target, ms: u32 },
 }
 
 /// The kind of a fault, for reports (failover times are grouped by it).
@@ -131,6 +135,7 @@ pub enum FaultKind {
     ClusterRestart,
     Hold,
     CrashPoint,
+    MuteHeartbeats,
 }
 
 /// A fault and when it strikes.
@@ -168,7 +173,7 @@ pub(crate) struct Due {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Crash,
         FaultKind::Isolate,
         FaultKind::Split,
@@ -187,6 +192,7 @@ impl FaultKind {
         FaultKind::ClusterRestart,
         FaultKind::Hold,
         FaultKind::CrashPoint,
+        FaultKind::MuteHeartbeats,
     ];
 
     /// The snake_case name used in schedules and reports.
@@ -210,6 +216,7 @@ impl FaultKind {
             FaultKind::ClusterRestart => "cluster_restart",
             FaultKind::Hold => "hold",
             FaultKind::CrashPoint => "crash_point",
+            FaultKind::MuteHeartbeats => "mute_heartbeats",
         }
     }
 }
@@ -236,13 +243,14 @@ impl Fault {
             Fault::ClusterRestart { .. } => FaultKind::ClusterRestart,
             Fault::Hold { .. } => FaultKind::Hold,
             Fault::CrashPoint { .. } => FaultKind::CrashPoint,
+            Fault::MuteHeartbeats { .. } => FaultKind::MuteHeartbeats,
         }
     }
 
     /// A random fault for a cluster of `nodes`. The weights favour what breaks leases:
     /// crashes, pauses, isolation and partitions of the leader, clock drift and restarts.
     pub fn random(rng: &mut Rng, nodes: u8) -> Fault {
-        const WEIGHTS: [u64; 18] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6];
+        const WEIGHTS: [u64; 19] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6, 4];
         let leader_or_any = |rng: &mut Rng| {
             if rng.chance(2, 3) {
                 Target::Leader
@@ -352,6 +360,10 @@ impl Fault {
                 ][rng.range(0, 2) as usize],
                 down_ms: ms(rng, 100, 5_000),
             },
+            FaultKind::MuteHeartbeats => Fault::MuteHeartbeats {
+                target: leader_or_any(rng),
+                ms: ms(rng, 300, 8_000),
+            },
         }
     }
 
@@ -369,6 +381,7 @@ impl Fault {
             | Fault::Duplication { ms, .. }
             | Fault::Shutdown { down_ms: ms, .. }
             | Fault::Hold { ms, .. }
+            | Fault::MuteHeartbeats { ms, .. }
             | Fault::ClusterRestart { down_ms: ms } => vec![(0, START), (ms, END)],
             // The crash-point fault's restart follows the crash, whenever that comes.
             Fault::Pause { .. }
@@ -541,6 +554,7 @@ impl fmt::Display for Fault {
                 point,
                 down_ms,
             } => write!(f, "{name}({target}, {}, {down_ms})", point.name()),
+            Fault::MuteHeartbeats { target, ms } => write!(f, "{name}({target}, {ms})"),
         }
     }
 }
@@ -722,6 +736,10 @@ impl FromStr for Fault {
                     .find(|point| point.name() == argument(1).unwrap_or_default())
                     .ok_or_else(bad)?,
                 down_ms: number(argument(2)?)?,
+            },
+            FaultKind::MuteHeartbeats => Fault::MuteHeartbeats {
+                target: target(argument(0)?)?,
+                ms: number(argument(1)?)?,
             },
         };
         Ok(fault)

@@ -125,6 +125,8 @@ pub(crate) struct Network {
     pub(crate) epoch: u32,
     /// Links on which the adversary holds datagrams back: (from, to, permille).
     pub(crate) holds: Vec<(usize, usize, u16)>,
+    /// Nodes whose heartbeats are lost (the mute-heartbeats fault).
+    pub(crate) muted_heartbeats: Vec<usize>,
 }
 
 /// What becomes of one datagram.

@@ -69,6 +69,8 @@ fn fault(nodes: u8) -> impl Strategy<Value = Fault> {
             ms
         }),
         (target(nodes), 300..8_000u32).prop_map(|(target, ms)| Fault::Asymmetric { target, ms }),
+        (target(nodes), 300..8_000u32)
+            .prop_map(|(target, ms)| Fault::MuteHeartbeats { target, ms }),
         (target(nodes), target(nodes), 50..1_500u32, 2..10u16).prop_map(
             |(a, b, period_ms, flaps)| Fault::Flapping {
                 a,
