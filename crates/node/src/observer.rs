@@ -3,7 +3,13 @@
 //!
 //! Log levels: role changes, acting and handovers at `info` (one line per role change, with the
 //! term and the fencing token); a child lost or a failure at `warn`/`error`; persisted states and
-//! dropped messages at `debug`; every message sent or received at `trace`. One kind of drop is
+//! dropped messages at `debug`; every message sent or received at `trace`.
+//!
+//! A node that cannot get elected says why, once per change, instead of flapping between
+//! `pre_candidate` and `follower` at `info` several times a second: each failed election round
+//! is summarised ([`RoundOutcome`]: which peers stayed silent, which refused) and logged at
+//! `warn` only when the summary differs from the last one; the role changes of such rounds go to
+//! `debug`. The end of the boot quarantine is logged once. One kind of drop is
 //! a `warn`: a term jump the core refused (`term_too_far`, protocol: Term jumps are bounded),
 //! which no correct member sends; it is logged at most once per peer per
 //! `TERM_JUMP_WARNING_INTERVAL`, with the count of the ones suppressed meanwhile, so a flood of
@@ -148,6 +154,41 @@ impl Shared {
     }
 }
 
+/// What one election round (pre-vote or vote) heard from the other members.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoundOutcome {
+    /// Members that granted.
+    pub granted: Vec<NodeId>,
+    /// Members that answered but refused: promised to a leader, quarantined after a restart,
+    /// or already voted in this term.
+    pub refused: Vec<NodeId>,
+    /// Members that did not answer at all: down, cut off, or not sharing our cluster key.
+    pub silent: Vec<NodeId>,
+}
+
+impl RoundOutcome {
+    /// The outcome of a round in which `granted` and `refused` answered, out of `peers`.
+    fn of(peers: impl Iterator<Item = NodeId>, granted: &[NodeId], refused: &[NodeId]) -> Self {
+        let silent = peers
+            .filter(|peer| !granted.contains(peer) && !refused.contains(peer))
+            .collect();
+        RoundOutcome {
+            granted: granted.to_vec(),
+            refused: refused.to_vec(),
+            silent,
+        }
+    }
+}
+
+/// The election round in progress, as far as the replies tell.
+#[derive(Clone, Debug, Default)]
+struct Round {
+    /// The term of the replies that count (the proposed term of a pre-vote).
+    term: Term,
+    granted: Vec<NodeId>,
+    refused: Vec<NodeId>,
+}
+
 /// How often at most a refused term jump from one peer is logged as a warning.
 pub const TERM_JUMP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -160,6 +201,14 @@ pub struct NodeObserver {
     /// Per sender (indexed by `NodeId`): when its last refused term jump was logged, and how
     /// many were refused since without a line.
     term_jump_warnings: Vec<Option<(Instant, u64)>>,
+    /// The pre-vote or vote round in progress, if any.
+    round: Option<Round>,
+    /// The last failed round's outcome that was logged.
+    last_failed_round: Option<RoundOutcome>,
+    /// The role last reported, to tell a failed round's return to follower.
+    last_role: RoleKind,
+    /// Whether the end of the boot quarantine is still to be logged.
+    quarantine_pending: bool,
 }
 
 impl NodeObserver {
@@ -171,6 +220,118 @@ impl NodeObserver {
             elections_won: 0,
             term_jumps: TermJumps::default(),
             term_jump_warnings: vec![None; members],
+            round: None,
+            last_failed_round: None,
+            last_role: RoleKind::Follower,
+            quarantine_pending: true,
+        }
+    }
+
+    /// Logs a role change: at `info`, except the churn of failed election rounds (becoming a
+    /// pre-candidate, and a follower again with no leader, in the same term), which goes to
+    /// `debug`; a failed round is summarised by [`NodeObserver::round_ended`] instead.
+    fn role_changed(&mut self, role: RoleKind, term: Term, leader: Option<NodeId>) {
+        match role {
+            RoleKind::Candidate => self.elections += 1,
+            RoleKind::Leader => self.elections_won += 1,
+            RoleKind::Follower | RoleKind::PreCandidate => {}
+        }
+        let from = std::mem::replace(&mut self.last_role, role);
+        let round_failed = matches!(from, RoleKind::PreCandidate | RoleKind::Candidate)
+            && role == RoleKind::Follower
+            && leader.is_none();
+        if round_failed {
+            self.round_ended();
+        } else if role == RoleKind::Leader || leader.is_some() {
+            // A leader emerged: the next failure is news again.
+            self.last_failed_round = None;
+        }
+        self.round = match role {
+            RoleKind::PreCandidate => Some(Round {
+                term: Term(term.0.saturating_add(1)),
+                ..Round::default()
+            }),
+            RoleKind::Candidate => Some(Round {
+                term,
+                ..Round::default()
+            }),
+            RoleKind::Follower | RoleKind::Leader => None,
+        };
+        // The token a leader of this term hands out is the term; with no leader known there is
+        // no token in force, and the field is left out.
+        let fencing_token = leader.map(|_| term.0);
+        let leader = self.name_or_none(leader);
+        if role == RoleKind::PreCandidate || round_failed {
+            debug!(role = role.name(), term = term.0, %leader, fencing_token, "role changed");
+        } else {
+            info!(role = role.name(), term = term.0, %leader, fencing_token, "role changed");
+        }
+    }
+
+    /// Records a reply to this node's pre-vote or vote request.
+    fn reply(&mut self, from: NodeId, term: Term, granted: bool) {
+        let Some(round) = self.round.as_mut().filter(|round| round.term == term) else {
+            return;
+        };
+        let (answered, other) = if granted {
+            (&mut round.granted, &mut round.refused)
+        } else {
+            (&mut round.refused, &mut round.granted)
+        };
+        if !answered.contains(&from) {
+            answered.push(from);
+        }
+        // A later grant supersedes a refusal (a resend asked again).
+        other.retain(|peer| *peer != from);
+    }
+
+    /// A round failed: says why, unless it failed the same way last time.
+    fn round_ended(&mut self) {
+        let round = self.round.take().unwrap_or_default();
+        let own = self.shared.info.members.own_id();
+        let peers = self
+            .shared
+            .info
+            .members
+            .ids()
+            .into_iter()
+            .filter(|id| *id != own);
+        let outcome = RoundOutcome::of(peers, &round.granted, &round.refused);
+        if self.last_failed_round.as_ref() == Some(&outcome) {
+            return;
+        }
+        let names = |ids: &[NodeId]| {
+            ids.iter()
+                .map(|id| self.name(*id))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let majority = self.shared.info.members.majority();
+        let why = if outcome.granted.len() + outcome.refused.len() + 1 < majority {
+            "no quorum reachable: too many members are silent (down, cut off, or holding \
+             another cluster key)"
+        } else {
+            "refused by peers: they are promised to a live leader, in boot quarantine, or \
+             voted for another candidate in this term"
+        };
+        warn!(
+            granted = %names(&outcome.granted),
+            refused = %names(&outcome.refused),
+            silent = %names(&outcome.silent),
+            majority,
+            "cannot get elected, {why}; this node keeps trying and logs again only when this \
+             changes"
+        );
+        self.last_failed_round = Some(outcome);
+    }
+
+    /// Logs the end of the boot quarantine, once.
+    fn quarantine_check(&mut self, now: Instant) {
+        if self.quarantine_pending && !self.shared.info.is_quarantined(now) {
+            self.quarantine_pending = false;
+            if self.shared.info.quarantine_until.is_some() {
+                info!("boot quarantine over: this node may vote and campaign now");
+            }
         }
     }
 
@@ -214,6 +375,20 @@ impl NodeObserver {
         );
     }
 
+    /// Logs a received message: refused term jumps as warnings, other drops at `debug`.
+    fn received(&mut self, now: Instant, envelope: &Envelope, received: Received) {
+        let from = self.name(envelope.from);
+        let message = envelope.message.kind().name();
+        let term = envelope.message.term().0;
+        match received {
+            Received::Accepted => trace!(%from, message, term, "received"),
+            Received::Dropped(DropReason::TermTooFar) => self.term_jump_refused(now, envelope),
+            Received::Dropped(reason) => {
+                debug!(%from, message, term, reason = reason.name(), "message dropped");
+            }
+        }
+    }
+
     fn name(&self, id: NodeId) -> String {
         self.shared.info.members.display(id)
     }
@@ -227,21 +402,7 @@ impl Observer for NodeObserver {
     fn observe(&mut self, now: Instant, observation: &Observation) {
         match *observation {
             Observation::Event(Event::RoleChanged { role, term, leader }) => {
-                match role {
-                    RoleKind::Candidate => self.elections += 1,
-                    RoleKind::Leader => self.elections_won += 1,
-                    RoleKind::Follower | RoleKind::PreCandidate => {}
-                }
-                // The token a leader of this term hands out is the term; with no leader known
-                // there is no token in force, and the field is left out.
-                let fencing_token = leader.map(|_| term.0);
-                info!(
-                    role = role.name(),
-                    term = term.0,
-                    leader = %self.name_or_none(leader),
-                    fencing_token,
-                    "role changed"
-                );
+                self.role_changed(role, term, leader);
             }
             Observation::Event(Event::LeaseAcquired { term }) => {
                 info!(
@@ -263,7 +424,12 @@ impl Observer for NodeObserver {
                 );
             }
             Observation::Sent(envelope) => {
-                trace!(to = %self.name(envelope.to), message = ?envelope.message, "sent");
+                trace!(
+                    to = %self.name(envelope.to),
+                    message = envelope.message.kind().name(),
+                    term = envelope.message.term().0,
+                    "sent"
+                );
                 if let tenure_core::Message::TimeoutNow { term } = envelope.message {
                     info!(
                         term = term.0,
@@ -272,22 +438,15 @@ impl Observer for NodeObserver {
                     );
                 }
             }
-            Observation::Received(envelope, received) => match received {
-                Received::Accepted => {
-                    trace!(from = %self.name(envelope.from), message = ?envelope.message, "received");
+            Observation::Received(envelope, received) => {
+                if let tenure_core::Message::PreVoteReply { term, granted }
+                | tenure_core::Message::VoteReply { term, granted } = envelope.message
+                {
+                    self.reply(envelope.from, term, granted);
                 }
-                Received::Dropped(DropReason::TermTooFar) => {
-                    self.term_jump_refused(now, &envelope);
-                }
-                Received::Dropped(reason) => {
-                    debug!(
-                        from = %self.name(envelope.from),
-                        message = ?envelope.message,
-                        reason = reason.name(),
-                        "message dropped"
-                    );
-                }
-            },
+                self.received(now, &envelope, received);
+            }
+
             Observation::ActingStarted { fencing_token, .. } => {
                 info!(
                     fencing_token = fencing_token.0,
@@ -314,7 +473,7 @@ impl Observer for NodeObserver {
             ),
             Observation::ResignCommand(successor, result) => info!(
                 successor = %self.name_or_none(successor),
-                result = ?result,
+                result = %result.map_or_else(|error| error.to_string(), |()| "ok".to_string()),
                 "step-down requested"
             ),
             Observation::Shutdown(result) => info!(
@@ -330,6 +489,7 @@ impl Observer for NodeObserver {
     }
 
     fn status(&mut self, status: &Status<'_>) {
+        self.quarantine_check(status.now);
         let mut snapshot = self.shared.lock();
         snapshot.at = status.now;
         snapshot.role = status.role;
@@ -342,5 +502,98 @@ impl Observer for NodeObserver {
         snapshot.elections = self.elections;
         snapshot.elections_won = self.elections_won;
         snapshot.term_jumps = self.term_jumps;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tenure_core::{Message, Term};
+
+    use super::*;
+    use crate::transport::TransportStats;
+
+    /// The observer of n2 in n1, n2, n3.
+    fn observer_of_n2() -> NodeObserver {
+        let members = Members::new("n2", ["n1", "n3"]).expect("valid names");
+        let peers = Arc::new(PeerTable::new(&members, &[]));
+        let info = NodeInfo {
+            members,
+            peers,
+            transport: Arc::new(TransportStats::default()),
+            child: Arc::new(ChildStats::default()),
+            lease_duration: Duration::from_secs(2),
+            supervises_child: true,
+            quarantine_until: None,
+        };
+        NodeObserver::new(Arc::new(Shared::new(info, Instant::ZERO)))
+    }
+
+    fn role(observer: &mut NodeObserver, role: RoleKind, term: u64, leader: Option<NodeId>) {
+        let event = Event::RoleChanged {
+            role,
+            term: Term(term),
+            leader,
+        };
+        observer.observe(Instant::ZERO, &Observation::Event(event));
+    }
+
+    fn pre_vote_reply(observer: &mut NodeObserver, from: NodeId, term: u64, granted: bool) {
+        let envelope = Envelope {
+            from,
+            to: observer.shared.info.members.own_id(),
+            message: Message::PreVoteReply {
+                term: Term(term),
+                granted,
+            },
+        };
+        let received = if granted {
+            Received::Accepted
+        } else {
+            Received::Dropped(DropReason::Unexpected)
+        };
+        observer.observe(Instant::ZERO, &Observation::Received(envelope, received));
+    }
+
+    #[test]
+    fn a_failed_round_is_summarised_once_per_change() {
+        let mut observer = observer_of_n2();
+        let members = observer.shared.info.members.ids();
+        let (n1, n3) = (members[0], members[2]);
+
+        // Round one: n1 refuses (promised), n3 is silent.
+        role(&mut observer, RoleKind::PreCandidate, 4, None);
+        pre_vote_reply(&mut observer, n1, 5, false);
+        role(&mut observer, RoleKind::Follower, 4, None);
+        let first = RoundOutcome {
+            granted: vec![],
+            refused: vec![n1],
+            silent: vec![n3],
+        };
+        assert_eq!(observer.last_failed_round, Some(first.clone()));
+
+        // A reply for another term counts for nothing; the same outcome is not news.
+        role(&mut observer, RoleKind::PreCandidate, 4, None);
+        pre_vote_reply(&mut observer, n3, 9, true);
+        pre_vote_reply(&mut observer, n1, 5, false);
+        role(&mut observer, RoleKind::Follower, 4, None);
+        assert_eq!(observer.last_failed_round, Some(first));
+
+        // Asked again, n1 grants: a later grant supersedes its refusal.
+        role(&mut observer, RoleKind::PreCandidate, 4, None);
+        pre_vote_reply(&mut observer, n1, 5, false);
+        pre_vote_reply(&mut observer, n1, 5, true);
+        assert_eq!(
+            observer.round.as_ref().map(|round| round.granted.clone()),
+            Some(vec![n1])
+        );
+        assert_eq!(
+            observer.round.as_ref().map(|round| round.refused.len()),
+            Some(0)
+        );
+
+        // A leader shows up: the next failure is news again.
+        role(&mut observer, RoleKind::Follower, 6, Some(n1));
+        assert_eq!(observer.last_failed_round, None);
+        assert_eq!(observer.elections, 0, "no pre-vote counts as an election");
     }
 }
