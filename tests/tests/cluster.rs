@@ -59,6 +59,40 @@ fn a_cluster_elects_exactly_one_acting_leader_whose_child_gets_the_token() {
     assert_eq!(ledger[0].token, token);
     assert_eq!(ledger[0].event, LedgerEvent::Start);
     cluster.assert_no_overlap();
+
+    // Phase 4: `tenure status` sees it all: exit 0, the leader's row says so. With one node
+    // gone it exits 1 and names the one that did not answer.
+    let addresses: Vec<String> = (0..3)
+        .map(|index| cluster.nodes[index].http.to_string())
+        .collect();
+    let arguments = |addresses: &[String]| {
+        let mut arguments = vec!["status".to_string()];
+        for address in addresses {
+            arguments.extend(["--http".to_string(), address.clone()]);
+        }
+        arguments
+    };
+    let run = |arguments: &[String]| {
+        let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        tenure_harness::run_tenure(&arguments, &[])
+    };
+    let (status, stdout, _) = run(&arguments(&addresses));
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ok: {leader_name} acts")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("QUARANTINE  CHILD"), "{stdout}");
+    assert!(stdout.contains("running"), "{stdout}");
+    let mut with_a_dead_address = addresses.clone();
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    with_a_dead_address.push(closed.to_string());
+    let (status, stdout, _) = run(&arguments(&with_a_dead_address));
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("1 of 4 nodes did not answer"), "{stdout}");
 }
 
 #[test]

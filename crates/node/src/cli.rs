@@ -251,7 +251,10 @@ pub enum LogFormat {
 #[command(
     after_help = "Example:\n  tenure status --http 10.0.0.1:8101 --http 10.0.0.2:8101 \
                         --http 10.0.0.3:8101\n\nExit status: 0 when every node answered and \
-                        at most one acts; 1 otherwise."
+                        exactly one acts; 1 when degraded but safe (no node acts right now, a \
+                        node did not answer, or a peer refuses a node's datagrams); 3 when two \
+                        or more nodes report acting at once (page someone); 2 for a usage \
+                        error."
 )]
 pub struct StatusArgs {
     /// A node's HTTP API address; repeat for every node. In TENURE_STATUS_HTTP, separate

@@ -217,6 +217,8 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
             .filter(|until| now < *until)
             .map(|until| until.saturating_duration_since(now).as_millis()),
         "supervises_child": info.supervises_child,
+        "child_running": info.supervises_child
+            && info.child.running.load(Ordering::Relaxed) > 0,
         "incarnation": info.transport.incarnation.load(Ordering::Relaxed),
         "incarnation_moves": info.transport.incarnation_moves.load(Ordering::Relaxed),
         "refused_by_peer": refusal.map(|refusal| json!({

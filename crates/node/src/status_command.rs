@@ -1,11 +1,15 @@
 //! `tenure status`: one line per node, read from each node's `GET /status`.
 //!
 //! ```text
-//! NODE             ID  ROLE      TERM  LEADER  ACTING  TOKEN  LEASE LEFT
-//! 10.0.0.1:8101    n1  leader    7     n1      yes     7      1.71s
-//! 10.0.0.2:8101    n2  follower  7     n1      no      -      -
-//! 10.0.0.3:8101    -   unreachable: connection refused
+//! NODE           ID  ROLE      TERM  LEADER  ACTING  TOKEN  LEASE LEFT  HEARD   QUARANTINE  CHILD
+//! 10.0.0.1:8101  n1  leader    7     n1      yes     7      1.71s       0.21s   -           running
+//! 10.0.0.2:8101  n2  follower  7     n1      no      -      -           0.04s   -           stopped
+//! 10.0.0.3:8101  -   unreachable: connection refused
 //! ```
+//!
+//! `HEARD` is how long ago the node last heard its leader (a follower), or its least recently
+//! heard peer (the leader). `QUARANTINE` is what is left of its boot quarantine. `CHILD` is
+//! whether its supervised daemon runs (`none`: an observer-only node).
 
 use std::process::ExitCode;
 
@@ -14,63 +18,98 @@ use serde_json::Value;
 use crate::cli::StatusArgs;
 use crate::http_client;
 
-/// Prints the table; exit status 0 when every node answered, at most one acts, and no peer
-/// refuses a node's datagrams.
+/// Exit status when every node answered, exactly one acts and no peer refuses a node.
+pub const EXIT_HEALTHY: u8 = 0;
+/// Exit status when the cluster is degraded but safe: no node acts right now (an election,
+/// a handover, or no quorum), a node did not answer, or a peer refuses a node's datagrams.
+pub const EXIT_DEGRADED: u8 = 1;
+/// Exit status when two or more nodes report acting at once: page someone.
+pub const EXIT_OVERLAP: u8 = 3;
+
+/// Prints the table and returns [`EXIT_HEALTHY`], [`EXIT_DEGRADED`] or [`EXIT_OVERLAP`].
 pub fn status(args: StatusArgs) -> ExitCode {
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
-    let mut healthy = true;
-    let mut acting = Vec::new();
-    let mut leaders = Vec::new();
     for address in &args.addresses {
         match http_client::get(address, "/status", args.timeout).and_then(|answer| answer.json()) {
             Ok(status) => {
-                let row = Row::from_status(address, &status);
-                if let Some(warning) = refusal_warning(&status) {
-                    healthy = false;
-                    warnings.push(warning);
-                }
-                if row.acting == "yes" {
-                    acting.push(row.id.clone());
-                }
-                if row.leader != "-" {
-                    leaders.push(row.leader.clone());
-                }
-                rows.push(row);
+                warnings.extend(refusal_warning(&status));
+                rows.push(Row::from_status(address, &status));
             }
-            Err(error) => {
-                healthy = false;
-                rows.push(Row::unreachable(address, &error.to_string()));
-            }
+            Err(error) => rows.push(Row::unreachable(address, &error.to_string())),
         }
     }
     print!("{}", render(&rows));
     for warning in &warnings {
         println!("\nWARNING: {warning}");
     }
-    leaders.sort();
+    let (code, verdict) = verdict(&rows, !warnings.is_empty());
+    println!("\n{verdict}");
+    ExitCode::from(code)
+}
+
+/// The exit status and the closing line for `rows`; `refused` when a peer refuses a node.
+fn verdict(rows: &[Row], refused: bool) -> (u8, String) {
+    let acting: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.acting == "yes")
+        .map(|row| row.id.as_str())
+        .collect();
+    let unreachable: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.problem.is_some())
+        .map(|row| row.address.as_str())
+        .collect();
+    let mut leaders: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.problem.is_none() && row.leader != "-")
+        .map(|row| row.leader.as_str())
+        .collect();
+    leaders.sort_unstable();
     leaders.dedup();
     if acting.len() > 1 {
-        healthy = false;
-        println!(
-            "\nWARNING: {} nodes report acting at once ({}). That must never happen: check the \
-             nodes' clocks and logs, and whether they share one cluster key and member list.",
-            acting.len(),
-            acting.join(", ")
+        return (
+            EXIT_OVERLAP,
+            format!(
+                "CRITICAL: {} nodes report acting at once ({}). That must never happen: check the \
+                 nodes' clocks and logs, and whether they share one cluster key and member list.",
+                acting.len(),
+                acting.join(", ")
+            ),
         );
-    } else if leaders.len() > 1 {
-        println!(
-            "\nnote: the nodes name different leaders ({}); this is normal for a moment \
-             during an election",
-            leaders.join(", ")
-        );
-    } else if acting.is_empty() && healthy {
-        println!("\nnote: no node acts right now (an election or a handover may be under way)");
     }
-    if healthy {
-        ExitCode::SUCCESS
+    let mut problems = Vec::new();
+    if acting.is_empty() {
+        problems.push(if leaders.len() > 1 {
+            format!(
+                "no node acts, and the nodes name different leaders ({}): an election is under \
+                 way",
+                leaders.join(", ")
+            )
+        } else {
+            "no node acts right now: an election or a handover may be under way, or no quorum \
+             can be reached (see the nodes' logs: \"cannot get elected\")"
+                .to_string()
+        });
+    }
+    if !unreachable.is_empty() {
+        problems.push(format!(
+            "{} of {} nodes did not answer ({})",
+            unreachable.len(),
+            rows.len(),
+            unreachable.join(", ")
+        ));
+    }
+    if refused {
+        problems.push("a peer refuses a node's datagrams (see the warning above)".to_string());
+    }
+    if problems.is_empty() {
+        (
+            EXIT_HEALTHY,
+            format!("ok: {} acts; every node answered", acting[0]),
+        )
     } else {
-        ExitCode::FAILURE
+        (EXIT_DEGRADED, format!("DEGRADED: {}", problems.join("; ")))
     }
 }
 
@@ -102,6 +141,9 @@ struct Row {
     acting: String,
     token: String,
     lease: String,
+    heard: String,
+    quarantine: String,
+    child: String,
     problem: Option<String>,
 }
 
@@ -112,9 +154,15 @@ impl Row {
             Value::Number(number) => number.to_string(),
             _ => "-".to_string(),
         };
-        let lease = match status["lease_remaining_ms"].as_u64() {
-            Some(millis) => format!("{:.2}s", millis as f64 / 1000.0),
-            None => "-".to_string(),
+        let lease = seconds(status["lease_remaining_ms"].as_u64());
+        let child = match (
+            status["supervises_child"].as_bool(),
+            status["child_running"].as_bool(),
+        ) {
+            (Some(false), _) => "none",
+            (_, Some(true)) => "running",
+            (_, Some(false)) => "stopped",
+            (_, None) => "-",
         };
         Row {
             address: address.to_string(),
@@ -129,6 +177,9 @@ impl Row {
             },
             token: text("fencing_token"),
             lease,
+            heard: seconds(heard_ms(status)),
+            quarantine: seconds(status["quarantine_remaining_ms"].as_u64()),
+            child: child.to_string(),
             problem: None,
         }
     }
@@ -143,8 +194,38 @@ impl Row {
             acting: String::new(),
             token: String::new(),
             lease: String::new(),
+            heard: String::new(),
+            quarantine: String::new(),
+            child: String::new(),
             problem: Some(format!("unreachable: {problem}")),
         }
+    }
+}
+
+/// Milliseconds as seconds with two decimals, or `-`.
+fn seconds(millis: Option<u64>) -> String {
+    millis.map_or_else(
+        || "-".to_string(),
+        |millis| format!("{:.2}s", millis as f64 / 1000.0),
+    )
+}
+
+/// How long ago the node heard its leader (a follower), or its least recently heard peer (the
+/// leader); `None` if it knows no leader or has heard nobody.
+fn heard_ms(status: &Value) -> Option<u64> {
+    let peers = status["peers"].as_array()?;
+    let leader = status["leader"].as_str()?;
+    if status["id"].as_str() == Some(leader) {
+        peers
+            .iter()
+            .map(|peer| peer["last_heard_ms"].as_u64().unwrap_or(u64::MAX))
+            .max()
+            .filter(|oldest| *oldest != u64::MAX)
+    } else {
+        peers
+            .iter()
+            .find(|peer| peer["id"].as_str() == Some(leader))?["last_heard_ms"]
+            .as_u64()
     }
 }
 
@@ -158,6 +239,9 @@ fn render(rows: &[Row]) -> String {
         "ACTING",
         "TOKEN",
         "LEASE LEFT",
+        "HEARD",
+        "QUARANTINE",
+        "CHILD",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -171,6 +255,9 @@ fn render(rows: &[Row]) -> String {
                 row.acting.clone(),
                 row.token.clone(),
                 row.lease.clone(),
+                row.heard.clone(),
+                row.quarantine.clone(),
+                row.child.clone(),
             ]
         })
         .collect();
@@ -213,38 +300,78 @@ mod tests {
 
     use super::*;
 
+    fn leader_status() -> Value {
+        json!({
+            "id": "n1", "role": "leader", "term": 7, "leader": "n1", "acting": true,
+            "fencing_token": 7, "lease_remaining_ms": 1710, "quarantine_remaining_ms": null,
+            "supervises_child": true, "child_running": true,
+            "peers": [{ "id": "n2", "last_heard_ms": 40 }, { "id": "n3", "last_heard_ms": 210 }]
+        })
+    }
+
+    fn follower_status(id: &str, acting: bool) -> Value {
+        json!({
+            "id": id, "role": "follower", "term": 7, "leader": "n1", "acting": acting,
+            "fencing_token": null, "lease_remaining_ms": null, "quarantine_remaining_ms": 1500,
+            "supervises_child": true, "child_running": false,
+            "peers": [{ "id": "n1", "last_heard_ms": 40 }, { "id": "n3", "last_heard_ms": null }]
+        })
+    }
+
     #[test]
     fn renders_a_table() {
-        let leader = json!({
-            "id": "n1", "role": "leader", "term": 7, "leader": "n1", "acting": true,
-            "fencing_token": 7, "lease_remaining_ms": 1710
-        });
-        let follower = json!({
-            "id": "n2", "role": "follower", "term": 7, "leader": "n1", "acting": false,
-            "fencing_token": null, "lease_remaining_ms": null
-        });
         let rows = vec![
-            Row::from_status("10.0.0.1:8101", &leader),
-            Row::from_status("10.0.0.2:8101", &follower),
+            Row::from_status("10.0.0.1:8101", &leader_status()),
+            Row::from_status("10.0.0.2:8101", &follower_status("n2", false)),
             Row::unreachable("10.0.0.3:8101", "connection refused"),
         ];
         let table = render(&rows);
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(
-            lines[0],
-            "NODE           ID  ROLE      TERM  LEADER  ACTING  TOKEN  LEASE LEFT"
-        );
-        assert_eq!(
-            lines[1],
-            "10.0.0.1:8101  n1  leader    7     n1      yes     7      1.71s"
-        );
-        assert_eq!(
-            lines[2],
-            "10.0.0.2:8101  n2  follower  7     n1      no      -      -"
-        );
+        let expected = [
+            "NODE           ID  ROLE      TERM  LEADER  ACTING  TOKEN  LEASE LEFT  HEARD  QUARANTINE  CHILD",
+            "10.0.0.1:8101  n1  leader    7     n1      yes     7      1.71s       0.21s  -           running",
+            "10.0.0.2:8101  n2  follower  7     n1      no      -      -           0.04s  1.50s       stopped",
+        ];
+        assert_eq!(lines[..3], expected);
         assert_eq!(
             lines[3],
             "10.0.0.3:8101  -   unreachable: connection refused"
+        );
+    }
+
+    #[test]
+    fn exits_zero_only_for_one_acting_node_and_every_node_answering() {
+        let leader = Row::from_status("a", &leader_status());
+        let follower = |id| Row::from_status("b", &follower_status(id, false));
+        let (code, line) = verdict(&[leader, follower("n2"), follower("n3")], false);
+        assert_eq!(
+            (code, line.as_str()),
+            (EXIT_HEALTHY, "ok: n1 acts; every node answered")
+        );
+
+        let leader = Row::from_status("a", &leader_status());
+        let (code, line) = verdict(&[leader, follower("n2"), follower("n3")], true);
+        assert_eq!(code, EXIT_DEGRADED, "{line}");
+
+        let leader = Row::from_status("a", &leader_status());
+        let (code, line) = verdict(
+            &[leader, follower("n2"), Row::unreachable("c", "refused")],
+            false,
+        );
+        assert_eq!(code, EXIT_DEGRADED);
+        assert!(line.contains("1 of 3 nodes did not answer (c)"), "{line}");
+
+        let (code, line) = verdict(&[follower("n2"), follower("n3")], false);
+        assert_eq!(code, EXIT_DEGRADED);
+        assert!(line.contains("no node acts"), "{line}");
+
+        let leader = Row::from_status("a", &leader_status());
+        let second = Row::from_status("b", &follower_status("n2", true));
+        let (code, line) = verdict(&[leader, second], false);
+        assert_eq!(code, EXIT_OVERLAP);
+        assert!(
+            line.starts_with("CRITICAL: 2 nodes report acting at once (n1, n2)"),
+            "{line}"
         );
     }
 
