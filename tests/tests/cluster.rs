@@ -502,7 +502,32 @@ fn the_http_api_reports_the_cluster_and_step_down_needs_the_admin_token() {
     let next = cluster.wait_for_ledger_start(timing.handover_bound(), token);
     assert_ne!(next.node, leader_name);
     assert!(next.at - asked_at <= nanos(timing.handover_bound()));
-    cluster.wait_for_acting(SLACK, token);
+    let (successor, successor_token) = cluster.wait_for_acting(SLACK, token);
+
+    // Phase 6: `tenure pause` with the token file makes the new leader hand over and stay out
+    // of elections while it still votes; `tenure resume` lets it campaign again.
+    let token_file = cluster.key_file.with_file_name("admin.token");
+    let token_file = token_file.to_str().expect("a UTF-8 path");
+    let http = cluster.nodes[successor].http.to_string();
+    let admin = |command: &str| {
+        let arguments = [command, "--http", &http, "--admin-token-file", token_file];
+        tenure_harness::run_tenure(&arguments, &[])
+    };
+    let (status, stdout, stderr) = admin("pause");
+    assert_eq!(status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("\"handing_over\":true"), "{stdout}");
+    let (third, _) = cluster.wait_for_acting(timing.handover_bound() + SLACK, successor_token);
+    assert_ne!(third, successor, "a paused node does not lead");
+    let paused = cluster.status(successor).expect("the paused node answers");
+    assert_eq!(paused["paused"], true, "{paused}");
+    assert_eq!(paused["role"], "follower", "{paused}");
+    let (status, _, _) = admin("resume");
+    assert_eq!(status.code(), Some(0));
+    let resumed = cluster.status(successor).expect("the resumed node answers");
+    assert_eq!(resumed["paused"], false, "{resumed}");
+    let (status, _, stderr) = tenure_harness::run_tenure(&["pause", "--http", &http], &[]);
+    assert_eq!(status.code(), Some(1), "no token: refused");
+    assert!(stderr.contains("401"), "{stderr}");
     cluster.assert_no_overlap();
 }
 

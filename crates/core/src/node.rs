@@ -383,6 +383,16 @@ impl Node {
         self.finish(&before);
     }
 
+    /// Ends every campaign hold at once (protocol: Campaign holds): the node may campaign again
+    /// as soon as nothing else stops it. The driver calls it when an operator resumes a paused
+    /// node. Releasing is as safe as holding: when an election starts cannot break a lease.
+    pub fn handle_campaign_release(&mut self, now: Instant) {
+        let before = self.snapshot();
+        self.expire(now);
+        self.campaign_hold_until = None;
+        self.finish(&before);
+    }
+
     // ----- Outputs and queries --------------------------------------------------------------
 
     /// The next output, in the order the contract of [`Output`] states.

@@ -1205,6 +1205,23 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
 }
 
 #[test]
+fn a_released_hold_lets_the_node_campaign_at_once() {
+    // protocol: Campaign holds. An operator resumes a paused node: the hold ends now.
+    let mut node = follower(three(), N1, 3);
+    node.handle_campaign_hold(at(2_000), at(60_000));
+    node.handle_timeout(at(2_500), 0);
+    assert_eq!(node.role(), RoleKind::Follower, "held");
+    node.handle_campaign_release(at(2_600));
+    assert_eq!(node.campaign_hold_until(), None);
+    assert!(
+        node.poll_timeout().is_some_and(|due| due <= at(2_600)),
+        "due at once"
+    );
+    node.handle_timeout(at(2_600), 0);
+    assert_eq!(node.role(), RoleKind::PreCandidate);
+}
+
+#[test]
 fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
     // protocol: Campaign holds. The driver holds a node whose daemon keeps failing.
     let mut node = follower(three(), N1, 3);

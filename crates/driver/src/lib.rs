@@ -153,6 +153,12 @@ pub enum Command {
     /// Resign if leading, wait until acting has stopped and the handover has been sent, then
     /// return `Ok(())` from [`Driver::run`].
     Shutdown,
+    /// Maintenance mode: never campaign (a campaign hold renewed before every timer, protocol:
+    /// Campaign holds) but keep voting, so the node still counts towards every quorum; and
+    /// hand leadership over if leading. `reply` tells whether this node was the leader.
+    Pause { reply: oneshot::Sender<bool> },
+    /// Leave maintenance mode: every campaign hold ends, including one from lost children.
+    Resume,
 }
 
 /// Why the driver stopped with an error.
@@ -186,6 +192,8 @@ pub struct Driver<T, C, S, A, O, E> {
     /// idle before [`Node::handle_acting_stopped`].
     resign_pending: bool,
     shutting_down: bool,
+    /// In maintenance mode ([`Command::Pause`]).
+    paused: bool,
     counters: Counters,
     /// When the current acting period began (a child started from idle).
     acting_since: Option<Instant>,
@@ -232,6 +240,7 @@ where
             acting: ActingState::Idle,
             resign_pending: false,
             shutting_down: false,
+            paused: false,
             counters: Counters::default(),
             acting_since: None,
             lost_leaderships: 0,
@@ -253,7 +262,8 @@ where
                 return Err(self.fail(error).await);
             }
             let now = self.clock.now();
-            let status = status(&self.node, self.acting, &self.counters, now);
+            let mut status = status(&self.node, self.acting, &self.counters, now);
+            status.paused = self.paused;
             self.observer.status(&status);
             if self.shutting_down && self.acting == ActingState::Idle && !self.resign_pending {
                 return Ok(());
@@ -307,6 +317,10 @@ where
     }
 
     fn timeout(&mut self, now: Instant) {
+        if self.paused {
+            // Renewed before every timer, so the hold never runs out while paused.
+            self.hold_for_pause(now);
+        }
         let entropy = (self.entropy)();
         self.node.handle_timeout(now, entropy);
         self.counters.timeouts += 1;
@@ -328,7 +342,27 @@ where
                 let result = self.node.handle_resign(now, None);
                 self.observer.observe(now, &Observation::Shutdown(result));
             }
+            Command::Pause { reply } => {
+                self.paused = true;
+                self.hold_for_pause(now);
+                let leading = self.node.handle_resign(now, None).is_ok();
+                self.observer.observe(now, &Observation::Paused { leading });
+                let _ = reply.send(leading);
+            }
+            Command::Resume => {
+                self.paused = false;
+                self.lost_leaderships = 0;
+                self.node.handle_campaign_release(now);
+                self.observer.observe(now, &Observation::Resumed);
+            }
         }
+    }
+
+    /// Holds campaigns for one lease from `now`: longer than any timer the core sets while a
+    /// follower waits, so the next timer renews it before it ends.
+    fn hold_for_pause(&mut self, now: Instant) {
+        let lease = self.node.config().lease_duration();
+        self.node.handle_campaign_hold(now, now + lease);
     }
 
     fn acting_stopped(&mut self) {
@@ -542,6 +576,7 @@ fn status<'a>(
         quarantine_until: node.quarantine_until(),
         acting,
         counters,
+        paused: false,
     }
 }
 

@@ -55,6 +55,11 @@ pub enum Observation {
     ResignCommand(Option<NodeId>, Result<(), CommandError>),
     /// A [`super::Command::Shutdown`] arrived; the result says whether a handover started.
     Shutdown(Result<(), CommandError>),
+    /// A [`super::Command::Pause`]: the node no longer campaigns; `leading` if it was the
+    /// leader and is handing over.
+    Paused { leading: bool },
+    /// A [`super::Command::Resume`]: the node may campaign again.
+    Resumed,
     /// Phase two of a handover: the child was gone and the core was told so
     /// ([`tenure_core::Node::handle_acting_stopped`]). On `Ok` the node gave up its lease and
     /// queued `Resign` and `TimeoutNow`.
@@ -97,6 +102,8 @@ pub struct Status<'a> {
     pub quarantine_until: Option<Instant>,
     pub acting: ActingState,
     pub counters: &'a Counters,
+    /// In maintenance mode: votes, never campaigns.
+    pub paused: bool,
 }
 
 impl Status<'_> {

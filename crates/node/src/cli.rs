@@ -36,7 +36,50 @@ pub enum CliCommand {
     /// Run a local 3-node cluster on 127.0.0.1, kill its leader, show the failover and a
     /// graceful handover, then clean up.
     Demo(DemoArgs),
+    /// Ask the leader to hand leadership over gracefully (POST /step-down).
+    StepDown(StepDownArgs),
+    /// Maintenance mode: the node keeps voting but never campaigns, and hands leadership over
+    /// if it leads (POST /pause). It stays paused until `tenure resume` or a restart.
+    Pause(AdminArgs),
+    /// Leave maintenance mode: the node may campaign again (POST /resume).
+    Resume(AdminArgs),
 }
+
+/// What `tenure pause` and `tenure resume` need: one node's HTTP API and the admin token.
+#[derive(Debug, Args)]
+#[command(after_help = ADMIN_AFTER_HELP)]
+pub struct AdminArgs {
+    /// The node's HTTP API address.
+    #[arg(long = "http", env = "TENURE_ADMIN_HTTP", value_name = "HOST:PORT")]
+    pub address: String,
+
+    /// The file holding the node's admin token (the node's --admin-token-file). Without it
+    /// the request carries no token, which a node with a token refuses.
+    #[arg(long, env = "TENURE_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// How long to wait for the node's answer.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+/// `tenure step-down`.
+#[derive(Debug, Args)]
+#[command(after_help = ADMIN_AFTER_HELP)]
+pub struct StepDownArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+
+    /// The member that should campaign first; by default the leader picks the most
+    /// up-to-date peer.
+    #[arg(long, value_name = "NAME")]
+    pub successor: Option<String>,
+}
+
+const ADMIN_AFTER_HELP: &str = "Example:\n  tenure step-down --http 10.0.0.1:8101 \
+                                --admin-token-file /etc/tenure/admin-token\n\nExit status: 0 \
+                                when the node did it; 1 when it refused (not the leader, a \
+                                wrong token) or could not be reached; 2 for a usage error.";
 
 /// `tenure run`.
 #[derive(Debug, Args)]

@@ -63,6 +63,8 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/step-down", post(step_down))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
         .fallback(not_found)
         .with_state(state)
 }
@@ -216,6 +218,7 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
             .quarantine_until
             .filter(|until| now < *until)
             .map(|until| until.saturating_duration_since(now).as_millis()),
+        "paused": snapshot.paused,
         "supervises_child": info.supervises_child,
         "child_running": info.supervises_child
             && info.child.running.load(Ordering::Relaxed) > 0,
@@ -258,32 +261,8 @@ async fn step_down(
     headers: HeaderMap,
     Query(parameters): Query<StepDownParameters>,
 ) -> Response {
-    if let Some(expected) = &state.admin_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
-        match presented {
-            None => {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-                    Json(json!({
-                        "error": "step-down needs the header Authorization: Bearer <admin token>"
-                    })),
-                )
-                    .into_response();
-            }
-            Some(token) if !constant_time_equal(token.trim().as_bytes(), expected.as_bytes()) => {
-                info!("step-down refused: wrong admin token");
-                return (
-                    StatusCode::FORBIDDEN,
-                    Json(json!({ "error": "wrong admin token" })),
-                )
-                    .into_response();
-            }
-            Some(_) => {}
-        }
+    if let Some(refusal) = refuse_without_admin_token(&state, &headers, "step-down") {
+        return refusal;
     }
     let members = &state.shared.info.members;
     let successor = match &parameters.successor {
@@ -341,13 +320,84 @@ async fn step_down(
     }
 }
 
+/// `POST /pause`: maintenance mode. The node keeps voting but never campaigns, and hands
+/// leadership over if it leads.
+async fn pause(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse_without_admin_token(&state, &headers, "pause") {
+        return refusal;
+    }
+    let (reply, answer) = oneshot::channel();
+    if state.commands.send(Command::Pause { reply }).await.is_err() {
+        return unavailable("the election loop has stopped");
+    }
+    match tokio::time::timeout(STEP_DOWN_REPLY_TIMEOUT, answer).await {
+        Ok(Ok(leading)) => (
+            StatusCode::OK,
+            Json(json!({ "paused": true, "handing_over": leading })),
+        )
+            .into_response(),
+        Ok(Err(_)) => unavailable("the election loop has stopped"),
+        Err(_) => unavailable("the election loop did not answer in time"),
+    }
+}
+
+/// `POST /resume`: leave maintenance mode; the node may campaign again.
+async fn resume(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse_without_admin_token(&state, &headers, "resume") {
+        return refusal;
+    }
+    if state.commands.send(Command::Resume).await.is_err() {
+        return unavailable("the election loop has stopped");
+    }
+    (StatusCode::OK, Json(json!({ "paused": false }))).into_response()
+}
+
+/// The answer to a request for `action` that lacks the admin token, or carries a wrong one,
+/// when the node has one (`--admin-token-file`); `None` lets the request through.
+fn refuse_without_admin_token(
+    state: &HttpState,
+    headers: &HeaderMap,
+    action: &str,
+) -> Option<Response> {
+    let expected = state.admin_token.as_ref()?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        None => Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                Json(json!({
+                    "error": format!(
+                        "{action} needs the header Authorization: Bearer <admin token>"
+                    )
+                })),
+            )
+                .into_response(),
+        ),
+        Some(token) if !constant_time_equal(token.trim().as_bytes(), expected.as_bytes()) => {
+            info!("{action} refused: wrong admin token");
+            Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({ "error": "wrong admin token" })),
+                )
+                    .into_response(),
+            )
+        }
+        Some(_) => None,
+    }
+}
+
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Json(json!({
             "error": "no such endpoint",
             "endpoints": ["GET /", "GET /health", "GET /ready", "GET /joined", "GET /status",
-                          "GET /metrics", "POST /step-down"],
+                          "GET /metrics", "POST /step-down", "POST /pause", "POST /resume"],
         })),
     )
         .into_response()

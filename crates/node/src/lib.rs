@@ -15,6 +15,7 @@
 //!   harness (tenure-harness) builds on; `split_mix`: the seeded generator of the election
 //!   jitter, which the harness draws its faults from too.
 
+pub mod admin_command;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

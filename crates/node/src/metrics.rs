@@ -300,6 +300,13 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
     );
 
     out.header(
+        "tenure_paused",
+        "gauge",
+        "1 while this node is paused (`tenure pause`): it votes but never campaigns.",
+    );
+    out.sample("tenure_paused", &[], u64::from(snapshot.paused));
+
+    out.header(
         "tenure_members_reachable",
         "gauge",
         "Members heard from within one lease, this node included. Followers hear only the \

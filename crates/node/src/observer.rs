@@ -75,6 +75,8 @@ pub struct Snapshot {
     pub elections_won: u64,
     /// False once the driver loop has ended.
     pub driver_running: bool,
+    /// In maintenance mode (`tenure pause`): votes, never campaigns.
+    pub paused: bool,
     /// Messages refused for a term jump beyond `MAX_TERM_STEP` (protocol: Term jumps are
     /// bounded), and the last one refused.
     pub term_jumps: TermJumps,
@@ -130,6 +132,7 @@ impl Shared {
                 elections: 0,
                 elections_won: 0,
                 driver_running: true,
+                paused: false,
                 term_jumps: TermJumps::default(),
             }),
         }
@@ -485,6 +488,16 @@ impl Observer for NodeObserver {
                 Err(error) => info!(%error, "no handover: the leadership ended first"),
             },
             Observation::Failed => error!("the driver failed; stopping the child"),
+            Observation::Paused { leading } => info!(
+                leading,
+                "paused: this node votes but will not campaign until resumed{}",
+                if leading {
+                    "; handing leadership over"
+                } else {
+                    ""
+                }
+            ),
+            Observation::Resumed => info!("resumed: this node may campaign again"),
         }
     }
 
@@ -502,6 +515,7 @@ impl Observer for NodeObserver {
         snapshot.elections = self.elections;
         snapshot.elections_won = self.elections_won;
         snapshot.term_jumps = self.term_jumps;
+        snapshot.paused = status.paused;
     }
 }
 

@@ -167,7 +167,11 @@ impl Row {
         Row {
             address: address.to_string(),
             id: text("id"),
-            role: text("role"),
+            role: if status["paused"].as_bool() == Some(true) {
+                format!("{},paused", text("role"))
+            } else {
+                text("role")
+            },
             term: text("term"),
             leader: text("leader"),
             acting: if status["acting"].as_bool() == Some(true) {

@@ -86,6 +86,8 @@ fn hash_observation(hasher: &mut Fnv, observation: &Observation) {
         Observation::HandedOver(result) => (11u8, code(result)).hash(hasher),
         Observation::Failed => 12u8.hash(hasher),
         Observation::CampaignHeld { losses, hold } => (13u8, losses, hold).hash(hasher),
+        Observation::Paused { leading } => (14u8, leading).hash(hasher),
+        Observation::Resumed => 15u8.hash(hasher),
     }
 }
 

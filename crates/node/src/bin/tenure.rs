@@ -60,6 +60,9 @@ fn main() -> ExitCode {
         }
         CliCommand::Status(args) => tenure_node::status_command::status(args),
         CliCommand::Demo(args) => tenure_node::demo::demo(args),
+        CliCommand::StepDown(args) => tenure_node::admin_command::step_down(args),
+        CliCommand::Pause(args) => tenure_node::admin_command::pause(args),
+        CliCommand::Resume(args) => tenure_node::admin_command::resume(args),
     }
 }
 
