@@ -325,7 +325,8 @@ pub struct StatusArgs {
                         about 15 seconds."
 )]
 pub struct DemoArgs {
-    /// Also print each node's own log lines (normally kept in the temporary directory).
+    /// Also print each node's own log lines. Without it they go to files in the demo's
+    /// temporary directory, which is removed with everything else at the end.
     #[arg(long)]
     pub verbose: bool,
 }

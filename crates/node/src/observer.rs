@@ -484,7 +484,10 @@ impl Observer for NodeObserver {
                 "shutting down: stopping the child and handing leadership over if leading"
             ),
             Observation::HandedOver(result) => match result {
-                Ok(()) => info!("handover: the child is gone; leadership released (Resign sent)"),
+                Ok(()) => info!(
+                    "handover: the child is gone; leadership released, TimeoutNow and then \
+                     Resign queued for sending"
+                ),
                 Err(error) => info!(%error, "no handover: the leadership ended first"),
             },
             Observation::Failed => error!("the driver failed; stopping the child"),

@@ -273,19 +273,17 @@ impl Demo {
             seconds(measured.failover)
         );
         println!(
-            "  = the followers' promise (up to one lease, {}) + election jitter (up to {}) + \
-             pre-vote, vote and first heartbeat",
-            human(DEFAULT_LEASE),
-            human(DEFAULT_LEASE / 4)
+            "  = the rest of the followers' promise (up to one lease, {}) + the first-ranked \
+             follower's pre-vote, vote and first heartbeat (no random wait)",
+            human(DEFAULT_LEASE)
         );
         println!(
             "Graceful handover (SIGTERM until the next child runs): {}",
             seconds(measured.handover)
         );
         println!(
-            "  = the child's stop time + Resign/TimeoutNow + the successor's election (its \
-             jitter is up to {}) and first heartbeat",
-            human(DEFAULT_LEASE / 4)
+            "  = the child's stop time + TimeoutNow/Resign + the successor's vote (it \
+             campaigns at once) and first heartbeat"
         );
         let [first, second, third] = measured.tokens;
         println!("Fencing tokens rose {first} -> {second} -> {third}.");
