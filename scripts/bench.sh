@@ -2,15 +2,18 @@
 # The benchmark of docs/benchmarks.md on this machine: installs etcd 3.4 (Debian's etcd-server
 # and etcd-client) when missing, builds tenure and the benchmark in release, and runs it. Every
 # argument goes to the benchmark (crates/harness/src/bin/bench/); the defaults are 20 rounds per
-# measurement and results in target/bench (report.md, samples.csv, failover.svg).
+# measurement, the leases 250ms,500ms,1s,2s,5s, and results in target/bench (report.md,
+# samples.csv, failover.svg).
 #
 #   scripts/bench.sh
-#   scripts/bench.sh --rounds 40 --out target/bench
+#   scripts/bench.sh --rounds 15 --out target/bench
 #   scripts/bench.sh --etcd false        # tenure only
+#   scripts/bench.sh --leases 250ms,2s   # a shorter sweep
 #   scripts/bench.sh --quick             # crash failover and graceful handover at 2s only
 #
-# It takes about ten minutes at 20 rounds. Keep the machine otherwise idle for figures that
-# mean something; the report records the load average during the run.
+# It takes about 14 minutes at 15 rounds and 19 at 20, most of it at the 5 s lease. Keep the
+# machine otherwise idle for figures that mean something; the report records the load average
+# during the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,46 +1,58 @@
-//! The benchmark: crash failover, graceful handover and footprint of real `tenure` processes,
-//! and the same failover measured on etcd 3.4's `etcdctl lock`, in one run. Run it through
-//! `scripts/bench.sh` (which installs etcd and builds in release); docs/benchmarks.md holds the
-//! figures and explains them.
+//! The benchmark: crash failover, partition failover, cold start, graceful handover and
+//! footprint of real `tenure` processes, and the same crash failover measured on etcd 3.4's
+//! `etcdctl lock` at the same TTL, in one run. Run it through `scripts/bench.sh` (which installs
+//! etcd and builds in release); docs/benchmarks.md holds the figures and explains them.
 //!
 //! ```sh
-//! cargo run --release -p tenure-harness --bin bench -- --rounds 20 --out target/bench
+//! cargo run --release -p tenure-harness --bin bench -- --rounds 15 --out target/bench
 //! ```
 //!
 //! What it measures, each over `--rounds` rounds on clusters of 3 nodes on 127.0.0.x, every
-//! node supervising the ledger child (`tenure_harness::child`, run as `bench __child`):
+//! node supervising the ledger child (`tenure_harness::child`, run as `bench __child`), at
+//! every lease of the sweep (`--leases`, with `--lease` added; heartbeat and stop grace scale
+//! with the lease, see `tenure::timing_for`), from the shortest lease up:
 //!
 //! - crash failover: SIGKILL of the acting node's tenure until the next child's `start` line
-//!   (both on `CLOCK_MONOTONIC`); the killed node is restarted and the next round starts once
-//!   it has rejoined, after a random fraction of a heartbeat;
-//! - graceful handover: SIGTERM instead, with the old child's stop time apart;
-//! - footprint at the default timing, over `--idle`: resident memory and CPU time of every
-//!   tenure process and of the acting node's guard, and datagrams sent per second;
-//! - crash failover at every lease of `--leases` (heartbeat and stop grace scaled with it);
-//!   the first three measurements are at `--lease` (default 2 s, the default timing);
-//! - etcd 3.4 (`--etcd`, on by default): a 3-member cluster on 127.0.0.1 and 3 contenders
-//!   `etcdctl lock --ttl 2 tenure-bench -- bench __child ...`; failover after SIGKILL of the
-//!   holding etcdctl, whether its old child still runs when the new one starts, and the
-//!   memory and idle CPU of the members and contenders.
+//!   (both on `CLOCK_MONOTONIC`), which node took over and its token; the killed node is
+//!   restarted and the next round starts once it has rejoined, after a random fraction of a
+//!   heartbeat;
+//! - partition failover: the acting node cut off from the others by a UDP fault proxy
+//!   (`tenure_harness::proxy`) in front of every node, until the next child starts; then healed;
+//! - cold start: a fresh cluster (no state) started at once, until the first child starts;
+//! - etcd 3.4 (`--etcd`, on by default), at a TTL equal to the lease where etcd can set one: a
+//!   3-member cluster on 127.0.0.1 and 3 contenders `etcdctl lock --ttl N tenure-bench -- bench
+//!   __child ...`; failover after SIGKILL of the holding etcdctl, and whether its old child
+//!   still runs when the new one starts;
+//! - at `--lease` only (default 2 s, the default timing): graceful handover (SIGTERM instead of
+//!   SIGKILL, with the old child's stop apart), once on a quiet machine and once beside
+//!   `--load-processes` busy loops (`load`); the footprint over `--idle` (resident memory and
+//!   CPU time of every tenure process and of the acting node's guard, datagrams sent per
+//!   second); and the memory and idle CPU of etcd's members and contenders.
 //!
 //! `--quick` measures only crash failover and graceful handover at `--lease` (what the shipped
 //! binary's former hidden `tenure bench` measured), in a minute or two.
 //!
 //! It writes `report.md` (the tables), `samples.csv` (every round) and `failover.svg` (failover
-//! against lease, with etcd's point) into `--out`. Exit status 0, or 1 when a measurement could
-//! not be taken (the message says why), 130 on Ctrl-C.
+//! against lease and the limit line, with etcd's points) into `--out`. Exit status 0, or 1 when
+//! a measurement could not be taken (the message says why), 130 on Ctrl-C.
 //!
-//! The benchmark's parts: `session` (the run, its order and its waits), `tenure` (failover and
-//! handover rounds), `footprint`, `etcd` (etcd's cluster and its failover), `results` (what was
-//! measured), `machine`, `report` (report.md and samples.csv) and `plot` (failover.svg).
+//! The benchmark's parts: `session` (the run, its order and its waits), `tenure` (crash failover
+//! and handover rounds), `partition` (partition failover and cold start), `load`, `footprint`,
+//! `etcd` (etcd's cluster and its failover), `results` (what was measured), `ranking` (who
+//! should take over), `targets` (the limit line), `machine`, `report` (report.md and
+//! samples.csv) and `plot` (failover.svg).
 
 mod etcd;
 mod footprint;
+mod load;
 mod machine;
+mod partition;
 mod plot;
+mod ranking;
 mod report;
 mod results;
 mod session;
+mod targets;
 mod tenure;
 
 use std::path::PathBuf;
@@ -54,6 +66,8 @@ use crate::session::Bench;
 
 /// The hidden first argument that makes this binary run as the supervised child.
 const CHILD_MODE: &str = "__child";
+/// The hidden first argument that makes this binary a busy loop (`load`).
+const SPIN_MODE: &str = "__spin";
 /// The children's alive stamps (only for the end-of-run overlap check).
 const CHILD_ALIVE: Duration = Duration::from_millis(100);
 /// Longest wait for any one step (an election, a restart, etcd starting).
@@ -63,14 +77,12 @@ const POLL: Duration = Duration::from_millis(10);
 /// The prefix of the benchmark's directories, followed by its process ID (see
 /// `procfs::remove_stale_runs`).
 const RUN_PREFIX: &str = "tenure-bench-";
-/// etcd's lock TTL: the same as tenure's default lease.
-const ETCD_TTL_SECONDS: u64 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
-    about = "Measure crash failover, graceful handover and footprint of tenure, and failover of \
-             etcdctl lock, on this machine",
+    about = "Measure crash and partition failover, cold start, graceful handover and footprint \
+             of tenure, and failover of etcdctl lock at the same TTL, on this machine",
     after_help = "Run it through scripts/bench.sh, which installs etcd and builds in release."
 )]
 struct Args {
@@ -80,20 +92,26 @@ struct Args {
     /// How long to watch an idle cluster for CPU and datagrams.
     #[arg(long, default_value = "30s", value_parser = tenure_node::cli::parse_duration)]
     idle: Duration,
-    /// The lease measured in full (crash failover, graceful handover, footprint); heartbeat
-    /// and stop grace scale with it. The default is tenure's default timing.
+    /// The lease measured in full (graceful handover with and without load, footprint, etcd's
+    /// footprint), besides the sweep; heartbeat and stop grace scale with it. The default is
+    /// tenure's default timing.
     #[arg(long, default_value = "2s", value_parser = tenure_node::cli::parse_duration)]
     lease: Duration,
-    /// Leases to measure crash failover at, besides --lease.
+    /// The sweep: leases to measure crash failover, partition failover, cold start and etcd at
+    /// (--lease is added if missing).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1s,500ms,250ms",
+        default_value = "250ms,500ms,1s,2s,5s",
         value_parser = tenure_node::cli::parse_duration
     )]
     leases: Vec<Duration>,
-    /// Only crash failover and graceful handover at --lease: no other leases, no footprint,
-    /// no etcd.
+    /// Busy-loop processes beside the second series of graceful handovers; 0 skips that series.
+    /// The default is one per CPU.
+    #[arg(long)]
+    load_processes: Option<usize>,
+    /// Only crash failover and graceful handover at --lease: no other leases, no partitions,
+    /// no cold starts, no load, no footprint, no etcd.
     #[arg(long)]
     quick: bool,
     /// Also measure etcd 3.4 (`etcd` and `etcdctl` on PATH).
@@ -108,6 +126,9 @@ fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(CHILD_MODE) {
         return tenure_harness::child::run(&raw[2..]);
+    }
+    if raw.get(1).map(String::as_str) == Some(SPIN_MODE) {
+        return load::spin(&raw[2..]);
     }
     let args = Args::parse();
     let interrupted = interrupt_flag();

@@ -12,7 +12,8 @@ use tenure_harness::{
 };
 
 use crate::machine::{load_average, machine};
-use crate::results::Results;
+use crate::ranking::first_ranked;
+use crate::results::{Results, Takeover};
 use crate::tenure::{timing_for, Extent};
 use crate::{failed, Args, Failure, CHILD_ALIVE, CHILD_MODE, POLL, RUN_PREFIX, STEP_LIMIT};
 
@@ -25,7 +26,7 @@ pub(crate) struct Bench<'a> {
     pub(crate) machine: String,
     /// One-minute load averages sampled during the run.
     pub(crate) loads: Vec<f64>,
-    /// `measurement,setting,round,milliseconds` lines for samples.csv.
+    /// Lines for samples.csv (see `keep_sample`).
     pub(crate) samples: Vec<String>,
     pub(crate) results: Results,
     /// The random phase of each round against the heartbeats.
@@ -78,35 +79,55 @@ impl<'a> Bench<'a> {
         self.sample_load();
     }
 
-    /// `--lease` in full, then crash failover at the other leases, then etcd.
+    /// The sweep from the shortest lease up: at each, tenure's crash failover (and at
+    /// `--lease` its handovers and footprint), partition failover, cold start, then etcd at the
+    /// same TTL, so that each pair is measured under the same load of the machine.
     fn measure(&mut self, rounds: u32) -> Result<(), Failure> {
         let full = timing_for(self.args.lease);
         self.results.full = Some(full);
-        let extent = if self.args.quick {
-            Extent::Handover
-        } else {
-            Extent::Footprint
-        };
-        let result = self.tenure(full, rounds, extent)?;
-        self.results.leases.push(result);
-        if self.args.quick {
-            return Ok(());
-        }
-        for lease in self.args.leases.clone() {
-            // --lease is measured already.
-            if lease != self.args.lease {
-                let result = self.tenure(timing_for(lease), rounds, Extent::Failover)?;
-                self.results.leases.push(result);
+        for lease in sweep(self.args.lease, &self.args.leases, self.args.quick) {
+            let timing = timing_for(lease);
+            let extent = match (lease == self.args.lease, self.args.quick) {
+                (true, true) => Extent::Handover,
+                (true, false) => Extent::Full,
+                (false, _) => Extent::Failover,
+            };
+            let mut result = self.tenure(timing, rounds, extent)?;
+            if !self.args.quick {
+                self.partition_rounds(&mut result, rounds)?;
+                self.cold_starts(&mut result, rounds)?;
+            }
+            self.results.leases.push(result);
+            if self.args.etcd && !self.args.quick {
+                self.etcd_at(lease, rounds)?;
             }
         }
-        self.results
-            .leases
-            .sort_by_key(|result| result.timing.lease);
-        if self.args.etcd {
-            let result = self.etcd(rounds)?;
-            self.results.etcd = Some(result);
-        }
         Ok(())
+    }
+
+    /// Keeps one round for samples.csv: `measurement,setting,round,milliseconds` and, for a
+    /// change of leadership, `from,to,first_ranked,token_step`.
+    pub(crate) fn keep_sample(
+        &mut self,
+        measurement: &str,
+        setting: &str,
+        round: u32,
+        took: Duration,
+        takeover: Option<(&Takeover, &[String])>,
+    ) {
+        let details = takeover.map_or(",,,".to_string(), |(takeover, members)| {
+            format!(
+                "{},{},{},{}",
+                takeover.from.as_deref().unwrap_or(""),
+                takeover.to,
+                first_ranked(members, takeover.from.as_deref()).unwrap_or(""),
+                takeover.token_step
+            )
+        });
+        self.samples.push(format!(
+            "{measurement},{setting},{round},{:.3},{details}",
+            took.as_secs_f64() * 1e3
+        ));
     }
 
     fn write_results(&self) -> Result<(), Failure> {
@@ -212,5 +233,40 @@ impl<'a> Bench<'a> {
             tail.poll();
             tail.start_above(above).cloned()
         })
+    }
+}
+
+/// The leases to measure, ascending and each once: `--leases` and `--lease`, or only `--lease`
+/// with `--quick`.
+fn sweep(full: Duration, leases: &[Duration], quick: bool) -> Vec<Duration> {
+    let mut sweep = vec![full];
+    if !quick {
+        sweep.extend_from_slice(leases);
+    }
+    sweep.sort();
+    sweep.dedup();
+    sweep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_adds_the_full_lease_and_runs_from_the_shortest() {
+        let millis = |list: &[u64]| list.iter().map(|ms| Duration::from_millis(*ms)).collect();
+        let leases: Vec<Duration> = millis(&[1_000, 250, 5_000]);
+        assert_eq!(
+            sweep(Duration::from_secs(2), &leases, false),
+            millis(&[250, 1_000, 2_000, 5_000]) as Vec<Duration>
+        );
+        assert_eq!(
+            sweep(Duration::from_secs(1), &leases, false),
+            millis(&[250, 1_000, 5_000]) as Vec<Duration>
+        );
+        assert_eq!(
+            sweep(Duration::from_secs(2), &leases, true),
+            millis(&[2_000]) as Vec<Duration>
+        );
     }
 }

@@ -8,14 +8,19 @@ use std::time::Duration;
 use tenure_harness::analysis::check_children;
 use tenure_harness::ledger_tail::LedgerTail;
 use tenure_harness::stats::millis;
-use tenure_harness::{intervals, read_ledger, Cluster, Healthy, Signal, Timing};
+use tenure_harness::{intervals, read_ledger, Cluster, Healthy, LedgerEntry, Signal, Timing};
 
-use crate::results::LeaseResult;
+use crate::load::BackgroundLoad;
+use crate::results::{HandoverSeries, LeaseResult, Takeover};
 use crate::session::Bench;
 use crate::{failed, Failure, CHILD_ALIVE, STEP_LIMIT};
 
-/// The timing measured at each lease: heartbeat and stop grace scale with the lease so that
-/// the acting window stays open (docs/operations.md: Tuning).
+/// The timing measured at each lease. From 2 s up it is `tenure run`'s own defaults (heartbeat
+/// 250 ms, stop grace 500 ms, which do not follow `--lease`). Below, those defaults would
+/// leave no acting window (`stop grace + 150 ms + heartbeat < L·(1−ρ)/(1+ρ)`,
+/// docs/operations.md: Tuning), so heartbeat and stop grace scale down with the lease: a tenth
+/// of it each at 250 ms. The election step is not passed: `tenure run` derives it from
+/// `--lease` (protocol: Election timing).
 pub(crate) fn timing_for(lease: Duration) -> Timing {
     let (heartbeat, stop_grace) = match lease.as_millis() {
         2000.. => (Duration::from_millis(250), Duration::from_millis(500)),
@@ -32,21 +37,50 @@ pub(crate) fn timing_for(lease: Duration) -> Timing {
 }
 
 /// How much is measured on one cluster: crash failover always, then graceful handover, then
-/// the footprint at idle.
+/// (in full) graceful handover beside busy loops and the footprint at idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Extent {
     Failover,
     Handover,
-    Footprint,
+    Full,
 }
 
 /// A cluster being measured, with its ledger and its state at rest.
-struct Measured {
-    cluster: Cluster,
-    tail: LedgerTail,
-    healthy: Healthy,
+pub(crate) struct Measured {
+    pub(crate) cluster: Cluster,
+    pub(crate) tail: LedgerTail,
+    pub(crate) healthy: Healthy,
     /// The lease, for the progress lines and samples.csv.
-    lease: String,
+    pub(crate) lease: String,
+}
+
+impl Measured {
+    /// The cluster's member names.
+    pub(crate) fn members(&self) -> Vec<String> {
+        self.cluster
+            .nodes
+            .iter()
+            .map(|node| node.name.clone())
+            .collect()
+    }
+
+    /// The change of leadership from the state at rest to the child that started, `took`
+    /// after the fault.
+    pub(crate) fn takeover(&self, next: &LedgerEntry, took: Duration) -> Takeover {
+        Takeover {
+            took,
+            from: Some(self.cluster.nodes[self.healthy.leader].name.clone()),
+            to: next.node.clone(),
+            token_step: next.token.saturating_sub(self.healthy.token),
+        }
+    }
+
+    /// Shuts the cluster down and counts overlapping children in its ledger.
+    pub(crate) fn finish(self) -> usize {
+        let mut cluster = self.cluster;
+        cluster.shutdown();
+        overlaps(&cluster)
+    }
 }
 
 impl Bench<'_> {
@@ -73,31 +107,29 @@ impl Bench<'_> {
             healthy,
             lease,
         };
-        let failovers = self.crash_rounds(&mut measured, rounds)?;
+        let mut result = LeaseResult::new(timing);
+        result.members = measured.members();
+        result.crashes = self.crash_rounds(&mut measured, rounds)?;
         self.sample_load();
         if extent >= Extent::Handover {
-            self.handover_rounds(&mut measured, rounds)?;
+            let series = self.handover_rounds(&mut measured, rounds, 0)?;
+            self.results.handovers.push(series);
             self.sample_load();
         }
-        if extent >= Extent::Footprint {
+        if extent >= Extent::Full {
+            let busy = self
+                .args
+                .load_processes
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+            if busy > 0 {
+                let series = self.handover_rounds(&mut measured, rounds, busy)?;
+                self.results.handovers.push(series);
+            }
             self.results.footprint = self.footprint(&measured.cluster, &mut measured.tail)?;
             self.sample_load();
         }
-        let mut cluster = measured.cluster;
-        cluster.shutdown();
-        let report = check_children(
-            &intervals(&read_ledger(&cluster.ledger)),
-            &BTreeSet::new(),
-            CHILD_ALIVE,
-        );
-        for violation in &report.violations {
-            println!("  overlap check: {violation}");
-        }
-        Ok(LeaseResult {
-            timing,
-            failovers,
-            overlaps: report.violations.len(),
-        })
+        result.overlaps += measured.finish();
+        Ok(result)
     }
 
     /// SIGKILL of the acting node's tenure until the next child's start line.
@@ -105,10 +137,11 @@ impl Bench<'_> {
         &mut self,
         measured: &mut Measured,
         rounds: u32,
-    ) -> Result<Vec<Duration>, Failure> {
+    ) -> Result<Vec<Takeover>, Failure> {
         let heartbeat = measured.cluster.timing.heartbeat;
         let lease = measured.lease.clone();
-        let mut failovers = Vec::new();
+        let members = measured.members();
+        let mut takeovers = Vec::new();
         for round in 1..=rounds {
             let phase = self.rng.duration(heartbeat);
             self.sleep(phase)?;
@@ -117,36 +150,70 @@ impl Bench<'_> {
             let next =
                 self.wait_start(&mut measured.tail, measured.healthy.token, "the next child")?;
             let took = Duration::from_nanos(next.at.saturating_sub(killed_at));
+            let takeover = measured.takeover(&next, took);
             self.say(&format!(
-                "tenure lease {lease}: crash failover {round:>2}/{rounds}: {} ms",
-                millis(took)
+                "tenure lease {lease}: crash failover {round:>2}/{rounds}: {} ms, {} -> {} \
+                 (token +{})",
+                millis(took),
+                takeover.from.as_deref().unwrap_or("?"),
+                takeover.to,
+                takeover.token_step
             ));
-            self.samples.push(format!(
-                "tenure crash failover,{lease},{round},{}",
-                took.as_secs_f64() * 1e3
-            ));
-            failovers.push(took);
+            self.keep_sample(
+                "tenure crash failover",
+                &lease,
+                round,
+                took,
+                Some((&takeover, &members)),
+            );
+            takeovers.push(takeover);
             measured.cluster.spawn(leader);
             measured.healthy = self.wait_healthy(&measured.cluster, &mut measured.tail)?;
         }
-        Ok(failovers)
+        Ok(takeovers)
     }
 
     /// SIGTERM to the acting node's tenure until the next child's start line, with the old
-    /// child's stop apart.
-    fn handover_rounds(&mut self, measured: &mut Measured, rounds: u32) -> Result<(), Failure> {
+    /// child's stop apart; beside `busy` busy loops when not 0.
+    fn handover_rounds(
+        &mut self,
+        measured: &mut Measured,
+        rounds: u32,
+        busy: usize,
+    ) -> Result<HandoverSeries, Failure> {
         let heartbeat = measured.cluster.timing.heartbeat;
         let lease = measured.lease.clone();
+        let members = measured.members();
+        let (what, measurement) = if busy == 0 {
+            ("graceful handover".to_string(), "tenure graceful handover")
+        } else {
+            (
+                format!("graceful handover beside {busy} busy loops"),
+                "tenure graceful handover under load",
+            )
+        };
+        let mut load = if busy > 0 {
+            self.say(&format!("tenure lease {lease}: starting {busy} busy loops"));
+            Some(BackgroundLoad::start(busy)?)
+        } else {
+            None
+        };
+        let mut series = HandoverSeries {
+            load_processes: busy,
+            ..HandoverSeries::default()
+        };
         for round in 1..=rounds {
             let phase = self.rng.duration(heartbeat);
             self.sleep(phase)?;
             let Healthy {
-                leader,
-                token,
-                child_pid,
+                leader, child_pid, ..
             } = measured.healthy;
             let terminated_at = measured.cluster.signal(leader, Signal::TERM);
-            let next = self.wait_start(&mut measured.tail, token, "the successor's child")?;
+            let next = self.wait_start(
+                &mut measured.tail,
+                measured.healthy.token,
+                "the successor's child",
+            )?;
             let stopped = measured
                 .tail
                 .stop_of(child_pid)
@@ -154,20 +221,27 @@ impl Bench<'_> {
             let took = Duration::from_nanos(next.at.saturating_sub(terminated_at));
             let child_stop = Duration::from_nanos(stopped.saturating_sub(terminated_at));
             let after_stop = Duration::from_nanos(next.at.saturating_sub(stopped));
+            let takeover = measured.takeover(&next, took);
             self.say(&format!(
-                "tenure lease {lease}: graceful handover {round:>2}/{rounds}: {} ms (old child \
-                 stopped after {} ms, the next one started {} ms later)",
+                "tenure lease {lease}: {what} {round:>2}/{rounds}: {} ms (old child stopped \
+                 after {} ms, the next one started {} ms later), {} -> {} (token +{})",
                 millis(took),
                 millis(child_stop),
-                millis(after_stop)
+                millis(after_stop),
+                takeover.from.as_deref().unwrap_or("?"),
+                takeover.to,
+                takeover.token_step
             ));
-            self.samples.push(format!(
-                "tenure graceful handover,{lease},{round},{}",
-                took.as_secs_f64() * 1e3
-            ));
-            self.results.handovers.push(took);
-            self.results.child_stops.push(child_stop);
-            self.results.after_child_stop.push(after_stop);
+            self.keep_sample(
+                measurement,
+                &lease,
+                round,
+                took,
+                Some((&takeover, &members)),
+            );
+            series.takeovers.push(takeover);
+            series.child_stops.push(child_stop);
+            series.after_child_stop.push(after_stop);
             if measured
                 .cluster
                 .try_wait_for_exit(leader, STEP_LIMIT)
@@ -178,8 +252,30 @@ impl Bench<'_> {
             measured.cluster.spawn(leader);
             measured.healthy = self.wait_healthy(&measured.cluster, &mut measured.tail)?;
         }
-        Ok(())
+        if let Some(load) = &mut load {
+            let running = load.running();
+            if running < busy {
+                self.say(&format!(
+                    "note: only {running} of {busy} busy loops ran to the end of the series"
+                ));
+            }
+        }
+        drop(load);
+        Ok(series)
     }
+}
+
+/// Overlapping children in the ledger of a cluster that was shut down, each printed.
+pub(crate) fn overlaps(cluster: &Cluster) -> usize {
+    let report = check_children(
+        &intervals(&read_ledger(&cluster.ledger)),
+        &BTreeSet::new(),
+        CHILD_ALIVE,
+    );
+    for violation in &report.violations {
+        println!("  overlap check: {violation}");
+    }
+    report.violations.len()
 }
 
 #[cfg(test)]
@@ -190,12 +286,22 @@ mod tests {
     fn the_measured_timings_keep_the_acting_window_open() {
         // The configuration's own rule (docs/operations.md: Tuning): stop grace + the 150 ms
         // SIGKILL reserve + one heartbeat stays below the lease held per renewal.
-        for millis in [250, 500, 1000, 2000, 6000] {
+        for millis in [250, 500, 1000, 2000, 5000, 6000] {
             let timing = timing_for(Duration::from_millis(millis));
             assert!(
                 timing.stop_margin() + timing.heartbeat < timing.lease_hold(),
                 "{timing:?}"
             );
+            assert!(timing.heartbeat * 3 < timing.lease, "{timing:?}");
+        }
+    }
+
+    #[test]
+    fn from_two_seconds_up_the_timing_is_tenure_runs_defaults() {
+        for millis in [2000, 5000] {
+            let timing = timing_for(Duration::from_millis(millis));
+            assert_eq!(timing.heartbeat, tenure_node::settings::DEFAULT_HEARTBEAT);
+            assert_eq!(timing.stop_grace, tenure_node::settings::DEFAULT_STOP_GRACE);
         }
     }
 }
