@@ -241,42 +241,50 @@ impl Config {
     }
 
     /// The voters, in ascending id order.
+    #[must_use]
     pub fn members(&self) -> &BTreeSet<NodeId> {
         &self.members
     }
 
     /// floor(N/2)+1.
+    #[must_use]
     pub fn majority(&self) -> usize {
         self.members.len() / 2 + 1
     }
 
     /// L.
+    #[must_use]
     pub fn lease_duration(&self) -> Duration {
         self.lease_duration
     }
 
     /// The leader's renewal period.
+    #[must_use]
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat_interval
     }
 
     /// ρ in parts per million.
+    #[must_use]
     pub fn max_drift_ppm(&self) -> u32 {
         self.max_drift_ppm
     }
 
     /// How long before the lease ends the leader stops acting.
+    #[must_use]
     pub fn stop_margin(&self) -> Duration {
         self.stop_margin
     }
 
     /// The upper bound of the random election delay.
+    #[must_use]
     pub fn election_jitter_max(&self) -> Duration {
         self.election_jitter_max
     }
 
     /// How long, on its own clock, the leader holds a lease after sending the heartbeat that a
     /// majority acknowledged: L·(1−ρ)/(1+ρ) (DESIGN: Leader lease).
+    #[must_use]
     pub fn lease_hold(&self) -> Duration {
         self.lease_hold
     }
@@ -284,12 +292,14 @@ impl Config {
     /// How long a pre-vote or vote round waits for a majority before it gives up and retries
     /// after a fresh jitter: two heartbeat intervals, far more than a round trip yet short
     /// enough that a lost reply costs little failover time.
+    #[must_use]
     pub fn election_round_timeout(&self) -> Duration {
         self.heartbeat_interval + self.heartbeat_interval
     }
 
     /// Which broken variant this configuration runs.
     #[cfg(feature = "broken-variants")]
+    #[must_use]
     pub fn variant(&self) -> Variant {
         self.variant
     }

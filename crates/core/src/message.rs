@@ -49,6 +49,7 @@ pub struct Envelope {
 
 impl Message {
     /// The term the message carries.
+    #[must_use]
     pub fn term(&self) -> Term {
         match *self {
             Message::PreVote { term }
@@ -63,6 +64,7 @@ impl Message {
     }
 
     /// The kind of the message.
+    #[must_use]
     pub fn kind(&self) -> MessageKind {
         match self {
             Message::PreVote { .. } => MessageKind::PreVote,
@@ -91,6 +93,7 @@ impl MessageKind {
     ];
 
     /// A stable snake_case name for metrics labels.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             MessageKind::PreVote => "pre_vote",
