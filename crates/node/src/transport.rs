@@ -40,7 +40,9 @@ use crate::members::{Members, PeerAddress};
 use crate::notice::IncarnationNotice;
 use crate::state_file::StateFile;
 use crate::storage::lock_state_file;
-use crate::wire::{sender_and_incarnation, ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
+use crate::wire::{
+    sender_and_incarnation, ClusterKey, DatagramDropReason, Opener, Sealer, MAX_DATAGRAM,
+};
 use tenure_driver::Transport;
 
 /// How often host-name peer addresses are resolved again. A restarted pod may come back with a
@@ -51,8 +53,8 @@ pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(2);
 /// Counters of the transport, shared with the metrics endpoint.
 #[derive(Debug, Default)]
 pub struct TransportStats {
-    /// Dropped datagrams, indexed like `wire::DropReason::ALL`.
-    dropped: [AtomicU64; DropReason::ALL.len()],
+    /// Dropped datagrams, indexed like `wire::DatagramDropReason::ALL`.
+    dropped: [AtomicU64; DatagramDropReason::ALL.len()],
     /// Datagrams handed to the socket.
     pub datagrams_sent: AtomicU64,
     /// Datagrams that passed authentication and decoding.
@@ -87,7 +89,7 @@ pub struct Refusal {
 
 impl TransportStats {
     /// Datagrams dropped for `reason`.
-    pub fn dropped(&self, reason: DropReason) -> u64 {
+    pub fn dropped(&self, reason: DatagramDropReason) -> u64 {
         self.dropped[drop_index(reason)].load(Ordering::Relaxed)
     }
 
@@ -117,7 +119,7 @@ impl TransportStats {
             .store(refusal.at_nanos.max(1), Ordering::Relaxed);
     }
 
-    fn count_drop(&self, reason: DropReason) {
+    fn count_drop(&self, reason: DatagramDropReason) {
         self.dropped[drop_index(reason)].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -355,14 +357,15 @@ impl UdpTransport {
     }
 
     /// Opens one datagram: authentication and replay checks, then the payload.
-    fn open(&mut self, length: usize) -> Result<Incoming, DropReason> {
+    fn open(&mut self, length: usize) -> Result<Incoming, DatagramDropReason> {
         let opened = self.opener.open(&self.buffer[..length])?;
         let from = NodeId(u32::from(opened.from));
         if let Some(notice) = IncarnationNotice::decode(&opened.payload) {
             return Ok(Incoming::Notice(from, notice?));
         }
         // Range checks (terms far ahead, zero sequences) are the core's: it drops and counts.
-        let message = Message::decode(&opened.payload).map_err(|_| DropReason::Malformed)?;
+        let message =
+            Message::decode(&opened.payload).map_err(|_| DatagramDropReason::Malformed)?;
         Ok(Incoming::Message(Envelope {
             from,
             to: self.members.own_id(),
@@ -618,10 +621,10 @@ impl Transport for UdpTransport {
                 Err(reason) => {
                     self.stats.count_drop(reason);
                     debug!(%source, length, %reason, "dropped datagram");
-                    if reason == DropReason::StaleIncarnation {
+                    if reason == DatagramDropReason::StaleIncarnation {
                         self.handle_refused(length, source, now);
                     }
-                    if reason == DropReason::Unauthenticated
+                    if reason == DatagramDropReason::Unauthenticated
                         && !self.warned.contains(&source)
                         && self.warned.len() < MAX_WARNED_SOURCES
                     {
@@ -639,11 +642,11 @@ impl Transport for UdpTransport {
     }
 }
 
-fn drop_index(reason: DropReason) -> usize {
-    DropReason::ALL
+fn drop_index(reason: DatagramDropReason) -> usize {
+    DatagramDropReason::ALL
         .iter()
         .position(|candidate| *candidate == reason)
-        .expect("DropReason::ALL lists every reason")
+        .expect("DatagramDropReason::ALL lists every reason")
 }
 
 #[cfg(test)]
@@ -705,9 +708,9 @@ mod tests {
         intruder.send_to(&forged, target).unwrap();
         n1.send(envelope).await;
         assert_eq!(n2.recv().await, envelope);
-        assert_eq!(stats.dropped(DropReason::Malformed), 1);
-        assert_eq!(stats.dropped(DropReason::Oversized), 1);
-        assert_eq!(stats.dropped(DropReason::Unauthenticated), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Malformed), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Oversized), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Unauthenticated), 1);
         assert_eq!(stats.datagrams_accepted.load(Ordering::Relaxed), 2);
     }
 
@@ -744,7 +747,7 @@ mod tests {
         assert_eq!(n2.recv().await, envelope);
         n1.send(envelope).await;
         assert_eq!(recv_briefly(&mut n2).await, None);
-        assert_eq!(stats_n2.dropped(DropReason::StaleIncarnation), 1);
+        assert_eq!(stats_n2.dropped(DatagramDropReason::StaleIncarnation), 1);
         assert_eq!(stats_n2.notices_sent.load(Ordering::Relaxed), 1);
 
         // Phase 2: n1 gets n2's notice, which reaches no driver, and moves above 8.
