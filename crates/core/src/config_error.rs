@@ -194,27 +194,7 @@ impl fmt::Display for Worded<'_> {
                  fraction (0.01 = 1%)",
                 name(Param::MaxDrift)
             ),
-            ConfigError::NoActingWindow {
-                stop_margin,
-                lease_hold,
-                heartbeat_interval,
-                lease_duration,
-                max_drift,
-            } => write!(
-                f,
-                "{} leaves the leader no time to act: the leader stops acting {} before its \
-                 lease ends, and that plus {} must be less than the lease held per renewal, {} \
-                 ({} shortened for {} {max_drift}). Lower {} or {}, or raise {}",
-                names.setting(Param::StopMargin, stop_margin),
-                names.derivation(Param::StopMargin, stop_margin),
-                names.setting(Param::HeartbeatInterval, heartbeat_interval),
-                names.duration(lease_hold),
-                names.setting(Param::LeaseDuration, lease_duration),
-                name(Param::MaxDrift),
-                name(Param::StopMargin),
-                name(Param::HeartbeatInterval),
-                name(Param::LeaseDuration),
-            ),
+            ConfigError::NoActingWindow { .. } => self.no_acting_window(f),
             ConfigError::JitterTooLarge {
                 election_jitter_max,
                 lease_duration,
@@ -225,5 +205,38 @@ impl fmt::Display for Worded<'_> {
                 names.setting(Param::LeaseDuration, lease_duration),
             ),
         }
+    }
+}
+
+impl Worded<'_> {
+    /// The longest explanation: what the stop margin must leave room for.
+    fn no_acting_window(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ConfigError::NoActingWindow {
+            stop_margin,
+            lease_hold,
+            heartbeat_interval,
+            lease_duration,
+            max_drift,
+        } = *self.error
+        else {
+            unreachable!("called for NoActingWindow only");
+        };
+        let names = self.names;
+        let name = |param: Param| names.name(param);
+        write!(
+            f,
+            "{} leaves the leader no time to act: the leader stops acting {} before its \
+             lease ends, and that plus {} must be less than the lease held per renewal, {} \
+             ({} shortened for {} {max_drift}). Lower {} or {}, or raise {}",
+            names.setting(Param::StopMargin, stop_margin),
+            names.derivation(Param::StopMargin, stop_margin),
+            names.setting(Param::HeartbeatInterval, heartbeat_interval),
+            names.duration(lease_hold),
+            names.setting(Param::LeaseDuration, lease_duration),
+            name(Param::MaxDrift),
+            name(Param::StopMargin),
+            name(Param::HeartbeatInterval),
+            name(Param::LeaseDuration),
+        )
     }
 }

@@ -1185,6 +1185,12 @@ impl Node {
                 .is_none_or(|voted_for| self.config.members().contains(&voted_for)),
             "a vote for a non-member"
         );
+        self.check_role_invariants();
+        assert!(self.outputs.len() < MAX_PENDING_OUTPUTS);
+    }
+
+    /// What each role implies about the rest of the state.
+    fn check_role_invariants(&self) {
         match &self.role {
             Role::Follower { leader, .. } => {
                 assert!(leader.is_none_or(|leader| leader != self.id));
@@ -1206,39 +1212,41 @@ impl Node {
                     "a candidate voted for itself"
                 );
             }
-            Role::Leader(leader) => {
-                assert_eq!(self.voted_for, Some(self.id), "a leader voted for itself");
-                let now = self.latest_now.0;
-                assert!(leader.elected_at <= now, "a leader elected in the future");
-                assert!(leader.sent.iter().all(|sent| sent.at <= now));
-                assert!(leader.next_seq >= 2, "a leader has sent a heartbeat");
-                assert!(leader.sent.len() <= MAX_OUTSTANDING_HEARTBEATS);
-                assert!(leader.sent.iter().all(|sent| sent.seq < leader.next_seq));
-                assert!(leader.acked.values().all(|seq| *seq < leader.next_seq));
-                if let Some(basis) = leader.lease_basis {
-                    // The lease never reaches past what the acks justify: a majority, the
-                    // leader counted, acknowledged the basis heartbeat or a newer one.
-                    let acks = 1 + leader
-                        .acked
-                        .values()
-                        .filter(|seq| **seq >= basis.seq)
-                        .count();
-                    assert!(
-                        acks >= self.config.majority(),
-                        "lease without a majority of acks"
-                    );
-                    assert!(basis.seq < leader.next_seq);
-                    assert!(leader.sent.iter().all(|sent| sent.seq > basis.seq));
-                }
-                // acting ⊂ lease.
-                if !self.config.breaks(Variant::ActPastLease) {
-                    if let Some(basis) = leader.lease_basis {
-                        assert!(self.window_until(leader) <= basis.at + self.lease_hold());
-                    }
-                }
+            Role::Leader(leader) => self.check_leader_invariants(leader),
+        }
+    }
+
+    /// A leader's heartbeats, acks and lease.
+    fn check_leader_invariants(&self, leader: &LeaderState) {
+        assert_eq!(self.voted_for, Some(self.id), "a leader voted for itself");
+        let now = self.latest_now.0;
+        assert!(leader.elected_at <= now, "a leader elected in the future");
+        assert!(leader.sent.iter().all(|sent| sent.at <= now));
+        assert!(leader.next_seq >= 2, "a leader has sent a heartbeat");
+        assert!(leader.sent.len() <= MAX_OUTSTANDING_HEARTBEATS);
+        assert!(leader.sent.iter().all(|sent| sent.seq < leader.next_seq));
+        assert!(leader.acked.values().all(|seq| *seq < leader.next_seq));
+        if let Some(basis) = leader.lease_basis {
+            // The lease never reaches past what the acks justify: a majority, the
+            // leader counted, acknowledged the basis heartbeat or a newer one.
+            let acks = 1 + leader
+                .acked
+                .values()
+                .filter(|seq| **seq >= basis.seq)
+                .count();
+            assert!(
+                acks >= self.config.majority(),
+                "lease without a majority of acks"
+            );
+            assert!(basis.seq < leader.next_seq);
+            assert!(leader.sent.iter().all(|sent| sent.seq > basis.seq));
+        }
+        // acting ⊂ lease.
+        if !self.config.breaks(Variant::ActPastLease) {
+            if let Some(basis) = leader.lease_basis {
+                assert!(self.window_until(leader) <= basis.at + self.lease_hold());
             }
         }
-        assert!(self.outputs.len() < MAX_PENDING_OUTPUTS);
     }
 }
 
