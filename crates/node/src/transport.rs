@@ -463,7 +463,14 @@ impl UdpTransport {
             return;
         }
         record.notice_at = now.max(1);
-        let notice = IncarnationNotice { held, refused };
+        self.send_notice(sender, source, IncarnationNotice { held, refused });
+    }
+
+    /// Tells a sender whose datagrams this node refuses which incarnation it holds for it.
+    fn send_notice(&mut self, sender: u16, source: SocketAddr, notice: IncarnationNotice) {
+        let IncarnationNotice { held, refused } = notice;
+        let peer = NodeId(u32::from(sender));
+        let name = self.members.display(peer);
         let Ok(datagram) = self.sealer.seal(sender, &notice.encode()) else {
             return;
         };
