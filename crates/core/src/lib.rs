@@ -39,7 +39,8 @@
 //!
 //! - Inputs: [`Node::handle_message`], [`Node::handle_timeout`], [`Node::handle_resign`],
 //!   [`Node::handle_acting_stopped`]. Each takes the local time `now`, which must never go
-//!   backwards between calls.
+//!   backwards between calls: the core asserts it, as it asserts its invariants after every
+//!   input, in release builds too.
 //! - Outputs: [`Node::poll_output`] returns, in order, [`Output::Persist`] (make durable before
 //!   going on), [`Output::Send`] and [`Output::Event`]. Drain them after every input.
 //! - Timers: [`Node::poll_timeout`] says when to call [`Node::handle_timeout`] next.
