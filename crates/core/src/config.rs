@@ -36,7 +36,7 @@ pub const DEFAULT_ELECTION_JITTER_MAX: Duration =
     DEFAULT_LEASE_DURATION.mul_ratio(1, ELECTION_JITTER_LEASE_DIVISOR);
 
 /// The default timing, as [`ConfigParams::default`] has it.
-pub const DEFAULT_TIMING: Timing = Timing {
+pub const DEFAULT_TIMING: TimingParams = TimingParams {
     lease_duration: DEFAULT_LEASE_DURATION,
     heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
     max_drift: DEFAULT_MAX_DRIFT,
@@ -108,10 +108,10 @@ impl Default for ConfigParams {
 }
 
 impl ConfigParams {
-    /// The timing parameters, which [`Timing::check`] judges.
+    /// The timing parameters, which [`TimingParams::check`] judges.
     #[must_use]
-    pub fn timing(&self) -> Timing {
-        Timing {
+    pub fn timing(&self) -> TimingParams {
+        TimingParams {
             lease_duration: self.lease_duration,
             heartbeat_interval: self.heartbeat_interval,
             max_drift: self.max_drift,
@@ -125,7 +125,7 @@ impl ConfigParams {
 /// set of defaults (the core's, the `tenure` binary's) is checked against the very rules of
 /// [`Config::new`] at compile time.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Timing {
+pub struct TimingParams {
     pub lease_duration: Duration,
     pub heartbeat_interval: Duration,
     pub max_drift: f64,
@@ -139,7 +139,7 @@ struct TimingDerived {
     lease_hold: Duration,
 }
 
-impl Timing {
+impl TimingParams {
     /// Whether the timing passes the rules of [`Config::new`], or the first rule it breaks,
     /// in the order `Config::new` checks them.
     pub const fn check(&self) -> Result<(), ConfigError> {
@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn the_timing_rules_are_the_same_at_compile_time_and_at_run_time() {
-        // Timing::check is what the defaults are checked with in `const _` assertions; it
+        // TimingParams::check is what the defaults are checked with in `const _` assertions; it
         // must refuse exactly what Config::new refuses, with the same error.
         let cases = [
             params(),

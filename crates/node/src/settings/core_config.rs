@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenure_core::{Config, ConfigParams, Param, ParamNames, Timing};
+use tenure_core::{Config, ConfigParams, Param, ParamNames, TimingParams};
 
 use super::{error, SettingsError};
 use crate::guard::MAX_GUARD_WAIT;
@@ -106,9 +106,9 @@ const fn timing(
     heartbeat: Duration,
     max_drift: f64,
     stop_grace: Duration,
-) -> Timing {
+) -> TimingParams {
     let lease_duration = core_duration(lease);
-    Timing {
+    TimingParams {
         lease_duration,
         heartbeat_interval: core_duration(heartbeat),
         max_drift,
