@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
 use tenure_node::wire::{
-    ClusterKey, DropReason, Opener, HEADER_LEN, INSECURE_KEY, MAGIC, MAX_DATAGRAM, REPLAY_WINDOW,
+    ClusterKey, DatagramDropReason, Opener, HEADER_LEN, INSECURE_KEY, MAGIC, MAX_DATAGRAM, REPLAY_WINDOW,
     TAG_LEN,
 };
 
@@ -93,12 +93,12 @@ fn expected(
     receiver: u16,
     incarnation: u64,
     sequence: u64,
-) -> Result<(), DropReason> {
+) -> Result<(), DatagramDropReason> {
     if sender >= MEMBERS || sender == OWN_INDEX {
-        return Err(DropReason::UnknownPeer);
+        return Err(DatagramDropReason::UnknownPeer);
     }
     if receiver != OWN_INDEX {
-        return Err(DropReason::Misaddressed);
+        return Err(DatagramDropReason::Misaddressed);
     }
     let fresh = Window {
         incarnation,
@@ -110,7 +110,7 @@ fn expected(
         return Ok(());
     };
     if incarnation < window.incarnation {
-        return Err(DropReason::StaleIncarnation);
+        return Err(DatagramDropReason::StaleIncarnation);
     }
     if incarnation > window.incarnation {
         *window = fresh;
@@ -119,7 +119,7 @@ fn expected(
     if sequence > window.highest {
         window.highest = sequence;
     } else if window.highest - sequence >= REPLAY_WINDOW || window.accepted.contains(&sequence) {
-        return Err(DropReason::Replayed);
+        return Err(DatagramDropReason::Replayed);
     }
     window.accepted.insert(sequence);
     // Only the last REPLAY_WINDOW sequences matter; forget the rest to keep the model small.

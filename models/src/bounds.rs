@@ -8,9 +8,10 @@
 
 use std::fmt;
 
-/// The limits of one check. Every result names the bounds it holds under.
+/// The limits of one check, which make its state space finite. Every result names the bounds
+/// it holds under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bounds {
+pub struct SearchBounds {
     /// The highest term any node may reach, and any message may carry. A state beyond it is
     /// checked and then not explored further.
     pub max_term: u64,
@@ -37,10 +38,10 @@ pub struct Bounds {
     pub max_latency: u32,
 }
 
-impl Bounds {
+impl SearchBounds {
     /// The first member of the default suite, and the base that `check` starts from when any
     /// bound is given on the command line.
-    pub const DEFAULT: Bounds = Bounds::SUITE[0].bounds;
+    pub const DEFAULT: SearchBounds = SearchBounds::SUITE[0].bounds;
 
     /// The default check (what CI runs): four exhaustive runs whose bounds together reach
     /// three faults, a message held back across term changes (alone with a crash, and with two
@@ -52,7 +53,7 @@ impl Bounds {
             name: "faults",
             covers: "three faults (lost messages, cut links, one crash, in any mix) over three \
                      leases",
-            bounds: Bounds {
+            bounds: SearchBounds {
                 max_term: 3,
                 horizon: 9,
                 max_faults: 3,
@@ -67,7 +68,7 @@ impl Bounds {
             name: "held",
             covers: "a message held back across term changes (or duplicated), with one fault \
                      (a crash, say)",
-            bounds: Bounds {
+            bounds: SearchBounds {
                 max_term: 3,
                 horizon: 8,
                 max_faults: 1,
@@ -82,7 +83,7 @@ impl Bounds {
             name: "held2",
             covers: "a held message with two faults (a vote lost in a crash and asked for \
                      again by a held request), in terms 1 and 2",
-            bounds: Bounds {
+            bounds: SearchBounds {
                 max_term: 2,
                 horizon: 7,
                 max_faults: 2,
@@ -96,7 +97,7 @@ impl Bounds {
         SuiteMember {
             name: "handover",
             covers: "a graceful resignation with one fault, and two failovers in a row",
-            bounds: Bounds {
+            bounds: SearchBounds {
                 max_term: 3,
                 horizon: 9,
                 max_faults: 1,
@@ -118,16 +119,16 @@ pub struct SuiteMember {
     /// What it reaches that the others do not.
     pub covers: &'static str,
     /// Its bounds.
-    pub bounds: Bounds,
+    pub bounds: SearchBounds,
 }
 
-impl Default for Bounds {
-    fn default() -> Bounds {
-        Bounds::DEFAULT
+impl Default for SearchBounds {
+    fn default() -> SearchBounds {
+        SearchBounds::DEFAULT
     }
 }
 
-impl fmt::Display for Bounds {
+impl fmt::Display for SearchBounds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -41,7 +41,7 @@ mod state;
 mod trace;
 
 pub use action::{Action, DisplayEnvelope, Jitter};
-pub use bounds::{Bounds, SuiteMember};
+pub use bounds::{SearchBounds, SuiteMember};
 pub use check::{
     check, format_bytes, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
 };

@@ -13,8 +13,8 @@ use stateright::{Checker, Model};
 use tenure_core::{ElectionOrder, Variant};
 
 use tenure_models::{
-    check, order_name, render_trace, timing, Bounds, CheckOptions, DriftSpec, ModelSpec, StopWhen,
-    Strategy, TenureModel, NOMINAL_RATE,
+    check, order_name, render_trace, timing, CheckOptions, DriftSpec, ModelSpec, SearchBounds,
+    StopWhen, Strategy, TenureModel, NOMINAL_RATE,
 };
 
 /// Model-check tenure's election core (the real tenure-core, with its broken variants) with
@@ -122,8 +122,8 @@ fn main() -> ExitCode {
 }
 
 /// The bounds the arguments ask for: `None` if they name none (then `check` runs the default
-/// suite), else `Bounds::DEFAULT` with the named ones replaced.
-fn bounds(args: &ModelArgs) -> Option<Bounds> {
+/// suite), else `SearchBounds::DEFAULT` with the named ones replaced.
+fn bounds(args: &ModelArgs) -> Option<SearchBounds> {
     let named = args.max_term.is_some()
         || args.horizon.is_some()
         || args.max_faults.is_some()
@@ -132,8 +132,8 @@ fn bounds(args: &ModelArgs) -> Option<Bounds> {
         || args.max_in_flight.is_some()
         || args.max_holds.is_some()
         || args.max_latency.is_some();
-    let base = Bounds::DEFAULT;
-    named.then(|| Bounds {
+    let base = SearchBounds::DEFAULT;
+    named.then(|| SearchBounds {
         max_term: args.max_term.unwrap_or(base.max_term),
         horizon: args.horizon.unwrap_or(base.horizon),
         max_faults: args.max_faults.unwrap_or(base.max_faults),
@@ -165,7 +165,7 @@ impl Elections {
 
 fn model(
     args: &ModelArgs,
-    bounds: Bounds,
+    bounds: SearchBounds,
     election_order: ElectionOrder,
 ) -> Result<TenureModel, String> {
     TenureModel::new(ModelSpec {
@@ -205,17 +205,17 @@ fn describe(model: &TenureModel) {
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
-    let members: Vec<(&str, Bounds)> = match bounds(&args.model) {
+    let members: Vec<(&str, SearchBounds)> = match bounds(&args.model) {
         Some(bounds) => vec![("custom", bounds)],
         None => {
             println!(
                 "the default suite: {} exhaustive runs (see docs/verification.md)",
-                Bounds::SUITE.len()
+                SearchBounds::SUITE.len()
             );
-            for member in &Bounds::SUITE {
+            for member in &SearchBounds::SUITE {
                 println!("  {:<9} {}: {}", member.name, member.covers, member.bounds);
             }
-            Bounds::SUITE
+            SearchBounds::SUITE
                 .iter()
                 .map(|member| (member.name, member.bounds))
                 .collect()
@@ -314,7 +314,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
 fn run_explore(args: ExploreArgs) -> ExitCode {
     // One model to explore: the first order asked for (ranked for `both`).
     let order = args.model.elections.orders()[0];
-    let bounds = bounds(&args.model).unwrap_or(Bounds::DEFAULT);
+    let bounds = bounds(&args.model).unwrap_or(SearchBounds::DEFAULT);
     let model = match model(&args.model, bounds, order) {
         Ok(model) => model,
         Err(error) => {

@@ -11,7 +11,7 @@ use tenure_core::{
 };
 
 use crate::action::{Action, Jitter};
-use crate::bounds::Bounds;
+use crate::bounds::SearchBounds;
 use crate::clock::TICKS_PER_UNIT;
 use crate::clock::{global_instant, local_time, timing, Drift, DriftSpec, MAX_DRIFT};
 use crate::network::Network;
@@ -28,7 +28,7 @@ pub struct ModelSpec {
     /// The clock rates the nodes may have.
     pub drifts: DriftSpec,
     /// The limits of the state space.
-    pub bounds: Bounds,
+    pub bounds: SearchBounds,
     /// How followers time the first election after a leader: the production order, or at
     /// the adversary's choice (protocol: Election timing).
     pub election_order: ElectionOrder,
@@ -36,13 +36,13 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// The first run of the default suite of `docs/verification.md`: three nodes, the correct
-    /// core, one slow, one nominal and one fast clock, `Bounds::DEFAULT` (the `faults` run).
+    /// core, one slow, one nominal and one fast clock, `SearchBounds::DEFAULT` (the `faults` run).
     pub fn default_check() -> ModelSpec {
         ModelSpec {
             nodes: 3,
             variant: Variant::Correct,
             drifts: DriftSpec::Fixed(vec![Drift::Slow, Drift::Nominal, Drift::Fast]),
-            bounds: Bounds::DEFAULT,
+            bounds: SearchBounds::DEFAULT,
             election_order: ElectionOrder::Ranked,
         }
     }
@@ -513,7 +513,7 @@ impl Model for TenureModel {
     /// any order; time advances to the next instant at which anything can change only when no
     /// timer is due, no message's window ends now and no stopped child is left to report.
     fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
-        // A state beyond the bounds is checked, then terminal (see `Bounds`).
+        // A state beyond the bounds is checked, then terminal (see `SearchBounds`).
         if !self.in_bounds(state) {
             return;
         }

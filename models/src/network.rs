@@ -6,7 +6,7 @@
 //! instant at which anything can change, and at the window's end), before or after any other
 //! message in flight. Time does not pass the end of the window until the message has arrived,
 //! been lost (a fault) or been *held*. A held message (the network's bounded reordering
-//! budget, `Bounds::max_holds`) waits in a multiset and may arrive at any later instant, after
+//! budget, `SearchBounds::max_holds`) waits in a multiset and may arrive at any later instant, after
 //! any number of messages sent after it and any number of term changes, or never. A
 //! duplicate is a message that arrives and leaves a held copy behind.
 

@@ -21,13 +21,13 @@ use crate::network::Network;
 pub struct ClusterState {
     /// Global time in ticks, from 0 to the horizon.
     pub(crate) time: u32,
-    /// Faults so far: lost messages, cut links and crashes (bounded by `Bounds::max_faults`).
+    /// Faults so far: lost messages, cut links and crashes (bounded by `SearchBounds::max_faults`).
     pub(crate) faults: u8,
-    /// Crashes so far (bounded by `Bounds::max_crashes`).
+    /// Crashes so far (bounded by `SearchBounds::max_crashes`).
     pub(crate) crashes: u8,
-    /// Resignations requested so far (bounded by `Bounds::max_resigns`).
+    /// Resignations requested so far (bounded by `SearchBounds::max_resigns`).
     pub(crate) resigns: u8,
-    /// Messages held back or duplicated so far (bounded by `Bounds::max_holds`).
+    /// Messages held back or duplicated so far (bounded by `SearchBounds::max_holds`).
     pub(crate) holds: u8,
     /// The links that are cut (a partition), one bit per pair of nodes: a message over a cut
     /// link is lost.

@@ -5,14 +5,15 @@
 use stateright::Model;
 use tenure_core::{FencingToken, NodeId, PersistentState, RoleKind, Term, Variant};
 use tenure_models::{
-    global_instant, timing, Action, Bounds, ClusterState, Jitter, ModelSpec, Pending, TenureModel,
+    global_instant, timing, Action, ClusterState, Jitter, ModelSpec, Pending, SearchBounds,
+    TenureModel,
 };
 
 /// The default check's model, with a held message and a resignation allowed.
 fn model() -> TenureModel {
     let default = ModelSpec::default_check();
     TenureModel::new(ModelSpec {
-        bounds: Bounds {
+        bounds: SearchBounds {
             max_holds: 1,
             max_resigns: 1,
             ..default.bounds

@@ -15,8 +15,8 @@ use std::time::Duration;
 use stateright::{Checker, HasDiscoveries, Model};
 use tenure_core::{ElectionOrder, Invariant, Variant};
 use tenure_models::{
-    check, Bounds, CheckOptions, CheckReport, Drift, DriftSpec, ModelSpec, StopWhen, Strategy,
-    TenureModel, ALWAYS,
+    check, CheckOptions, CheckReport, Drift, DriftSpec, ModelSpec, SearchBounds, StopWhen,
+    Strategy, TenureModel, ALWAYS,
 };
 
 /// The small configuration: three nodes with a slow, a nominal and a fast clock, terms up to 2,
@@ -36,7 +36,7 @@ fn small(variant: Variant, election_order: ElectionOrder) -> ModelSpec {
     }
 }
 
-const SMALL_BOUNDS: Bounds = Bounds {
+const SMALL_BOUNDS: SearchBounds = SearchBounds {
     max_term: 2,
     horizon: 7,
     max_faults: 1,

@@ -114,6 +114,7 @@ impl Message {
     }
 
     /// This message's encoding, at most [`MAX_ENCODED_LEN`] bytes.
+    #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAX_ENCODED_LEN);
         self.encode_into(&mut out);

@@ -2,8 +2,8 @@
 //! [`ConfigParams`] and names the field and the rule of anything it rejects.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
+use crate::config_error::ConfigError;
 use crate::id::NodeId;
 use crate::time::Duration;
 use crate::variant::Variant;
@@ -32,6 +32,48 @@ pub enum ElectionOrder {
     /// retried only after its timeout, as in Raft.
     Random,
 }
+
+/// The default lease L (see [`ConfigParams::default`] for why each default is what it is).
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(2);
+/// The default renewal period: eight renewals per lease.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(250);
+/// The default drift bound ρ in parts per million: 1 %.
+pub const DEFAULT_MAX_DRIFT_PPM: u32 = 10_000;
+/// The default drift bound ρ as a fraction, 0.01.
+pub const DEFAULT_MAX_DRIFT: f64 = DEFAULT_MAX_DRIFT_PPM as f64 / PPM as f64;
+/// The default stop margin.
+pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(500);
+/// The default election jitter is this fraction of the lease: a quarter.
+pub const ELECTION_JITTER_LEASE_DIVISOR: u64 = 4;
+/// The default upper bound of the election jitter: a quarter of the default lease.
+pub const DEFAULT_ELECTION_JITTER_MAX: Duration =
+    DEFAULT_LEASE_DURATION.mul_ratio(1, ELECTION_JITTER_LEASE_DIVISOR);
+
+/// The default delay between election ranks: a hundredth of the default lease
+/// ([`ConfigParams::election_step_for`]; protocol: Election timing).
+pub const DEFAULT_ELECTION_STEP: Duration = Duration::from_millis(20);
+
+/// The default timing, as [`ConfigParams::default`] has it.
+pub const DEFAULT_TIMING: TimingParams = TimingParams {
+    lease_duration: DEFAULT_LEASE_DURATION,
+    heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+    max_drift: DEFAULT_MAX_DRIFT,
+    stop_margin: DEFAULT_STOP_MARGIN,
+    election_jitter_max: DEFAULT_ELECTION_JITTER_MAX,
+};
+
+const _: () = assert!(
+    DEFAULT_TIMING.check().is_ok(),
+    "the defaults pass the rules of Config::new"
+);
+const _: () = assert!(
+    (MAX_DRIFT_PPM as u64) < PPM,
+    "a lease shortened for the largest drift is still a lease"
+);
+const _: () = assert!(
+    MAX_CLUSTER_SIZE >= 1 && MAX_CLUSTER_SIZE <= u32::MAX as usize,
+    "node ids of every member fit in a u32"
+);
 
 /// The raw, unchecked configuration. Start from [`ConfigParams::default`] and override fields.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,12 +129,12 @@ impl Default for ConfigParams {
     fn default() -> ConfigParams {
         ConfigParams {
             members: vec![NodeId(0)],
-            lease_duration: Duration::from_secs(2),
-            heartbeat_interval: Duration::from_millis(250),
-            max_drift: 0.01,
-            stop_margin: Duration::from_millis(500),
-            election_jitter_max: Duration::from_millis(500),
-            election_step: Duration::from_millis(20),
+            lease_duration: DEFAULT_TIMING.lease_duration,
+            heartbeat_interval: DEFAULT_TIMING.heartbeat_interval,
+            max_drift: DEFAULT_TIMING.max_drift,
+            stop_margin: DEFAULT_TIMING.stop_margin,
+            election_jitter_max: DEFAULT_TIMING.election_jitter_max,
+            election_step: DEFAULT_ELECTION_STEP,
             election_order: ElectionOrder::Ranked,
             #[cfg(feature = "broken-variants")]
             variant: Variant::Correct,
@@ -114,6 +156,91 @@ impl ConfigParams {
             Duration::from_nanos(hundredth.as_nanos().max(1))
         }
     }
+
+    /// The timing parameters, which [`TimingParams::check`] judges.
+    #[must_use]
+    pub fn timing(&self) -> TimingParams {
+        TimingParams {
+            lease_duration: self.lease_duration,
+            heartbeat_interval: self.heartbeat_interval,
+            max_drift: self.max_drift,
+            stop_margin: self.stop_margin,
+            election_jitter_max: self.election_jitter_max,
+        }
+    }
+}
+
+/// The timing parameters of a [`ConfigParams`]. Their rules are a `const fn`, so that every
+/// set of defaults (the core's, the `tenure` binary's) is checked against the very rules of
+/// [`Config::new`] at compile time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimingParams {
+    pub lease_duration: Duration,
+    pub heartbeat_interval: Duration,
+    pub max_drift: f64,
+    pub stop_margin: Duration,
+    pub election_jitter_max: Duration,
+}
+
+/// What the timing rules derive from valid parameters.
+struct TimingDerived {
+    max_drift_ppm: u32,
+    lease_hold: Duration,
+}
+
+impl TimingParams {
+    /// Whether the timing passes the rules of [`Config::new`], or the first rule it breaks,
+    /// in the order `Config::new` checks them.
+    pub const fn check(&self) -> Result<(), ConfigError> {
+        match self.derive() {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    const fn derive(&self) -> Result<TimingDerived, ConfigError> {
+        let lease = self.lease_duration.as_nanos();
+        let heartbeat = self.heartbeat_interval.as_nanos();
+        if lease == 0 {
+            return Err(ConfigError::ZeroLease);
+        }
+        if heartbeat == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if heartbeat.saturating_mul(3) >= lease {
+            return Err(ConfigError::HeartbeatTooSlow {
+                heartbeat_interval: self.heartbeat_interval,
+                lease_duration: self.lease_duration,
+            });
+        }
+        // Both comparisons are false for NaN, so NaN is rejected too.
+        let max_drift = self.max_drift;
+        let in_range = max_drift >= 0.0 && max_drift <= MAX_DRIFT_PPM as f64 / PPM as f64;
+        if !in_range {
+            return Err(ConfigError::DriftOutOfRange { max_drift });
+        }
+        let max_drift_ppm = round_ppm(max_drift);
+        let lease_hold = lease_hold(self.lease_duration, max_drift_ppm);
+        if self.stop_margin.as_nanos().saturating_add(heartbeat) >= lease_hold.as_nanos() {
+            return Err(ConfigError::NoActingWindow {
+                stop_margin: self.stop_margin,
+                lease_hold,
+                heartbeat_interval: self.heartbeat_interval,
+                lease_duration: self.lease_duration,
+                max_drift,
+            });
+        }
+        if self.election_jitter_max.as_nanos() > lease {
+            return Err(ConfigError::JitterTooLarge {
+                election_jitter_max: self.election_jitter_max,
+                lease_duration: self.lease_duration,
+            });
+        }
+        Ok(TimingDerived {
+            max_drift_ppm,
+            lease_hold,
+        })
+    }
 }
 
 /// A valid configuration, shared by every node of a cluster.
@@ -132,114 +259,6 @@ pub struct Config {
     variant: Variant,
 }
 
-/// Why [`Config::new`] refused.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ConfigError {
-    /// `members` is empty.
-    NoMembers,
-    /// `members` has more than [`MAX_CLUSTER_SIZE`] entries.
-    TooManyMembers { count: usize },
-    /// `members` names a node twice.
-    DuplicateMember { id: NodeId },
-    /// `lease_duration` is zero.
-    ZeroLease,
-    /// `heartbeat_interval` is zero.
-    ZeroHeartbeat,
-    /// `heartbeat_interval` is not below a third of `lease_duration`.
-    HeartbeatTooSlow {
-        heartbeat_interval: Duration,
-        lease_duration: Duration,
-    },
-    /// `max_drift` is outside [0, 0.1] or not a number.
-    DriftOutOfRange { max_drift: f64 },
-    /// `stop_margin` leaves no acting window.
-    NoActingWindow {
-        stop_margin: Duration,
-        lease_hold: Duration,
-        heartbeat_interval: Duration,
-    },
-    /// `election_jitter_max` is longer than the lease.
-    JitterTooLarge {
-        election_jitter_max: Duration,
-        lease_duration: Duration,
-    },
-    /// `election_step` is zero, or the last rank's delay exceeds `election_jitter_max`.
-    ElectionStepOutOfRange {
-        election_step: Duration,
-        members: usize,
-        election_jitter_max: Duration,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::NoMembers => {
-                write!(f, "members: the cluster needs at least one member")
-            }
-            ConfigError::TooManyMembers { count } => write!(
-                f,
-                "members: {count} members is more than the maximum of {MAX_CLUSTER_SIZE}; \
-                 use 3 or 5"
-            ),
-            ConfigError::DuplicateMember { id } => {
-                write!(
-                    f,
-                    "members: {id} is listed twice; every member needs a distinct id"
-                )
-            }
-            ConfigError::ZeroLease => write!(f, "lease_duration: must be greater than zero"),
-            ConfigError::ZeroHeartbeat => {
-                write!(f, "heartbeat_interval: must be greater than zero")
-            }
-            ConfigError::HeartbeatTooSlow {
-                heartbeat_interval,
-                lease_duration,
-            } => write!(
-                f,
-                "heartbeat_interval: {heartbeat_interval} must be less than a third of \
-                 lease_duration ({lease_duration}), so that a lease survives a lost heartbeat"
-            ),
-            ConfigError::DriftOutOfRange { max_drift } => write!(
-                f,
-                "max_drift: {max_drift} is outside [0, 0.1]; it is the bound on clock-rate \
-                 drift as a fraction (0.01 = 1%)"
-            ),
-            ConfigError::NoActingWindow {
-                stop_margin,
-                lease_hold,
-                heartbeat_interval,
-            } => write!(
-                f,
-                "stop_margin: {stop_margin} leaves no acting window; the leader holds each \
-                 renewal for {lease_hold} (lease shortened for drift), and stop_margin plus \
-                 heartbeat_interval ({heartbeat_interval}) must be less than that"
-            ),
-            ConfigError::JitterTooLarge {
-                election_jitter_max,
-                lease_duration,
-            } => write!(
-                f,
-                "election_jitter_max: {election_jitter_max} is longer than lease_duration \
-                 ({lease_duration}); failover would be dominated by jitter"
-            ),
-            ConfigError::ElectionStepOutOfRange {
-                election_step,
-                members,
-                election_jitter_max,
-            } => write!(
-                f,
-                "election_step: {election_step} must be greater than zero, and the last of \
-                 {members} members must start within election_jitter_max \
-                 ({election_jitter_max}) of its promise's end: (members - 1) x election_step \
-                 <= election_jitter_max"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     /// Parses `params`, or names the field and the rule it breaks.
     pub fn new(params: ConfigParams) -> Result<Config, ConfigError> {
@@ -257,42 +276,10 @@ impl Config {
                 return Err(ConfigError::DuplicateMember { id });
             }
         }
-        if params.lease_duration == Duration::ZERO {
-            return Err(ConfigError::ZeroLease);
-        }
-        if params.heartbeat_interval == Duration::ZERO {
-            return Err(ConfigError::ZeroHeartbeat);
-        }
-        if params.heartbeat_interval.as_nanos().saturating_mul(3)
-            >= params.lease_duration.as_nanos()
-        {
-            return Err(ConfigError::HeartbeatTooSlow {
-                heartbeat_interval: params.heartbeat_interval,
-                lease_duration: params.lease_duration,
-            });
-        }
-        // `contains` is false for NaN, so NaN is rejected too.
-        if !(0.0..=0.1).contains(&params.max_drift) {
-            return Err(ConfigError::DriftOutOfRange {
-                max_drift: params.max_drift,
-            });
-        }
-        // In range, so the product is within [0, 100_000] and the cast is exact after rounding.
-        let max_drift_ppm = (params.max_drift * PPM as f64).round() as u32;
-        let lease_hold = lease_hold(params.lease_duration, max_drift_ppm);
-        if params.stop_margin + params.heartbeat_interval >= lease_hold {
-            return Err(ConfigError::NoActingWindow {
-                stop_margin: params.stop_margin,
-                lease_hold,
-                heartbeat_interval: params.heartbeat_interval,
-            });
-        }
-        if params.election_jitter_max > params.lease_duration {
-            return Err(ConfigError::JitterTooLarge {
-                election_jitter_max: params.election_jitter_max,
-                lease_duration: params.lease_duration,
-            });
-        }
+        let TimingDerived {
+            max_drift_ppm,
+            lease_hold,
+        } = params.timing().derive()?;
         let last_rank = params.members.len() as u64 - 1;
         if params.election_step == Duration::ZERO
             || params.election_step.as_nanos().saturating_mul(last_rank)
@@ -320,36 +307,43 @@ impl Config {
     }
 
     /// The voters, in ascending id order.
+    #[must_use]
     pub fn members(&self) -> &BTreeSet<NodeId> {
         &self.members
     }
 
     /// floor(N/2)+1.
+    #[must_use]
     pub fn majority(&self) -> usize {
         self.members.len() / 2 + 1
     }
 
     /// L.
+    #[must_use]
     pub fn lease_duration(&self) -> Duration {
         self.lease_duration
     }
 
     /// The leader's renewal period.
+    #[must_use]
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat_interval
     }
 
     /// ρ in parts per million.
+    #[must_use]
     pub fn max_drift_ppm(&self) -> u32 {
         self.max_drift_ppm
     }
 
     /// How long before the lease ends the leader stops acting.
+    #[must_use]
     pub fn stop_margin(&self) -> Duration {
         self.stop_margin
     }
 
     /// The upper bound of the random election delay after a failed round.
+    #[must_use]
     pub fn election_jitter_max(&self) -> Duration {
         self.election_jitter_max
     }
@@ -374,6 +368,7 @@ impl Config {
 
     /// How long, on its own clock, the leader holds a lease after sending the heartbeat that a
     /// majority acknowledged: L·(1−ρ)/(1+ρ) (protocol: Leases).
+    #[must_use]
     pub fn lease_hold(&self) -> Duration {
         self.lease_hold
     }
@@ -381,12 +376,14 @@ impl Config {
     /// How long a pre-vote or vote round waits for a majority before it gives up and retries
     /// after a fresh jitter: two heartbeat intervals, far more than a round trip yet short
     /// enough that a lost reply costs little failover time.
+    #[must_use]
     pub fn election_round_timeout(&self) -> Duration {
         self.heartbeat_interval + self.heartbeat_interval
     }
 
     /// Which broken variant this configuration runs.
     #[cfg(feature = "broken-variants")]
+    #[must_use]
     pub fn variant(&self) -> Variant {
         self.variant
     }
@@ -407,15 +404,29 @@ impl Config {
     }
 }
 
+/// ρ in parts per million, rounded half away from zero as `f64::round` does (which is not a
+/// `const fn`). `max_drift` is in [0, 0.1], so the product is in [0, 100 000] and exact after
+/// rounding; `product - floor` is exact too (Sterbenz).
+const fn round_ppm(max_drift: f64) -> u32 {
+    let product = max_drift * PPM as f64;
+    let floor = product as u32;
+    if product - floor as f64 >= 0.5 {
+        floor + 1
+    } else {
+        floor
+    }
+}
+
 /// L·(1−ρ)/(1+ρ), rounded down so the leader never claims more than the rule allows.
-fn lease_hold(lease_duration: Duration, max_drift_ppm: u32) -> Duration {
-    let drift = u64::from(max_drift_ppm);
+const fn lease_hold(lease_duration: Duration, max_drift_ppm: u32) -> Duration {
+    let drift = max_drift_ppm as u64;
     lease_duration.mul_ratio(PPM - drift, PPM + drift)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config_error::{Param, ParamNames};
 
     fn params() -> ConfigParams {
         ConfigParams {
@@ -461,49 +472,49 @@ mod tests {
                     heartbeat_interval: Duration::from_millis(700),
                     ..params()
                 },
-                "heartbeat_interval: 700ms must be less than a third",
+                "heartbeat_interval 700ms must be less than a third of lease_duration 2s",
             ),
             (
                 ConfigParams {
                     max_drift: -0.01,
                     ..params()
                 },
-                "max_drift: -0.01 is outside",
+                "max_drift -0.01 is outside",
             ),
             (
                 ConfigParams {
                     max_drift: 0.2,
                     ..params()
                 },
-                "max_drift: 0.2",
+                "max_drift 0.2 is outside",
             ),
             (
                 ConfigParams {
                     max_drift: f64::NAN,
                     ..params()
                 },
-                "max_drift: NaN",
+                "max_drift NaN is outside",
             ),
             (
                 ConfigParams {
                     stop_margin: Duration::from_millis(1_800),
                     ..params()
                 },
-                "stop_margin: 1800ms leaves no acting window",
+                "stop_margin 1800ms leaves the leader no time to act",
             ),
             (
                 ConfigParams {
                     lease_duration: Duration::ZERO,
                     ..params()
                 },
-                "lease_duration: must",
+                "lease_duration must be longer than zero",
             ),
             (
                 ConfigParams {
                     election_jitter_max: Duration::from_secs(3),
                     ..params()
                 },
-                "election_jitter_max: 3s",
+                "election_jitter_max 3s is longer than lease_duration 2s",
             ),
         ];
         for (params, expected) in cases {
@@ -514,6 +525,92 @@ mod tests {
                 "{params:?}: {message:?} lacks {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_timing_rules_are_the_same_at_compile_time_and_at_run_time() {
+        // TimingParams::check is what the defaults are checked with in `const _` assertions; it
+        // must refuse exactly what Config::new refuses, with the same error.
+        let cases = [
+            params(),
+            ConfigParams {
+                lease_duration: Duration::ZERO,
+                ..params()
+            },
+            ConfigParams {
+                heartbeat_interval: Duration::from_millis(667),
+                ..params()
+            },
+            ConfigParams {
+                max_drift: 0.100_000_1,
+                ..params()
+            },
+            ConfigParams {
+                stop_margin: Duration::from_millis(1_711),
+                ..params()
+            },
+            ConfigParams {
+                election_jitter_max: Duration::from_nanos(2_000_000_001),
+                ..params()
+            },
+        ];
+        for params in cases {
+            assert_eq!(
+                params.timing().check(),
+                Config::new(params.clone()).map(drop),
+                "{params:?}"
+            );
+        }
+        assert_eq!(DEFAULT_TIMING, ConfigParams::default().timing());
+    }
+
+    #[test]
+    fn drift_rounds_to_ppm_as_f64_round_does() {
+        // round_ppm replaces f64::round (not a const fn) in the const rules.
+        for ppm in 0..=MAX_DRIFT_PPM {
+            for offset in [0.0, 0.25, 0.499_999, 0.5, 0.500_001, 0.75] {
+                let drift = (f64::from(ppm) + offset) / PPM as f64;
+                if drift > 0.1 {
+                    continue;
+                }
+                let expected = (drift * PPM as f64).round() as u32;
+                assert_eq!(round_ppm(drift), expected, "{drift}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_words_the_errors_in_its_own_names() {
+        struct Flags;
+        impl ParamNames for Flags {
+            fn name(&self, param: Param) -> String {
+                format!("--{}", param.field_name().replace('_', "-"))
+            }
+            fn setting(&self, param: Param, value: Duration) -> String {
+                match param {
+                    Param::StopMargin => format!("--grace {}", value.saturating_sub(MARGIN)),
+                    _ => format!("{} {value}", self.name(param)),
+                }
+            }
+            fn derivation(&self, _param: Param, value: Duration) -> String {
+                format!("{} (--grace + {MARGIN})", self.duration(value))
+            }
+        }
+        const MARGIN: Duration = Duration::from_millis(100);
+        let error = Config::new(ConfigParams {
+            stop_margin: Duration::from_millis(1_800),
+            ..params()
+        })
+        .expect_err("no acting window");
+        assert_eq!(error.param(), Param::StopMargin);
+        assert_eq!(
+            error.display_with(&Flags).to_string(),
+            "--grace 1700ms leaves the leader no time to act: the leader stops acting 1800ms \
+             (--grace + 100ms) before its lease ends, and that plus --heartbeat-interval 250ms \
+             must be less than the lease held per renewal, 1960396039ns (--lease-duration 2s \
+             shortened for --max-drift 0.01). Lower --stop-margin or --heartbeat-interval, or \
+             raise --lease-duration"
+        );
     }
 
     #[test]

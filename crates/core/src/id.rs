@@ -30,6 +30,7 @@ pub const MAX_TERM_STEP: u64 = 1 << 32;
 
 impl Term {
     /// The next term, or `None` at [`MAX_TERM`].
+    #[must_use]
     pub fn next(self) -> Option<Term> {
         if self >= MAX_TERM {
             None

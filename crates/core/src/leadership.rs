@@ -19,11 +19,13 @@ pub struct Leadership {
 
 impl Leadership {
     /// Whether the lease is valid at `now`.
+    #[must_use]
     pub fn holds_lease(&self, now: Instant) -> bool {
         now < self.lease_until
     }
 
     /// Whether the node may act at `now`.
+    #[must_use]
     pub fn is_acting(&self, now: Instant) -> bool {
         now < self.acting_until
     }

@@ -40,7 +40,8 @@
 //!
 //! - Inputs: [`Node::handle_message`], [`Node::handle_timeout`], [`Node::handle_resign`],
 //!   [`Node::handle_acting_stopped`]. Each takes the local time `now`, which must never go
-//!   backwards between calls.
+//!   backwards between calls: the core asserts it, as it asserts its invariants after every
+//!   input, in release builds too.
 //! - Outputs: [`Node::poll_output`] returns, in order, [`Output::Persist`] (make durable before
 //!   going on), [`Output::Send`] and [`Output::Event`]. Drain them after every input.
 //! - Timers: [`Node::poll_timeout`] says when to call [`Node::handle_timeout`] next.
@@ -55,6 +56,7 @@
 
 mod codec;
 mod config;
+mod config_error;
 mod id;
 mod invariant;
 mod leadership;
@@ -68,8 +70,12 @@ mod variant;
 
 pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
 pub use config::{
-    Config, ConfigError, ConfigParams, ElectionOrder, MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM,
+    Config, ConfigParams, ElectionOrder, TimingParams, DEFAULT_ELECTION_JITTER_MAX,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_DURATION, DEFAULT_MAX_DRIFT, DEFAULT_MAX_DRIFT_PPM,
+    DEFAULT_STOP_MARGIN, DEFAULT_TIMING, ELECTION_JITTER_LEASE_DIVISOR, MAX_CLUSTER_SIZE,
+    MAX_DRIFT_PPM, PPM,
 };
+pub use config_error::{ConfigError, FieldNames, Param, ParamNames};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use invariant::Invariant;
 pub use leadership::Leadership;

@@ -50,6 +50,7 @@ pub struct Envelope {
 
 impl Message {
     /// The term the message carries.
+    #[must_use]
     pub fn term(&self) -> Term {
         match *self {
             Message::PreVote { term }
@@ -64,6 +65,7 @@ impl Message {
     }
 
     /// The kind of the message.
+    #[must_use]
     pub fn kind(&self) -> MessageKind {
         match self {
             Message::PreVote { .. } => MessageKind::PreVote,
@@ -92,6 +94,7 @@ impl MessageKind {
     ];
 
     /// A stable snake_case name for metrics labels.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             MessageKind::PreVote => "pre_vote",

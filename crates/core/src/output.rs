@@ -37,6 +37,7 @@ pub enum RoleKind {
 
 impl RoleKind {
     /// A stable lowercase name for logs, metrics and the HTTP API.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             RoleKind::Follower => "follower",
@@ -117,6 +118,7 @@ impl DropReason {
     ];
 
     /// A stable snake_case name for metrics labels.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Misaddressed => "misaddressed",

@@ -25,11 +25,13 @@ impl Instant {
     }
 
     /// Nanoseconds since the origin.
+    #[must_use]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    #[must_use]
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))
     }
@@ -60,11 +62,13 @@ impl Duration {
     }
 
     /// The length in nanoseconds.
+    #[must_use]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
 
     /// The length in whole milliseconds, rounded down.
+    #[must_use]
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
@@ -73,6 +77,7 @@ impl Duration {
     ///
     /// # Panics
     /// If `denominator` is zero (a programmer error).
+    #[must_use]
     pub const fn mul_ratio(self, numerator: u64, denominator: u64) -> Duration {
         assert!(denominator != 0, "mul_ratio: zero denominator");
         let wide = (self.0 as u128) * (numerator as u128) / (denominator as u128);
@@ -84,6 +89,7 @@ impl Duration {
     }
 
     /// `self - other`, or zero if `other` is longer.
+    #[must_use]
     pub const fn saturating_sub(self, other: Duration) -> Duration {
         Duration(self.0.saturating_sub(other.0))
     }

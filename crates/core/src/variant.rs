@@ -56,6 +56,7 @@ impl Variant {
     ];
 
     /// The snake_case name used on command lines.
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Variant::Correct => "correct",

@@ -88,11 +88,16 @@ fn every_rules_test_opens_with_the_citation_of_its_rule() {
             continue;
         }
         tests += 1;
-        let first = lines.get(index + 2).map_or("", |line| line.trim());
+        // Past any further attributes (`#[should_panic]`), the line after the `fn` line.
+        let signature = lines[index + 1..]
+            .iter()
+            .position(|line| line.trim_start().starts_with("fn "))
+            .map_or(lines.len(), |offset| index + 1 + offset);
+        let first = lines.get(signature + 1).map_or("", |line| line.trim());
         assert!(
             first.starts_with(&format!("// {SPEC}: ")),
             "{path}:{}: the test does not open with a citation of its rule",
-            index + 2
+            signature + 2
         );
     }
     assert!(tests > 0, "no tests found in {path}");

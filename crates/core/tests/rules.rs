@@ -101,14 +101,6 @@ fn boot_quarantine_blocks_votes_and_campaigns_for_one_lease() {
     assert_eq!(node.quarantine_until(), Some(at(2_100)));
     assert_eq!(node.poll_timeout(), Some(at(2_100)));
 
-    node.handle_timeout(at(2_099), 0);
-    assert_eq!(
-        node.role(),
-        RoleKind::Follower,
-        "no campaign during quarantine"
-    );
-    assert!(drain(&mut node).is_empty());
-
     let received = deliver(
         &mut node,
         at(500),
@@ -131,6 +123,14 @@ fn boot_quarantine_blocks_votes_and_campaigns_for_one_lease() {
             }
         )]
     );
+
+    node.handle_timeout(at(2_099), 0);
+    assert_eq!(
+        node.role(),
+        RoleKind::Follower,
+        "no campaign during quarantine"
+    );
+    assert!(drain(&mut node).is_empty());
 }
 
 #[test]
@@ -1229,11 +1229,6 @@ fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
     assert_eq!(node.campaign_hold_until(), Some(at(6_000)));
     assert_eq!(node.poll_timeout(), Some(at(6_000)));
 
-    // No election before the hold ends, though promise and quarantine are long gone.
-    node.handle_timeout(at(5_999), 0);
-    assert_eq!(node.role(), RoleKind::Follower);
-    assert!(drain(&mut node).is_empty());
-
     // It still votes: a held node counts towards every quorum.
     deliver(&mut node, at(3_000), N2, Message::PreVote { term: Term(4) });
     assert_eq!(
@@ -1247,6 +1242,15 @@ fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
             }
         )]
     );
+
+    // A shorter hold does not shorten a longer one.
+    node.handle_campaign_hold(at(3_000), at(4_000));
+    assert_eq!(node.campaign_hold_until(), Some(at(6_000)));
+
+    // No election before the hold ends, though promise and quarantine are long gone.
+    node.handle_timeout(at(5_999), 0);
+    assert_eq!(node.role(), RoleKind::Follower);
+    assert!(drain(&mut node).is_empty());
 
     // A TimeoutNow from a resigning leader is refused; the Resign beside it frees the others.
     let mut held = follower(three(), N1, 3);
@@ -1271,9 +1275,7 @@ fn a_held_node_votes_but_neither_campaigns_nor_obeys_timeout_now() {
     assert_eq!(held.role(), RoleKind::Follower);
     assert_eq!(held.term(), Term(3), "no campaign");
 
-    // A shorter hold does not shorten a longer one; the hold ends on its own.
-    node.handle_campaign_hold(at(3_000), at(4_000));
-    assert_eq!(node.campaign_hold_until(), Some(at(6_000)));
+    // The hold ends on its own.
     node.handle_timeout(at(6_000), 0);
     assert_eq!(node.campaign_hold_until(), None);
     assert_eq!(
@@ -1523,7 +1525,7 @@ fn one_message_moves_a_term_by_at_most_the_step_bound() {
     assert_eq!(node.role(), RoleKind::PreCandidate);
     deliver(
         &mut node,
-        at(4_500),
+        at(4_520),
         N3,
         Message::PreVoteReply {
             term: Term(far.0 + 1),
@@ -1532,6 +1534,17 @@ fn one_message_moves_a_term_by_at_most_the_step_bound() {
     );
     assert_eq!(node.role(), RoleKind::Candidate);
     assert_eq!(node.term(), Term(far.0 + 1));
+}
+
+#[test]
+#[should_panic(expected = "now went back from t=200ms to t=199ms")]
+fn a_clock_that_goes_back_is_a_programmer_error_of_the_driver() {
+    // protocol: Time. `now` never goes backwards between inputs. A driver that breaks that
+    // could stretch a lease or a promise, so the core crashes rather than handle the input.
+    let mut node = Node::new(three(), N1, None, at(100)).expect("member");
+    node.handle_timeout(at(200), 0);
+    node.handle_timeout(at(200), 0);
+    deliver(&mut node, at(199), N2, Message::PreVote { term: Term(1) });
 }
 
 #[test]

@@ -199,6 +199,9 @@ pub struct Driver<T, C, S, A, O, E> {
     acting_since: Option<Instant>,
     /// Leaderships in a row whose child ended for good (protocol: Campaign holds).
     lost_leaderships: u32,
+    /// The state this driver last made durable; `None` until its first store. Each store is
+    /// checked against the core's state ([`Driver::assert_stored`]).
+    stored: Option<PersistentState>,
 }
 
 /// The first campaign hold after a lost leadership, in leases; each further one in a row
@@ -209,6 +212,20 @@ pub const CAMPAIGN_HOLD_MAX_LEASES: u32 = 32;
 /// A leadership that acted this many leases before its child ended for good clears the
 /// record of earlier losses: a daemon that fails once a day is not held off for long.
 pub const CAMPAIGN_HOLD_RESET_LEASES: u32 = 30;
+
+const _: () = assert!(
+    CAMPAIGN_HOLD_FIRST_LEASES >= 1,
+    "a hold lasts at least one lease"
+);
+const _: () = assert!(
+    CAMPAIGN_HOLD_MAX_LEASES.is_power_of_two()
+        && CAMPAIGN_HOLD_FIRST_LEASES <= CAMPAIGN_HOLD_MAX_LEASES,
+    "holds double from the first up to exactly the longest"
+);
+const _: () = assert!(
+    MAX_IMMEDIATE_TIMEOUTS >= 1,
+    "a timer that is due is handled at once"
+);
 
 impl<T, C, S, A, O, E> Driver<T, C, S, A, O, E>
 where
@@ -229,6 +246,19 @@ where
         let persisted = parts.storage.load().map_err(DriverError::Load)?;
         let node =
             Node::new(config, id, persisted, parts.clock.now()).map_err(DriverError::Boot)?;
+        // The core boots from what storage held: its term, and its vote unless the
+        // `forget_vote_on_restart` variant drops it on purpose.
+        let loaded = persisted.unwrap_or_default();
+        assert_eq!(
+            node.term(),
+            loaded.term,
+            "the core boots in the stored term"
+        );
+        assert!(
+            node.voted_for()
+                .is_none_or(|vote| Some(vote) == loaded.voted_for),
+            "the core boots with the stored vote or none"
+        );
         Ok(Driver {
             node,
             transport: parts.transport,
@@ -244,10 +274,12 @@ where
             counters: Counters::default(),
             acting_since: None,
             lost_leaderships: 0,
+            stored: None,
         })
     }
 
     /// The election core, for inspection.
+    #[must_use]
     pub fn node(&self) -> &Node {
         &self.node
     }
@@ -431,6 +463,7 @@ where
                         .store(state)
                         .await
                         .map_err(DriverError::Store)?;
+                    self.assert_stored(state);
                     self.counters.persisted += 1;
                     let now = self.clock.now();
                     self.observer.observe(now, &Observation::Persisted(state));
@@ -450,7 +483,35 @@ where
                 }
             }
         }
+        // Drained: the last store was the core's last Persist, and every change of term or
+        // vote queues one, so storage now holds exactly what the core holds.
+        if let Some(stored) = self.stored {
+            assert_eq!(
+                stored,
+                self.node.persistent_state(),
+                "storage holds what the core holds once its outputs are drained"
+            );
+        }
         Ok(())
+    }
+
+    /// Paired persist assertions, after `state` became durable. Storage never moves back: a
+    /// later store has a newer term, or the same term with a vote where there was none. And it
+    /// never runs ahead of the core. It may lag behind it in the middle of a drain, when
+    /// another Persist is still queued, so equality is asserted only once drained.
+    fn assert_stored(&mut self, state: PersistentState) {
+        let core = self.node.persistent_state();
+        assert!(
+            not_after(state, core),
+            "stored {state:?}, ahead of the core's {core:?}"
+        );
+        if let Some(previous) = self.stored {
+            assert!(
+                not_after(previous, state),
+                "stored {state:?} after {previous:?}: a term went back or a vote changed"
+            );
+        }
+        self.stored = Some(state);
     }
 
     /// Brings the sink in line with the core's leadership (protocol: Acting). Returns whether it
@@ -523,6 +584,7 @@ where
     }
 
     /// The next instant the loop must wake without an input.
+    #[must_use]
     fn deadline(&self) -> Instant {
         let timer = self
             .node
@@ -547,10 +609,19 @@ where
     }
 }
 
-/// The node's status at `now`. A free function so that the driver can hand the status, which
-/// borrows the counters, to its own observer.
+/// Whether persistent state `earlier` may precede `later` in one node's history: terms only
+/// grow, and within a term the vote is only ever cast, once.
+fn not_after(earlier: PersistentState, later: PersistentState) -> bool {
+    earlier.term < later.term
+        || (earlier.term == later.term
+            && earlier
+                .voted_for
+                .is_none_or(|vote| later.voted_for == Some(vote)))
+}
+
 /// The campaign hold after `losses` lost leaderships in a row, in leases: 1, 2, 4, … up to
 /// [`CAMPAIGN_HOLD_MAX_LEASES`].
+#[must_use]
 fn campaign_hold_leases(losses: u32) -> u32 {
     let doublings = losses
         .saturating_sub(1)
@@ -558,6 +629,9 @@ fn campaign_hold_leases(losses: u32) -> u32 {
     (CAMPAIGN_HOLD_FIRST_LEASES << doublings).min(CAMPAIGN_HOLD_MAX_LEASES)
 }
 
+/// The node's status at `now`. A free function so that the driver can hand the status, which
+/// borrows the counters, to its own observer.
+#[must_use]
 fn status<'a>(
     node: &Node,
     acting: ActingState,

@@ -48,6 +48,7 @@ impl ReplayWindow {
     }
 
     /// The sender's incarnation this window holds: the highest accepted.
+    #[must_use]
     pub fn incarnation(&self) -> u64 {
         self.incarnation
     }

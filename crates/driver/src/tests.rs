@@ -347,6 +347,41 @@ fn campaign_holds_double_with_every_loss_in_a_row_up_to_the_cap() {
     assert_eq!(super::campaign_hold_leases(u32::MAX), 32);
 }
 
+#[test]
+fn stored_states_only_move_forward() {
+    // The order behind the driver's paired persist assertions: a term never goes back, and
+    // within a term a vote is cast once and never changed or withdrawn.
+    let state = |term: u64, voted_for: Option<u32>| PersistentState {
+        term: Term(term),
+        voted_for: voted_for.map(NodeId),
+    };
+    let forward = [
+        (state(1, None), state(1, None)),
+        (state(1, None), state(1, Some(2))),
+        (state(1, Some(2)), state(1, Some(2))),
+        (state(1, Some(2)), state(2, None)),
+        (state(1, Some(2)), state(3, Some(1))),
+    ];
+    for (earlier, later) in forward {
+        assert!(
+            super::not_after(earlier, later),
+            "{earlier:?} then {later:?}"
+        );
+    }
+    let backward = [
+        (state(2, None), state(1, None)),
+        (state(2, None), state(1, Some(2))),
+        (state(1, Some(2)), state(1, None)),
+        (state(1, Some(2)), state(1, Some(3))),
+    ];
+    for (earlier, later) in backward {
+        assert!(
+            !super::not_after(earlier, later),
+            "{earlier:?} then {later:?}"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_isolated_follower_wakes_only_when_a_timer_is_due() {
     local()

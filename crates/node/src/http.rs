@@ -25,13 +25,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tenure_core::CommandError;
+use tenure_core::{CommandError, NodeId};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::clock::BootClock;
 use crate::http_server::{self, ConnectionLimits};
+use crate::members::Members;
 use crate::metrics;
 use crate::observer::Shared;
 use crate::transport::REFUSED_REPORT_WINDOW;
@@ -265,23 +266,11 @@ async fn step_down(
         return refusal;
     }
     let members = &state.shared.info.members;
-    let successor = match &parameters.successor {
-        None => None,
-        Some(name) => match members.id(name) {
-            Some(id) if id != members.own_id() => Some(id),
-            _ => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({
-                        "error": format!(
-                            "successor {name:?} is not another member (members: {})",
-                            members.names().join(", ")
-                        )
-                    })),
-                )
-                    .into_response();
-            }
-        },
+    let successor = match successor(members, parameters.successor.as_deref()) {
+        Ok(successor) => successor,
+        Err(problem) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": problem }))).into_response()
+        }
     };
     let (reply, answer) = oneshot::channel();
     let command = Command::Resign { successor, reply };
@@ -293,6 +282,30 @@ async fn step_down(
         Ok(Err(_)) => return unavailable("the election loop has stopped"),
         Err(_) => return unavailable("the election loop did not answer in time"),
     };
+    step_down_answer(&state, result, successor)
+}
+
+/// The requested successor, which must be another member; else what is wrong with it.
+fn successor(members: &Members, name: Option<&str>) -> Result<Option<NodeId>, String> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match members.id(name) {
+        Some(id) if id != members.own_id() => Ok(Some(id)),
+        _ => Err(format!(
+            "successor {name:?} is not another member (members: {})",
+            members.names().join(", ")
+        )),
+    }
+}
+
+/// The answer to a step-down the election loop handled.
+fn step_down_answer(
+    state: &HttpState,
+    result: Result<(), CommandError>,
+    successor: Option<NodeId>,
+) -> Response {
+    let members = &state.shared.info.members;
     let snapshot = state.shared.snapshot();
     match result {
         Ok(()) => (

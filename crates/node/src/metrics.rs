@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use tenure_core::{DropReason as CoreDropReason, Instant, MessageKind, RoleKind};
 
 use crate::observer::{NodeInfo, Shared, Snapshot};
-use crate::wire::DropReason as WireDropReason;
+use crate::wire::DatagramDropReason as WireDropReason;
 
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

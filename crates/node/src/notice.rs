@@ -15,7 +15,7 @@
 
 use tenure_core::TRANSPORT_NOTICE_KIND;
 
-use crate::wire::{DropReason, MAX_PAYLOAD};
+use crate::wire::{DatagramDropReason, MAX_PAYLOAD};
 
 /// The length of a notice's payload: the kind byte and two `u64`s.
 pub const NOTICE_LEN: usize = 1 + 8 + 8;
@@ -43,13 +43,13 @@ impl IncarnationNotice {
 
     /// `None` when `bytes` is not a notice at all (an election message, or garbage for
     /// `Message::decode` to refuse); a notice of the wrong length is malformed.
-    pub fn decode(bytes: &[u8]) -> Option<Result<IncarnationNotice, DropReason>> {
+    pub fn decode(bytes: &[u8]) -> Option<Result<IncarnationNotice, DatagramDropReason>> {
         let (&kind, fields) = bytes.split_first()?;
         if kind != TRANSPORT_NOTICE_KIND {
             return None;
         }
         if fields.len() != NOTICE_LEN - 1 {
-            return Some(Err(DropReason::Malformed));
+            return Some(Err(DatagramDropReason::Malformed));
         }
         Some(Ok(IncarnationNotice {
             held: u64_at(fields, 0),
@@ -88,7 +88,7 @@ mod tests {
         );
         assert_eq!(
             IncarnationNotice::decode(&bytes[..9]),
-            Some(Err(DropReason::Malformed))
+            Some(Err(DatagramDropReason::Malformed))
         );
         assert_eq!(IncarnationNotice::decode(&[]), None);
         let heartbeat = Message::Heartbeat {

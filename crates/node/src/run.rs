@@ -32,7 +32,7 @@ use crate::state_file::StateFile;
 use crate::storage::StateStorage;
 use crate::supervisor::{ChildStats, Supervisor, SupervisorSettings};
 use crate::transport::{resolve_peers, PeerTable, TransportStats, UdpTransport};
-use tenure_driver::{ActingSink, Clock as _, Command, Driver, Parts};
+use tenure_driver::{ActingSink, Clock as _, Command, Driver, DriverError, Parts};
 
 /// Why the node could not start or stopped with an error. Exit status 1.
 #[derive(Debug)]
@@ -85,33 +85,7 @@ async fn run_node(
 ) -> Result<(), RunError> {
     let clock = BootClock::new();
     let members = settings.members.clone();
-    let listen = settings
-        .listen
-        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let socket = UdpSocket::bind(listen).await.map_err(|problem| {
-        RunError(format!(
-            "cannot listen for the other members on UDP {listen}: {problem}. Another process \
-             may use the port (is another tenure running?), or the address is not one of this \
-             machine's"
-        ))
-    })?;
-    let http_listener = match settings.http {
-        Some(address) => Some(TcpListener::bind(address).await.map_err(|problem| {
-            RunError(format!(
-                "cannot serve the HTTP API on {address}: {problem}. Another process may use \
-                 the port, or the address is not one of this machine's"
-            ))
-        })?),
-        None => None,
-    };
-
-    // The core starts the boot quarantine when the driver boots it, a moment from now; the
-    // status page shows the same rule (protocol: Boot quarantine).
-    let fresh = state_file
-        .current()
-        .is_none_or(|state| state.term == 0 && state.voted_for.is_none());
-    let quarantine_until =
-        (members.len() > 1 || !fresh).then(|| clock.now() + settings.config.lease_duration());
+    let (socket, http_listener) = bind(&settings).await?;
     let peers = Arc::new(PeerTable::new(&members, &settings.peer_addresses));
     let transport_stats = Arc::new(TransportStats::default());
     let child_stats = Arc::new(ChildStats::default());
@@ -123,26 +97,11 @@ async fn run_node(
             child: child_stats.clone(),
             lease_duration: settings.config.lease_duration(),
             supervises_child: settings.command.is_some(),
-            quarantine_until,
+            quarantine_until: boot_quarantine_until(&settings, &state_file, &clock),
         },
         clock.now(),
     ));
-
-    let sink = match &settings.command {
-        Some((command, arguments)) => NodeSink::Supervised(Box::new(Supervisor::new(
-            SupervisorSettings {
-                executable: own_executable()?,
-                command: command.clone(),
-                arguments: arguments.clone(),
-                stop_grace: settings.stop_grace,
-                kill_after: KILL_AFTER,
-                max_restarts: settings.max_child_restarts,
-                node_name: members.own_name().to_string(),
-            },
-            child_stats,
-        ))),
-        None => NodeSink::ObserverOnly(ObserverOnly::default()),
-    };
+    let sink = acting_sink(&settings, child_stats)?;
     // The transport raises the incarnation in the state file when peers refuse it, and the
     // storage keeps whatever the file holds, so both share it.
     let state_file = Arc::new(Mutex::new(state_file));
@@ -175,27 +134,98 @@ async fn run_node(
         tokio::spawn(resolve_peers(peers, members.clone()));
     }
     if let Some(listener) = http_listener {
-        let state = Arc::new(HttpState {
-            shared: shared.clone(),
-            commands: commands.clone(),
-            admin_token: settings.admin_token.clone(),
-        });
-        let limits = ConnectionLimits::for_this_process();
-        info!(
-            max_connections = limits.max_connections,
-            header_read_timeout = %human(limits.header_read_timeout),
-            "HTTP API listening; connections are limited so that they leave file descriptors \
-             to the election"
-        );
-        tokio::spawn(async move {
-            if let Err(problem) = http::serve(listener, state, limits).await {
-                error!(%problem, "the HTTP API stopped");
-            }
-        });
+        spawn_http(listener, &shared, &commands, &settings);
     }
     tokio::spawn(handle_signals(commands)?);
+    finish(driver.run(command_receiver).await, &shared)
+}
 
-    let result = driver.run(command_receiver).await;
+/// Binds the UDP socket the other members reach this node on and, with `--http`, the HTTP
+/// API's listener; the errors say what to check.
+async fn bind(settings: &RunSettings) -> Result<(UdpSocket, Option<TcpListener>), RunError> {
+    let listen = settings
+        .listen
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let socket = UdpSocket::bind(listen).await.map_err(|problem| {
+        RunError(format!(
+            "cannot listen for the other members on UDP {listen}: {problem}. Another process \
+             may use the port (is another tenure running?), or the address is not one of this \
+             machine's"
+        ))
+    })?;
+    let http_listener = match settings.http {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|problem| {
+            RunError(format!(
+                "cannot serve the HTTP API on {address}: {problem}. Another process may use \
+                 the port, or the address is not one of this machine's"
+            ))
+        })?),
+        None => None,
+    };
+    Ok((socket, http_listener))
+}
+
+/// Until when the status reports the boot quarantine.
+fn boot_quarantine_until(
+    settings: &RunSettings,
+    state_file: &StateFile,
+    clock: &BootClock,
+) -> Option<Instant> {
+    // The core starts the boot quarantine when the driver boots it, a moment from now; the
+    // status page shows the same rule (protocol: Boot quarantine).
+    let fresh = state_file
+        .current()
+        .is_none_or(|state| state.term == 0 && state.voted_for.is_none());
+    (settings.members.len() > 1 || !fresh).then(|| clock.now() + settings.config.lease_duration())
+}
+
+/// Where acting happens: the supervised command, or nothing for an observer-only node.
+fn acting_sink(settings: &RunSettings, child_stats: Arc<ChildStats>) -> Result<NodeSink, RunError> {
+    let Some((command, arguments)) = &settings.command else {
+        return Ok(NodeSink::ObserverOnly(ObserverOnly::default()));
+    };
+    Ok(NodeSink::Supervised(Box::new(Supervisor::new(
+        SupervisorSettings {
+            executable: own_executable()?,
+            command: command.clone(),
+            arguments: arguments.clone(),
+            stop_grace: settings.stop_grace,
+            kill_after: KILL_AFTER,
+            max_restarts: settings.max_child_restarts,
+            node_name: settings.members.own_name().to_string(),
+        },
+        child_stats,
+    ))))
+}
+
+/// Serves the HTTP API on `listener` in the background.
+fn spawn_http(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+    commands: &mpsc::Sender<Command>,
+    settings: &RunSettings,
+) {
+    let state = Arc::new(HttpState {
+        shared: shared.clone(),
+        commands: commands.clone(),
+        admin_token: settings.admin_token.clone(),
+    });
+    let limits = ConnectionLimits::for_this_process();
+    info!(
+        max_connections = limits.max_connections,
+        header_read_timeout = %human(limits.header_read_timeout),
+        "HTTP API listening; connections are limited so that they leave file descriptors \
+         to the election"
+    );
+    tokio::spawn(async move {
+        if let Err(problem) = http::serve(listener, state, limits).await {
+            error!(%problem, "the HTTP API stopped");
+        }
+    });
+}
+
+/// Reports how the election loop ended.
+fn finish(result: Result<(), DriverError>, shared: &Shared) -> Result<(), RunError> {
     shared.driver_ended();
     match result {
         Ok(()) => {

@@ -5,14 +5,13 @@
 //! `tenure_core::Config::new`), the key and the admin token have all been read and checked.
 //! Every error names the flag (or variable, or file key) it comes from and says what to do.
 //!
-//! # Stop grace and stop margin
-//!
-//! `--stop-grace` is what the daemon gets between SIGTERM and SIGKILL. The core's stop margin
-//! (how long before its lease ends the leader stops acting) must cover the deadline guard's
-//! whole stop sequence, so it is `--stop-grace + STOP_RESERVE`: the guard sends SIGTERM at the
-//! acting deadline, SIGKILL `--stop-grace` later, and the reserve covers the kernel ending the
-//! group after SIGKILL (`KILL_AFTER`) plus the guard's wake-up latency. So the group is dead
-//! before the lease can end.
+//! Two steps, a file each: `sources` merges the sources into `MergedSettings`; this file
+//! checks what they yield into `RunSettings`, with `core_config` translating the timing into
+//! the core's `Config` (see there for how `--stop-grace` becomes the stop margin).
+
+mod core_config;
+mod describe;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -22,39 +21,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
 use clap::ArgMatches;
-use serde::Deserialize;
-use tenure_core::{Config, ConfigError, ConfigParams, NodeId};
+use tenure_core::{Config, NodeId};
 
-use crate::cli::{parse_duration, LogFormat, RunArgs};
+use crate::cli::{LogFormat, RunArgs};
 use crate::members::{Members, PeerAddress, PeerSpec};
 use crate::small_file;
 use crate::wire::ClusterKey;
-
-/// Default lease: crash failover takes about one lease (docs/protocol.md, "Defaults").
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(2);
-/// Default renewal period: eight renewals per lease.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(250);
-/// Default drift bound ρ.
-pub const DEFAULT_MAX_DRIFT: f64 = 0.01;
-/// Default SIGTERM-to-SIGKILL grace of the daemon.
-pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(500);
-/// Default restart budget of a daemon that exits on its own.
-pub const DEFAULT_MAX_CHILD_RESTARTS: u32 = 3;
-/// How long the guard waits for the kernel to end the group after SIGKILL.
-pub const KILL_AFTER: Duration = Duration::from_millis(100);
-/// The part of the stop margin beyond `--stop-grace`: `KILL_AFTER` plus 50 ms for the guard
-/// to wake up at the deadline on a busy machine.
-pub const STOP_RESERVE: Duration = Duration::from_millis(150);
-/// The election jitter is a quarter lease, as in the core's defaults (2 s lease, 500 ms).
-pub const JITTER_DIVISOR: u32 = 4;
+use core_config::core_config;
+pub use core_config::{
+    human, DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
+    DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
+};
+use sources::MergedSettings;
+pub use sources::{check_config_text, Origin};
 
 /// Longest admin token file read; it is one short line.
 const MAX_SECRET_FILE: u64 = 4096;
-
-/// Longest `--config` file read. The example in deploy/ is about 1.5 KB.
-const MAX_CONFIG_FILE: u64 = 64 * 1024;
 
 /// A configuration error, for the operator. Exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,26 +53,6 @@ impl std::error::Error for SettingsError {}
 
 fn error(message: impl Into<String>) -> SettingsError {
     SettingsError(message.into())
-}
-
-/// Where a setting's value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Flag(&'static str),
-    Environment(&'static str),
-    File(PathBuf),
-    Default,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Flag(flag) => write!(f, "{flag}"),
-            Origin::Environment(variable) => write!(f, "${variable}"),
-            Origin::File(path) => write!(f, "config file {}", path.display()),
-            Origin::Default => f.write_str("default"),
-        }
-    }
 }
 
 /// What secures the datagrams.
@@ -134,296 +97,72 @@ pub struct RunSettings {
     pub warnings: Vec<String>,
 }
 
-/// The `--config` file. Every key is optional; unknown keys are errors, so a typo is caught
-/// instead of silently ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    id: Option<String>,
-    listen: Option<String>,
-    peers: Option<BTreeMap<String, String>>,
-    http: Option<String>,
-    state_dir: Option<PathBuf>,
-    cluster_key_file: Option<PathBuf>,
-    insecure: Option<bool>,
-    lease: Option<String>,
-    heartbeat: Option<String>,
-    max_drift: Option<f64>,
-    stop_grace: Option<String>,
-    max_child_restarts: Option<u32>,
-    admin_token_file: Option<PathBuf>,
-    log_format: Option<LogFormat>,
-    log_level: Option<String>,
-    command: Option<Vec<String>>,
-}
-
 impl RunSettings {
     /// Merges the parsed command line (and its environment) with the config file and
     /// defaults, then checks everything. `matches` are the `run` subcommand's matches, which
     /// tell a flag from an environment variable.
     pub fn load(args: RunArgs, matches: &ArgMatches) -> Result<RunSettings, SettingsError> {
-        let file_path = args.config.clone();
-        let file = match &file_path {
-            Some(path) => read_file_settings(path)?,
-            None => FileSettings::default(),
-        };
-        let base = file_path
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let mut merge = Merge {
-            matches,
-            file_path: file_path.clone(),
-            origins: BTreeMap::new(),
-        };
+        RunSettings::check(MergedSettings::merge(args, matches)?)
+    }
 
-        let id = merge
-            .pick("id", "--id", "TENURE_ID", args.id, file.id.map(Ok))?
-            .ok_or_else(|| {
-                error(
-                    "--id is required: this node's name, e.g. --id n1 (the other members are \
-                     given with --peer NAME=HOST:PORT)",
-                )
-            })?;
-
-        let file_peers = file.peers.map(|table| {
-            table
-                .into_iter()
-                .map(|(name, address)| {
-                    format!("{name}={address}")
-                        .parse::<PeerSpec>()
-                        .map_err(|problem| merge.file_error("peers", &problem))
-                })
-                .collect::<Result<Vec<_>, _>>()
-        });
-        let cli_peers = (!args.peers.is_empty()).then_some(args.peers);
-        let peers = merge
-            .pick("peers", "--peer", "TENURE_PEERS", cli_peers, file_peers)?
-            .unwrap_or_default();
-        let members = Members::new(&id, peers.iter().map(|peer| peer.name.as_str()))
+    /// Checks the merged settings, in the order an operator meets them: who this node is,
+    /// where it listens and keeps its state, the key, the timing, then the rest.
+    fn check(merged: MergedSettings) -> Result<RunSettings, SettingsError> {
+        let id = merged.id.as_deref().ok_or_else(|| {
+            error(
+                "--id is required: this node's name, e.g. --id n1 (the other members are \
+                 given with --peer NAME=HOST:PORT)",
+            )
+        })?;
+        let members = Members::new(id, merged.peers.iter().map(|peer| peer.name.as_str()))
             .map_err(SettingsError)?;
-        let peer_addresses = peers
-            .iter()
-            .filter_map(|peer| Some((members.id(&peer.name)?, peer.address.clone())))
-            .filter(|(id, _)| *id != members.own_id())
-            .collect();
-
-        let file_listen = file.listen.map(|text| {
-            text.parse::<SocketAddr>()
-                .map_err(|_| merge.file_error("listen", &format!("{text:?} is not IP:PORT")))
-        });
-        let listen = merge.pick(
-            "listen",
-            "--listen",
-            "TENURE_LISTEN",
-            args.listen,
-            file_listen,
-        )?;
-        if listen.is_none() && members.len() > 1 {
+        let peer_addresses = peer_addresses(&members, &merged.peers);
+        if merged.listen.is_none() && members.len() > 1 {
             return Err(error(
                 "--listen is required: the UDP address this node receives the other members' \
                  messages on, e.g. --listen 0.0.0.0:7101",
             ));
         }
-        let file_http = file.http.map(|text| {
-            text.parse::<SocketAddr>()
-                .map_err(|_| merge.file_error("http", &format!("{text:?} is not IP:PORT")))
-        });
-        let http = merge.pick("http", "--http", "TENURE_HTTP", args.http, file_http)?;
-
-        let state_dir = merge
-            .pick(
-                "state_dir",
-                "--state-dir",
-                "TENURE_STATE_DIR",
-                args.state_dir,
-                file.state_dir.map(|path| Ok(base.join(path))),
-            )?
-            .ok_or_else(|| {
-                error(
-                    "--state-dir is required: an existing directory, private to this node, \
-                     that keeps its term and vote across restarts (e.g. /var/lib/tenure)",
-                )
-            })?;
-
-        let key_file = merge.pick(
-            "cluster_key_file",
-            "--cluster-key-file",
-            "TENURE_CLUSTER_KEY_FILE",
-            args.cluster_key_file,
-            file.cluster_key_file.map(|path| Ok(base.join(path))),
-        )?;
-        let insecure = args.insecure || file.insecure.unwrap_or(false);
-        let mut warnings = Vec::new();
-        let (key, key_source) = match (key_file, insecure) {
-            (Some(_), true) => {
-                return Err(error(
-                    "--insecure and --cluster-key-file are given together; choose one: the key \
-                     file (authenticated datagrams) or --insecure (no authentication, demo only)",
-                ))
-            }
-            (Some(path), false) => {
-                let (key, mode) =
-                    ClusterKey::from_file(&path).map_err(|problem| error(problem.to_string()))?;
-                warnings.extend(small_file::exposure_warning(
-                    "cluster key file",
-                    &path,
-                    mode,
-                ));
-                (key, KeySource::File(path))
-            }
-            (None, true) => (ClusterKey::insecure(), KeySource::Insecure),
-            (None, false) if members.len() == 1 => (ClusterKey::insecure(), KeySource::NotNeeded),
-            (None, false) => {
-                return Err(error(format!(
-                    "a cluster of {} members needs --cluster-key-file: every datagram is \
-                     authenticated with the cluster key, so that nobody else can depose the \
-                     leader. Create a key once with `openssl rand -hex 32 > key`, install the \
-                     same file on every node, and pass --cluster-key-file. (--insecure runs \
-                     without authentication, for a demo on one machine only.)",
-                    members.len()
-                )))
-            }
-        };
-
-        let lease = merge
-            .pick(
-                "lease",
-                "--lease",
-                "TENURE_LEASE",
-                args.lease,
-                file.lease
-                    .map(|text| parse_file_duration(&merge, "lease", &text)),
-            )?
-            .unwrap_or(DEFAULT_LEASE);
-        let heartbeat = merge
-            .pick(
-                "heartbeat",
-                "--heartbeat",
-                "TENURE_HEARTBEAT",
-                args.heartbeat,
-                file.heartbeat
-                    .map(|text| parse_file_duration(&merge, "heartbeat", &text)),
-            )?
-            .unwrap_or(DEFAULT_HEARTBEAT);
-        let max_drift = merge
-            .pick(
-                "max_drift",
-                "--max-drift",
-                "TENURE_MAX_DRIFT",
-                args.max_drift,
-                file.max_drift.map(Ok),
-            )?
-            .unwrap_or(DEFAULT_MAX_DRIFT);
-        let stop_grace = merge
-            .pick(
-                "stop_grace",
-                "--stop-grace",
-                "TENURE_STOP_GRACE",
-                args.stop_grace,
-                file.stop_grace
-                    .map(|text| parse_file_duration(&merge, "stop_grace", &text)),
-            )?
-            .unwrap_or(DEFAULT_STOP_GRACE);
-        let max_child_restarts = merge
-            .pick(
-                "max_child_restarts",
-                "--max-child-restarts",
-                "TENURE_MAX_CHILD_RESTARTS",
-                args.max_child_restarts,
-                file.max_child_restarts.map(Ok),
-            )?
-            .unwrap_or(DEFAULT_MAX_CHILD_RESTARTS);
-        let config = core_config(&members, lease, heartbeat, max_drift, stop_grace)?;
-        let key = datagram_key(&key, &members, lease);
-
-        let admin_token_file = merge.pick(
-            "admin_token_file",
-            "--admin-token-file",
-            "TENURE_ADMIN_TOKEN_FILE",
-            args.admin_token_file,
-            file.admin_token_file.map(|path| Ok(base.join(path))),
-        )?;
-        let admin_token = match admin_token_file.as_deref() {
-            Some(path) => {
-                let (token, mode) = read_admin_token(path)?;
-                warnings.extend(small_file::exposure_warning("admin token file", path, mode));
-                Some(token)
-            }
-            None => None,
-        };
-        let log_format = merge
-            .pick(
-                "log_format",
-                "--log-format",
-                "TENURE_LOG_FORMAT",
-                args.log_format,
-                file.log_format.map(Ok),
-            )?
-            .unwrap_or(LogFormat::Text);
-        let log_level = merge
-            .pick(
-                "log_level",
-                "--log-level",
-                "TENURE_LOG_LEVEL",
-                args.log_level,
-                file.log_level.map(Ok),
-            )?
-            .unwrap_or_else(|| "info".to_string());
-        tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|problem| {
-            error(format!(
-                "--log-level {log_level:?}: {problem}; use error, warn, info, debug or trace"
-            ))
+        let state_dir = merged.state_dir.clone().ok_or_else(|| {
+            error(
+                "--state-dir is required: an existing directory, private to this node, \
+                 that keeps its term and vote across restarts (e.g. /var/lib/tenure)",
+            )
         })?;
-
-        let mut command: Vec<OsString> = args.command;
-        if command.is_empty() {
-            if let Some(from_file) = file.command {
-                command = from_file.into_iter().map(OsString::from).collect();
-                merge.record(
-                    "command",
-                    Origin::File(file_path.clone().unwrap_or_default()),
-                );
-            }
-        } else {
-            merge.record("command", Origin::Flag("-- COMMAND"));
-        }
-        let command = match command.split_first() {
-            Some((program, _)) if program.is_empty() => {
-                return Err(error("the command after \"--\" is empty"))
-            }
-            Some((program, arguments)) => {
-                // Caught here, so `--dry-run` reports it and a start refuses before it touches
-                // the state file: otherwise the node would win an election, fail to start the
-                // command, hand leadership over, and the next node would do the same.
-                check_executable(program, std::env::var_os("PATH").as_deref()).map_err(error)?;
-                Some((program.clone(), arguments.to_vec()))
-            }
-            None => None,
-        };
-
+        let mut warnings = Vec::new();
+        let (key, key_source) = cluster_key(&merged, &members, &mut warnings)?;
+        let config = core_config(
+            &members,
+            merged.lease,
+            merged.heartbeat,
+            merged.max_drift,
+            merged.stop_grace,
+        )?;
+        let key = datagram_key(&key, &members, merged.lease);
+        let admin_token = admin_token(merged.admin_token_file.as_deref(), &mut warnings)?;
+        check_log_level(&merged.log_level)?;
+        let command = check_command(&merged.command)?;
         Ok(RunSettings {
             members,
             peer_addresses,
-            listen,
-            http,
+            listen: merged.listen,
+            http: merged.http,
             state_dir,
             key,
             key_source,
             config,
-            lease,
-            heartbeat,
-            max_drift,
-            stop_grace,
-            max_child_restarts,
+            lease: merged.lease,
+            heartbeat: merged.heartbeat,
+            max_drift: merged.max_drift,
+            stop_grace: merged.stop_grace,
+            max_child_restarts: merged.max_child_restarts,
             admin_token,
-            admin_token_file,
-            log_format,
-            log_level,
+            admin_token_file: merged.admin_token_file,
+            log_format: merged.log_format,
+            log_level: merged.log_level,
             command,
-            dry_run: args.dry_run,
-            origins: merge.origins,
+            dry_run: merged.dry_run,
+            origins: merged.origins,
             warnings,
         })
     }
@@ -432,192 +171,84 @@ impl RunSettings {
     pub fn stop_margin(&self) -> Duration {
         self.stop_grace + STOP_RESERVE
     }
+}
 
-    /// The settings in effect, one per line, with where each came from (`--dry-run`).
-    pub fn describe(&self) -> String {
-        let origin = |key: &str| {
-            self.origins
-                .get(key)
-                .map_or_else(|| "default".to_string(), ToString::to_string)
-        };
-        let peers: Vec<String> = self
-            .peer_addresses
-            .iter()
-            .map(|(id, address)| format!("{}={address}", self.members.display(*id)))
-            .collect();
-        let hold: Duration = self.config.lease_hold().into();
-        let acting_window = hold.saturating_sub(self.stop_margin());
-        let key = match &self.key_source {
-            KeySource::File(path) => path.display().to_string(),
-            KeySource::Insecure => "NONE (--insecure: datagrams are not authenticated)".into(),
-            KeySource::NotNeeded => "not needed (a cluster of one)".into(),
-        };
-        let command = match &self.command {
-            Some((program, arguments)) => std::iter::once(program)
-                .chain(arguments)
-                .map(|part| part.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join(" "),
-            None => "none: observer only (takes part in elections, runs nothing)".into(),
-        };
-        let rows: Vec<(&str, String, String)> = vec![
-            ("id", self.members.own_name().to_string(), origin("id")),
-            (
-                "members",
-                format!(
-                    "{} (majority {})",
-                    self.members.names().join(", "),
-                    self.config.majority()
-                ),
-                String::new(),
-            ),
-            (
-                "listen",
-                self.listen
-                    .map_or_else(|| "none (a cluster of one)".into(), |a| a.to_string()),
-                origin("listen"),
-            ),
-            ("peers", peers.join(", "), origin("peers")),
-            (
-                "http",
-                self.http
-                    .map_or_else(|| "none (no HTTP API)".into(), |a| a.to_string()),
-                origin("http"),
-            ),
-            (
-                "state dir",
-                self.state_dir.display().to_string(),
-                origin("state_dir"),
-            ),
-            ("cluster key", key, origin("cluster_key_file")),
-            (
-                "lease",
-                format!(
-                    "{} (held {} per renewal after drift)",
-                    human(self.lease),
-                    human(hold)
-                ),
-                origin("lease"),
-            ),
-            ("heartbeat", human(self.heartbeat), origin("heartbeat")),
-            ("max drift", self.max_drift.to_string(), origin("max_drift")),
-            (
-                "stop grace",
-                format!(
-                    "{} (SIGTERM to SIGKILL; stop margin {}, acting window {} per renewal)",
-                    human(self.stop_grace),
-                    human(self.stop_margin()),
-                    human(acting_window)
-                ),
-                origin("stop_grace"),
-            ),
-            (
-                "child restarts",
-                self.max_child_restarts.to_string(),
-                origin("max_child_restarts"),
-            ),
-            (
-                "admin token",
-                match &self.admin_token_file {
-                    Some(path) => path.display().to_string(),
-                    None => "none (POST /step-down is open to anyone reaching --http)".into(),
-                },
-                origin("admin_token_file"),
-            ),
-            (
-                "log",
-                format!("{:?}, {}", self.log_format, self.log_level).to_lowercase(),
-                origin("log_format"),
-            ),
-            ("command", command, origin("command")),
-        ];
-        let mut text = String::new();
-        for (name, value, origin) in rows {
-            let origin = if origin.is_empty() {
-                String::new()
-            } else {
-                format!("   [{origin}]")
-            };
-            text.push_str(&format!("  {name:<15} {value}{origin}\n"));
+/// The other members' addresses, by id.
+fn peer_addresses(members: &Members, peers: &[PeerSpec]) -> Vec<(NodeId, PeerAddress)> {
+    peers
+        .iter()
+        .filter_map(|peer| Some((members.id(&peer.name)?, peer.address.clone())))
+        .filter(|(id, _)| *id != members.own_id())
+        .collect()
+}
+
+/// The cluster key and where it came from: the key file, `--insecure`, or none for a cluster
+/// of one. A key file other users may read adds a warning.
+fn cluster_key(
+    merged: &MergedSettings,
+    members: &Members,
+    warnings: &mut Vec<String>,
+) -> Result<(ClusterKey, KeySource), SettingsError> {
+    match (&merged.cluster_key_file, merged.insecure) {
+        (Some(_), true) => Err(error(
+            "--insecure and --cluster-key-file are given together; choose one: the key \
+             file (authenticated datagrams) or --insecure (no authentication, demo only)",
+        )),
+        (Some(path), false) => {
+            let (key, mode) =
+                ClusterKey::from_file(path).map_err(|problem| error(problem.to_string()))?;
+            warnings.extend(small_file::exposure_warning("cluster key file", path, mode));
+            Ok((key, KeySource::File(path.clone())))
         }
-        text
+        (None, true) => Ok((ClusterKey::insecure(), KeySource::Insecure)),
+        (None, false) if members.len() == 1 => Ok((ClusterKey::insecure(), KeySource::NotNeeded)),
+        (None, false) => Err(error(format!(
+            "a cluster of {} members needs --cluster-key-file: every datagram is \
+             authenticated with the cluster key, so that nobody else can depose the \
+             leader. Create a key once with `openssl rand -hex 32 > key`, install the \
+             same file on every node, and pass --cluster-key-file. (--insecure runs \
+             without authentication, for a demo on one machine only.)",
+            members.len()
+        ))),
     }
 }
 
-/// Picks a setting by precedence and records where it came from.
-struct Merge<'a> {
-    matches: &'a ArgMatches,
-    file_path: Option<PathBuf>,
-    origins: BTreeMap<&'static str, Origin>,
+/// The admin token, if a file is given. A file other users may read adds a warning.
+fn admin_token(
+    path: Option<&Path>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>, SettingsError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let (token, mode) = read_admin_token(path)?;
+    warnings.extend(small_file::exposure_warning("admin token file", path, mode));
+    Ok(Some(token))
 }
 
-impl Merge<'_> {
-    /// The command-line value (flag or environment, told apart by clap) if any, else the file
-    /// value if any. A file value is only parsed, and its error only reported, when no flag
-    /// overrides it.
-    fn pick<T>(
-        &mut self,
-        key: &'static str,
-        flag: &'static str,
-        variable: &'static str,
-        command_line: Option<T>,
-        file: Option<Result<T, SettingsError>>,
-    ) -> Result<Option<T>, SettingsError> {
-        if let Some(value) = command_line {
-            // clap's argument ids are the field names of `RunArgs`, which the keys follow.
-            let origin = match self.matches.value_source(key) {
-                Some(ValueSource::EnvVariable) => Origin::Environment(variable),
-                _ => Origin::Flag(flag),
-            };
-            self.origins.insert(key, origin);
-            return Ok(Some(value));
+fn check_log_level(log_level: &str) -> Result<(), SettingsError> {
+    tracing_subscriber::EnvFilter::try_new(log_level)
+        .map(drop)
+        .map_err(|problem| {
+            error(format!(
+                "--log-level {log_level:?}: {problem}; use error, warn, info, debug or trace"
+            ))
+        })
+}
+
+/// The daemon and its arguments, `None` without a command. The program must be found and
+/// executable now: caught here, `--dry-run` reports it and a start refuses before it touches
+/// the state file. Otherwise the node would win an election, fail to start the command, hand
+/// leadership over, and the next node would do the same.
+fn check_command(command: &[OsString]) -> Result<Option<(OsString, Vec<OsString>)>, SettingsError> {
+    match command.split_first() {
+        Some((program, _)) if program.is_empty() => Err(error("the command after \"--\" is empty")),
+        Some((program, arguments)) => {
+            check_executable(program, std::env::var_os("PATH").as_deref()).map_err(error)?;
+            Ok(Some((program.clone(), arguments.to_vec())))
         }
-        match file {
-            Some(value) => {
-                let value = value?;
-                self.origins.insert(
-                    key,
-                    Origin::File(self.file_path.clone().unwrap_or_default()),
-                );
-                Ok(Some(value))
-            }
-            None => Ok(None),
-        }
+        None => Ok(None),
     }
-
-    fn record(&mut self, key: &'static str, origin: Origin) {
-        self.origins.insert(key, origin);
-    }
-
-    fn file_error(&self, key: &str, problem: &str) -> SettingsError {
-        let path = self.file_path.clone().unwrap_or_default();
-        error(format!("config file {}: {key}: {problem}", path.display()))
-    }
-}
-
-fn parse_file_duration(
-    merge: &Merge<'_>,
-    key: &str,
-    text: &str,
-) -> Result<Duration, SettingsError> {
-    parse_duration(text).map_err(|problem| merge.file_error(key, &format!("{text:?}: {problem}")))
-}
-
-fn read_file_settings(path: &Path) -> Result<FileSettings, SettingsError> {
-    let file = small_file::read(path, MAX_CONFIG_FILE)
-        .map_err(|problem| error(format!("config file {}: {problem}", path.display())))?;
-    parse_file_settings(&file.text)
-        .map_err(|problem| error(format!("config file {}: {problem}", path.display())))
-}
-
-/// Parses the text of a `--config` file. Public for the fuzz target `config_file`; the result
-/// says only whether it parsed, because `FileSettings` is private to this module.
-pub fn check_config_text(text: &str) -> Result<(), String> {
-    parse_file_settings(text).map(drop)
-}
-
-fn parse_file_settings(text: &str) -> Result<FileSettings, String> {
-    toml::from_str(text).map_err(|problem| problem.to_string())
 }
 
 /// Reads the admin token, and returns it with the file's permission bits.
@@ -705,74 +336,6 @@ pub fn datagram_key(key: &ClusterKey, members: &Members, lease: Duration) -> Clu
         lease.as_nanos()
     );
     key.derive(context.as_bytes())
-}
-
-/// The core's configuration, with errors phrased in terms of the flags.
-fn core_config(
-    members: &Members,
-    lease: Duration,
-    heartbeat: Duration,
-    max_drift: f64,
-    stop_grace: Duration,
-) -> Result<Arc<Config>, SettingsError> {
-    if stop_grace > crate::guard::MAX_GUARD_WAIT {
-        return Err(error(format!(
-            "--stop-grace {} is longer than the maximum of one hour",
-            human(stop_grace)
-        )));
-    }
-    let lease_core = tenure_core::Duration::from(lease);
-    // The update fills `variant`, which exists only when cargo's feature unification compiles
-    // tenure-core with `broken-variants` (a workspace test build); it is then the correct one.
-    #[allow(clippy::needless_update)]
-    let params = ConfigParams {
-        members: members.ids(),
-        lease_duration: lease_core,
-        heartbeat_interval: heartbeat.into(),
-        max_drift,
-        stop_margin: (stop_grace + STOP_RESERVE).into(),
-        election_jitter_max: lease_core.mul_ratio(1, u64::from(JITTER_DIVISOR)),
-        election_step: ConfigParams::election_step_for(lease_core),
-        ..ConfigParams::default()
-    };
-    Config::new(params).map(Arc::new).map_err(|problem| {
-        error(match problem {
-            ConfigError::ZeroLease => "--lease must be longer than zero".to_string(),
-            ConfigError::ZeroHeartbeat => "--heartbeat must be longer than zero".to_string(),
-            ConfigError::HeartbeatTooSlow { .. } => format!(
-                "--heartbeat {} must be less than a third of --lease {}, so that a lease \
-                 survives lost heartbeats: lower --heartbeat or raise --lease",
-                human(heartbeat),
-                human(lease)
-            ),
-            ConfigError::DriftOutOfRange { .. } => format!(
-                "--max-drift {max_drift} is outside [0, 0.1]; it is the bound on clock-rate \
-                 drift as a fraction (0.01 = 1%)"
-            ),
-            ConfigError::NoActingWindow { lease_hold, .. } => format!(
-                "--stop-grace {} leaves the leader no time to act: the leader stops acting \
-                 --stop-grace + {} (the SIGKILL reserve) = {} before its lease ends, and that \
-                 plus --heartbeat {} must be less than the lease held per renewal, {} (--lease \
-                 {} shortened for --max-drift {max_drift}). Lower --stop-grace or --heartbeat, \
-                 or raise --lease",
-                human(stop_grace),
-                human(STOP_RESERVE),
-                human(stop_grace + STOP_RESERVE),
-                human(heartbeat),
-                human(lease_hold.into()),
-                human(lease)
-            ),
-            other => other.to_string(),
-        })
-    })
-}
-
-/// A duration as an operator writes it (`2s`, `250ms`, `1s 960ms 396us 39ns`).
-pub fn human(duration: Duration) -> String {
-    // Sub-millisecond detail is noise in these messages.
-    let millis = Duration::from_millis(duration.as_millis() as u64);
-    let shown = if millis.is_zero() { duration } else { millis };
-    humantime::format_duration(shown).to_string()
 }
 
 #[cfg(test)]

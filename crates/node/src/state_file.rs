@@ -516,6 +516,19 @@ fn decode(bytes: &[u8]) -> Result<StoredState, DecodeProblem> {
 
     // Check the checksum before parsing the fields, so damage is reported as damage rather
     // than as whichever field it happened to land in.
+    let body_lines = verify_checksum(bytes, text, &lines)?;
+    // The checksum matched, so what follows can only fail for a file that was hand-edited
+    // and re-checksummed, or written by a buggy tenure; be exact all the same.
+    parse_fields(body_lines, lines.len())
+}
+
+/// Checks the last line's CRC-32 against every byte before it, and returns the lines it
+/// covers. `text` is `bytes` as text without its final newline, split into `lines`.
+fn verify_checksum<'lines>(
+    bytes: &[u8],
+    text: &str,
+    lines: &'lines [&'lines str],
+) -> Result<&'lines [&'lines str], DecodeProblem> {
     let Some((checksum_line, body_lines)) = lines.split_last() else {
         return Err(corrupt("the file has no lines"));
     };
@@ -546,13 +559,15 @@ fn decode(bytes: &[u8]) -> Result<StoredState, DecodeProblem> {
              have {computed_checksum:08x}"
         )));
     }
+    Ok(body_lines)
+}
 
-    // The checksum matched, so what follows can only fail for a file that was hand-edited
-    // and re-checksummed, or written by a buggy tenure; be exact all the same.
+/// The fields of the checksummed lines: version (already checked), term, vote, incarnation.
+/// `line_count` counts the checksum line too, for the error.
+fn parse_fields(body_lines: &[&str], line_count: usize) -> Result<StoredState, DecodeProblem> {
     let [_, term_line, voted_for_line, incarnation_line] = body_lines else {
         return Err(corrupt(format!(
-            "expected 5 lines (version, term, voted_for, incarnation, crc32), found {}",
-            lines.len()
+            "expected 5 lines (version, term, voted_for, incarnation, crc32), found {line_count}"
         )));
     };
     let term = parse_decimal(field(term_line, "term")?, "term")?;

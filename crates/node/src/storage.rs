@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tenure_core::{NodeId, PersistentState, Term};
+use tenure_core::{NodeId, PersistentState, Term, MAX_TERM};
 
 use crate::members::Members;
 use crate::state_file::{StateFile, StoredState};
@@ -55,6 +55,11 @@ impl Storage for StateStorage {
         let Some(stored) = file.current() else {
             return Ok(None);
         };
+        assert!(
+            stored.incarnation >= self.incarnation,
+            "the boot began (StateFile::begin_boot) before the state file was wrapped"
+        );
+        check_loaded(stored, file.path())?;
         // `begin_boot` stores a state even for a fresh node; term 0 without a vote is exactly
         // what a fresh node has, so it loads as "nothing persisted" and the core treats the
         // boot as a first boot (which matters only for a cluster of one).
@@ -103,6 +108,29 @@ impl Storage for StateStorage {
         // happen before it is durable, so there is nothing useful to run meanwhile.
         file.store(&stored).map_err(io::Error::other)
     }
+}
+
+/// Re-validates what the state file held beyond its syntax and checksum: values this node
+/// could have written. A term beyond the core's range, or a vote in term 0 (nobody votes
+/// before the first election), means a hand-edited file or a bug; booting on it could cast a
+/// second vote, so the node refuses to start.
+fn check_loaded(stored: &StoredState, path: &std::path::Path) -> io::Result<()> {
+    let problem = if stored.term > MAX_TERM.0 {
+        format!("term {} is beyond the maximum of {MAX_TERM}", stored.term)
+    } else if stored.term == 0 && stored.voted_for.is_some() {
+        "it records a vote in term 0, in which nobody votes".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "state file {}: {problem}. tenure never writes this, so the file was edited or \
+             written by a faulty program: treat this node's state as lost (see the operations \
+             guide, \"A lost or damaged state file\")",
+            path.display()
+        ),
+    ))
 }
 
 impl StateStorage {
@@ -160,12 +188,58 @@ mod tests {
             incarnation: 1,
         })
         .unwrap();
-        let mut storage = StateStorage::new(file, members(), 2);
+        let incarnation = file.begin_boot().unwrap();
+        let mut storage = StateStorage::new(file, members(), incarnation);
         let error = storage.load().unwrap_err().to_string();
         assert!(error.contains("\"n9\" is not a member"), "{error}");
         assert!(
             error.contains(&directory.path().display().to_string()),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_state_tenure_never_writes_is_refused_on_load() {
+        // The checksum matches (the file was edited and re-checksummed), but no node writes a
+        // term beyond the core's range or a vote in term 0.
+        for (term, voted_for, expected) in [
+            (MAX_TERM.0 + 1, None, "beyond the maximum"),
+            (u64::MAX, Some("n2"), "beyond the maximum"),
+            (0, Some("n2"), "a vote in term 0"),
+        ] {
+            let directory = tempfile::tempdir().unwrap();
+            let (mut file, _) = StateFile::open(directory.path()).unwrap();
+            file.store(&StoredState {
+                term,
+                voted_for: voted_for.map(str::to_string),
+                incarnation: 1,
+            })
+            .unwrap();
+            let incarnation = file.begin_boot().unwrap();
+            let mut storage = StateStorage::new(file, members(), incarnation);
+            let error = storage.load().unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            let error = error.to_string();
+            assert!(error.contains(expected), "{term}: {error}");
+            assert!(error.contains("state file"), "{error}");
+        }
+        // The largest term the core accepts still loads.
+        let directory = tempfile::tempdir().unwrap();
+        let (mut file, _) = StateFile::open(directory.path()).unwrap();
+        file.store(&StoredState {
+            term: MAX_TERM.0,
+            voted_for: Some("n2".to_string()),
+            incarnation: 1,
+        })
+        .unwrap();
+        let incarnation = file.begin_boot().unwrap();
+        let mut storage = StateStorage::new(file, members(), incarnation);
+        assert_eq!(
+            storage.load().unwrap(),
+            Some(PersistentState {
+                term: MAX_TERM,
+                voted_for: Some(NodeId(1)),
+            })
         );
     }
 }

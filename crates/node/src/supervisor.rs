@@ -149,7 +149,40 @@ impl Supervisor {
     fn after_exit(&mut self, outcome: GuardOutcome) -> Option<Duration> {
         self.stats.running.store(0, Ordering::Relaxed);
         let ran_for = Duration::from_nanos(self.clock.now_nanos().saturating_sub(self.started_at));
-        let restartable = match outcome {
+        let restartable = self.report_exit(outcome, ran_for);
+        if !restartable {
+            return None;
+        }
+        if ran_for >= RESTART_BUDGET_RESET {
+            self.restarts = 0;
+        }
+        if self.restarts >= self.settings.max_restarts {
+            warn!(
+                restarts = self.restarts,
+                "the child keeps exiting; giving leadership up so that another node gets its turn"
+            );
+            return None;
+        }
+        if self.clock.now_nanos() >= self.acting_until.as_nanos() {
+            return None;
+        }
+        self.restarts += 1;
+        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        let backoff = restart_backoff(self.restarts);
+        info!(
+            restart = self.restarts,
+            of = self.settings.max_restarts,
+            backoff_ms = backoff.as_millis() as u64,
+            "restarting the child"
+        );
+        Some(backoff)
+    }
+
+    /// Logs how the guard ended, and says whether the daemon may be restarted: it may after
+    /// an exit of its own or the death or failure of its guard, not after the guard stopped it
+    /// or when it cannot be run at all.
+    fn report_exit(&self, outcome: GuardOutcome, ran_for: Duration) -> bool {
+        match outcome {
             GuardOutcome::ChildExited { code } => {
                 warn!(
                     code,
@@ -193,33 +226,7 @@ impl Supervisor {
                 error!("the deadline guard failed (see its message above)");
                 true
             }
-        };
-        if !restartable {
-            return None;
         }
-        if ran_for >= RESTART_BUDGET_RESET {
-            self.restarts = 0;
-        }
-        if self.restarts >= self.settings.max_restarts {
-            warn!(
-                restarts = self.restarts,
-                "the child keeps exiting; giving leadership up so that another node gets its turn"
-            );
-            return None;
-        }
-        if self.clock.now_nanos() >= self.acting_until.as_nanos() {
-            return None;
-        }
-        self.restarts += 1;
-        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
-        let backoff = restart_backoff(self.restarts);
-        info!(
-            restart = self.restarts,
-            of = self.settings.max_restarts,
-            backoff_ms = backoff.as_millis() as u64,
-            "restarting the child"
-        );
-        Some(backoff)
     }
 }
 

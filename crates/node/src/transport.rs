@@ -40,7 +40,9 @@ use crate::members::{Members, PeerAddress};
 use crate::notice::IncarnationNotice;
 use crate::state_file::StateFile;
 use crate::storage::lock_state_file;
-use crate::wire::{sender_and_incarnation, ClusterKey, DropReason, Opener, Sealer, MAX_DATAGRAM};
+use crate::wire::{
+    sender_and_incarnation, ClusterKey, DatagramDropReason, Opener, Sealer, MAX_DATAGRAM,
+};
 use tenure_driver::Transport;
 
 /// How often host-name peer addresses are resolved again. A restarted pod may come back with a
@@ -51,8 +53,8 @@ pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(2);
 /// Counters of the transport, shared with the metrics endpoint.
 #[derive(Debug, Default)]
 pub struct TransportStats {
-    /// Dropped datagrams, indexed like `wire::DropReason::ALL`.
-    dropped: [AtomicU64; DropReason::ALL.len()],
+    /// Dropped datagrams, indexed like `wire::DatagramDropReason::ALL`.
+    dropped: [AtomicU64; DatagramDropReason::ALL.len()],
     /// Datagrams handed to the socket.
     pub datagrams_sent: AtomicU64,
     /// Datagrams that passed authentication and decoding.
@@ -87,7 +89,7 @@ pub struct Refusal {
 
 impl TransportStats {
     /// Datagrams dropped for `reason`.
-    pub fn dropped(&self, reason: DropReason) -> u64 {
+    pub fn dropped(&self, reason: DatagramDropReason) -> u64 {
         self.dropped[drop_index(reason)].load(Ordering::Relaxed)
     }
 
@@ -117,7 +119,7 @@ impl TransportStats {
             .store(refusal.at_nanos.max(1), Ordering::Relaxed);
     }
 
-    fn count_drop(&self, reason: DropReason) {
+    fn count_drop(&self, reason: DatagramDropReason) {
         self.dropped[drop_index(reason)].fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -356,14 +358,15 @@ impl UdpTransport {
     }
 
     /// Opens one datagram: authentication and replay checks, then the payload.
-    fn open(&mut self, length: usize) -> Result<Incoming, DropReason> {
+    fn open(&mut self, length: usize) -> Result<Incoming, DatagramDropReason> {
         let opened = self.opener.open(&self.buffer[..length])?;
         let from = NodeId(u32::from(opened.from));
         if let Some(notice) = IncarnationNotice::decode(&opened.payload) {
             return Ok(Incoming::Notice(from, notice?));
         }
         // Range checks (terms far ahead, zero sequences) are the core's: it drops and counts.
-        let message = Message::decode(&opened.payload).map_err(|_| DropReason::Malformed)?;
+        let message =
+            Message::decode(&opened.payload).map_err(|_| DatagramDropReason::Malformed)?;
         Ok(Incoming::Message(Envelope {
             from,
             to: self.members.own_id(),
@@ -461,7 +464,14 @@ impl UdpTransport {
             return;
         }
         record.notice_at = now.max(1);
-        let notice = IncarnationNotice { held, refused };
+        self.send_notice(sender, source, IncarnationNotice { held, refused });
+    }
+
+    /// Tells a sender whose datagrams this node refuses which incarnation it holds for it.
+    fn send_notice(&mut self, sender: u16, source: SocketAddr, notice: IncarnationNotice) {
+        let IncarnationNotice { held, refused } = notice;
+        let peer = NodeId(u32::from(sender));
+        let name = self.members.display(peer);
         let Ok(datagram) = self.sealer.seal(sender, &notice.encode()) else {
             return;
         };
@@ -619,10 +629,10 @@ impl Transport for UdpTransport {
                 Err(reason) => {
                     self.stats.count_drop(reason);
                     debug!(%source, length, %reason, "dropped datagram");
-                    if reason == DropReason::StaleIncarnation {
+                    if reason == DatagramDropReason::StaleIncarnation {
                         self.handle_refused(length, source, now);
                     }
-                    if reason == DropReason::Unauthenticated
+                    if reason == DatagramDropReason::Unauthenticated
                         && !self.warned.contains(&source)
                         && self.warned.len() < MAX_WARNED_SOURCES
                     {
@@ -640,11 +650,11 @@ impl Transport for UdpTransport {
     }
 }
 
-fn drop_index(reason: DropReason) -> usize {
-    DropReason::ALL
+fn drop_index(reason: DatagramDropReason) -> usize {
+    DatagramDropReason::ALL
         .iter()
         .position(|candidate| *candidate == reason)
-        .expect("DropReason::ALL lists every reason")
+        .expect("DatagramDropReason::ALL lists every reason")
 }
 
 #[cfg(test)]
@@ -706,9 +716,9 @@ mod tests {
         intruder.send_to(&forged, target).unwrap();
         n1.send(envelope).await;
         assert_eq!(n2.recv().await, envelope);
-        assert_eq!(stats.dropped(DropReason::Malformed), 1);
-        assert_eq!(stats.dropped(DropReason::Oversized), 1);
-        assert_eq!(stats.dropped(DropReason::Unauthenticated), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Malformed), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Oversized), 1);
+        assert_eq!(stats.dropped(DatagramDropReason::Unauthenticated), 1);
         assert_eq!(stats.datagrams_accepted.load(Ordering::Relaxed), 2);
     }
 
@@ -745,7 +755,7 @@ mod tests {
         assert_eq!(n2.recv().await, envelope);
         n1.send(envelope).await;
         assert_eq!(recv_briefly(&mut n2).await, None);
-        assert_eq!(stats_n2.dropped(DropReason::StaleIncarnation), 1);
+        assert_eq!(stats_n2.dropped(DatagramDropReason::StaleIncarnation), 1);
         assert_eq!(stats_n2.notices_sent.load(Ordering::Relaxed), 1);
 
         // Phase 2: n1 gets n2's notice, which reaches no driver, and moves above 8.

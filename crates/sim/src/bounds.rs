@@ -1,7 +1,7 @@
 //! Time bounds derived from the configuration and the simulated network, never from the speed
 //! of the machine, so that a slow machine cannot fail a test. The scenario tests assert
 //! failovers against them, and the liveness oracle expects a leader to act within
-//! [`Bounds::liveness`] of the heal.
+//! [`RecoveryBounds::liveness`] of the heal.
 //!
 //! The building blocks, in global (real) time:
 //! - a span that a node measures as `d` on its own clock lasts at most `d / (1 − ρ)`;
@@ -18,9 +18,10 @@ use tenure_core::{Config, PPM};
 
 use crate::run::Timing;
 
-/// Bounds for one configuration and network.
+/// How long, at most, until a node acts again after a crash, a resignation or a heal, for one
+/// configuration and network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bounds {
+pub struct RecoveryBounds {
     /// From the crash, isolation or pause of an acting leader until another node acts:
     /// every promise ends within one lease of the last heartbeat (protocol: Crash failover),
     /// then an election, allowing one failed round.
@@ -36,9 +37,9 @@ pub struct Bounds {
     pub liveness: Duration,
 }
 
-impl Bounds {
+impl RecoveryBounds {
     /// The bounds of `config` on a network with `timing`.
-    pub fn new(config: &Config, timing: &Timing) -> Bounds {
+    pub fn new(config: &Config, timing: &Timing) -> RecoveryBounds {
         let drift = u64::from(config.max_drift_ppm());
         let real =
             |local: tenure_core::Duration| -> Duration { local.mul_ratio(PPM, PPM - drift).into() };
@@ -48,7 +49,7 @@ impl Bounds {
         let jitter = config.election_jitter_max();
         let retry = real(config.election_round_timeout() + jitter);
         let election = real(jitter) + 3 * round_trip;
-        Bounds {
+        RecoveryBounds {
             failover: real(lease) + election + retry,
             handover: Duration::from(config.stop_margin()) + hop + 2 * round_trip + retry,
             liveness: real(lease) + election + 3 * retry,
@@ -69,7 +70,7 @@ mod tests {
             ..ConfigParams::default()
         })
         .expect("valid");
-        let bounds = Bounds::new(&config, &Timing::default());
+        let bounds = RecoveryBounds::new(&config, &Timing::default());
         // L = 2 s, J = 0.5 s, round timeout 0.5 s, ρ = 1 %, hop = 40 + 2·20 ms:
         // failover = 2.0202 + (0.5051 + 3·0.16) + 1.0101 s, and so on.
         assert_eq!(bounds.failover.as_millis(), 4_015);

@@ -46,7 +46,7 @@ pub mod time;
 mod trace;
 mod world;
 
-pub use bounds::Bounds;
+pub use bounds::RecoveryBounds;
 pub use oracle::{Check, Failover, Violation};
 pub use run::{run, Outcome, Setup, Timing, DEFAULT_RUN_MS};
 pub use schedule::{Fault, FaultKind, Schedule, Target, Timed};

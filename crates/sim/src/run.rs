@@ -12,7 +12,7 @@ use tenure_driver::Command;
 use tokio::sync::oneshot;
 use turmoil::Sim;
 
-use crate::bounds::Bounds;
+use crate::bounds::RecoveryBounds;
 use crate::host::{node_id, software};
 use crate::oracle::{name, Check, Failover, Oracle, Violation};
 use crate::rng::Rng;
@@ -132,8 +132,8 @@ impl Setup {
     }
 
     /// The time bounds of this setup.
-    pub fn bounds(&self) -> Bounds {
-        Bounds::new(&self.config(), &self.timing)
+    pub fn bounds(&self) -> RecoveryBounds {
+        RecoveryBounds::new(&self.config(), &self.timing)
     }
 
     /// The one command that reproduces this run.
@@ -230,7 +230,7 @@ struct Runner<'a> {
     active: Vec<bool>,
     /// Per host: crashed by the runner and not restarted since.
     crashed: Vec<bool>,
-    bounds: Bounds,
+    bounds: RecoveryBounds,
     /// The highest latency ceiling in force so far.
     latency_high_water: Duration,
     /// Per host: how long it stays down after reaching an armed crash point.

@@ -1,5 +1,5 @@
 //! Named scenarios: one fault story each, on a few seeds. Every run must keep every invariant,
-//! and every failover must fit the bound derived from the configuration (`tenure_sim::Bounds`),
+//! and every failover must fit the bound derived from the configuration (`tenure_sim::RecoveryBounds`),
 //! never a figure measured on this machine.
 
 use std::time::Duration;
