@@ -32,7 +32,7 @@ use crate::state_file::StateFile;
 use crate::storage::StateStorage;
 use crate::supervisor::{ChildStats, Supervisor, SupervisorSettings};
 use crate::transport::{resolve_peers, PeerTable, TransportStats, UdpTransport};
-use tenure_driver::{ActingSink, Clock as _, Command, Driver, Parts};
+use tenure_driver::{ActingSink, Clock as _, Command, Driver, HealthPolicy, Parts};
 
 /// Why the node could not start or stopped with an error. Exit status 1.
 #[derive(Debug)]
@@ -123,26 +123,32 @@ async fn run_node(
             child: child_stats.clone(),
             lease_duration: settings.config.lease_duration(),
             supervises_child: settings.command.is_some(),
-            health_checked: false,
+            health_checked: settings.health.is_some(),
             quarantine_until,
         },
         clock.now(),
     ));
 
+    // Health check results go from the supervisor's checkers to the driver (protocol:
+    // Health-gated acting); a handful queue at most, since the driver reads them as they come.
+    let (health_results, health_receiver) = mpsc::channel(8);
     let sink = match &settings.command {
-        Some((command, arguments)) => NodeSink::Supervised(Box::new(Supervisor::new(
-            SupervisorSettings {
-                executable: own_executable()?,
-                command: command.clone(),
-                arguments: arguments.clone(),
-                stop_grace: settings.stop_grace,
-                kill_after: KILL_AFTER,
-                max_restarts: settings.max_child_restarts,
-                node_name: members.own_name().to_string(),
-                health: None,
-            },
-            child_stats,
-        ))),
+        Some((command, arguments)) => NodeSink::Supervised(Box::new(
+            Supervisor::new(
+                SupervisorSettings {
+                    executable: own_executable()?,
+                    command: command.clone(),
+                    arguments: arguments.clone(),
+                    stop_grace: settings.stop_grace,
+                    kill_after: KILL_AFTER,
+                    max_restarts: settings.max_child_restarts,
+                    node_name: members.own_name().to_string(),
+                    health: settings.health.clone().map(Arc::new),
+                },
+                child_stats,
+            )
+            .with_health_results(health_results),
+        )),
         None => NodeSink::ObserverOnly(ObserverOnly::default()),
     };
     // The transport raises the incarnation in the state file when peers refuse it, and the
@@ -165,8 +171,16 @@ async fn run_node(
         observer: NodeObserver::new(shared.clone()),
         entropy: entropy(),
     };
-    let driver = Driver::new(settings.config.clone(), members.own_id(), parts)
+    let mut driver = Driver::new(settings.config.clone(), members.own_id(), parts)
         .map_err(|problem| RunError(format!("cannot start the election loop: {problem}")))?;
+    if let Some(health) = &settings.health {
+        driver = driver.with_health_checks(
+            health_receiver,
+            HealthPolicy {
+                failures: health.failures,
+            },
+        );
+    }
 
     let (commands, command_receiver) = mpsc::channel(16);
     if settings
@@ -279,6 +293,17 @@ fn announce(settings: &RunSettings) {
     }
     if settings.command.is_none() {
         info!("no command: this node only takes part in elections and reports the leader");
+    }
+    if let Some(health) = &settings.health {
+        info!(
+            probe = %health.probe.describe(),
+            interval = %human(health.interval),
+            timeout = %human(health.timeout),
+            failures = health.failures.get(),
+            grace = %human(health.grace),
+            "health checks of the child: after the failures in a row, this node stops it and \
+             hands leadership over"
+        );
     }
 }
 

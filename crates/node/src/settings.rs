@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,13 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 use tenure_core::{Config, ConfigError, ConfigParams, NodeId};
+use tenure_driver::DEFAULT_HEALTH_FAILURES;
 
 use crate::cli::{parse_duration, LogFormat, RunArgs};
+use crate::health_check::{
+    HealthProbe, HealthSettings, DEFAULT_HEALTH_GRACE, DEFAULT_HEALTH_INTERVAL,
+    DEFAULT_HEALTH_TIMEOUT,
+};
 use crate::members::{Members, PeerAddress, PeerSpec};
 use crate::small_file;
 use crate::wire::ClusterKey;
@@ -120,6 +126,8 @@ pub struct RunSettings {
     pub max_drift: f64,
     pub stop_grace: Duration,
     pub max_child_restarts: u32,
+    /// The daemon's health checks, if any (protocol: Health-gated acting).
+    pub health: Option<HealthSettings>,
     pub admin_token: Option<String>,
     pub admin_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
@@ -151,6 +159,12 @@ struct FileSettings {
     max_drift: Option<f64>,
     stop_grace: Option<String>,
     max_child_restarts: Option<u32>,
+    health_cmd: Option<String>,
+    health_http: Option<String>,
+    health_interval: Option<String>,
+    health_timeout: Option<String>,
+    health_failures: Option<u32>,
+    health_grace: Option<String>,
     admin_token_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -335,6 +349,25 @@ impl RunSettings {
                 file.max_child_restarts.map(Ok),
             )?
             .unwrap_or(DEFAULT_MAX_CHILD_RESTARTS);
+        let health = health_settings(
+            &mut merge,
+            HealthFlags {
+                command: args.health_cmd,
+                http: args.health_http,
+                interval: args.health_interval,
+                timeout: args.health_timeout,
+                failures: args.health_failures,
+                grace: args.health_grace,
+            },
+            HealthFlags {
+                command: file.health_cmd,
+                http: file.health_http,
+                interval: file.health_interval,
+                timeout: file.health_timeout,
+                failures: file.health_failures,
+                grace: file.health_grace,
+            },
+        )?;
         let config = core_config(&members, lease, heartbeat, max_drift, stop_grace)?;
         let key = datagram_key(&key, &members, lease);
 
@@ -402,6 +435,12 @@ impl RunSettings {
             }
             None => None,
         };
+        if health.is_some() && command.is_none() {
+            return Err(error(
+                "--health-cmd or --health-http is given without a command to check: add the \
+                 daemon after \"--\"",
+            ));
+        }
 
         Ok(RunSettings {
             members,
@@ -417,6 +456,7 @@ impl RunSettings {
             max_drift,
             stop_grace,
             max_child_restarts,
+            health,
             admin_token,
             admin_token_file,
             log_format,
@@ -517,6 +557,21 @@ impl RunSettings {
                 origin("max_child_restarts"),
             ),
             (
+                "health check",
+                match &self.health {
+                    Some(health) => format!(
+                        "{}; every {}, timeout {}, {} failures in a row, grace {}",
+                        health.probe.describe(),
+                        human(health.interval),
+                        human(health.timeout),
+                        health.failures,
+                        human(health.grace)
+                    ),
+                    None => "none".into(),
+                },
+                origin("health"),
+            ),
+            (
                 "admin token",
                 match &self.admin_token_file {
                     Some(path) => path.display().to_string(),
@@ -542,6 +597,136 @@ impl RunSettings {
         }
         text
     }
+}
+
+/// The health-check settings as given on the command line (durations parsed) or in the file
+/// (durations as text).
+struct HealthFlags<D> {
+    command: Option<String>,
+    http: Option<String>,
+    interval: Option<D>,
+    timeout: Option<D>,
+    failures: Option<u32>,
+    grace: Option<D>,
+}
+
+/// The health-check flags (protocol: Health-gated acting), merged like every other setting:
+/// `None` without `--health-cmd` or `--health-http` (the other health flags then do nothing).
+fn health_settings(
+    merge: &mut Merge<'_>,
+    args: HealthFlags<Duration>,
+    file: HealthFlags<String>,
+) -> Result<Option<HealthSettings>, SettingsError> {
+    let command = merge.pick(
+        "health_cmd",
+        "--health-cmd",
+        "TENURE_HEALTH_CMD",
+        args.command,
+        file.command.map(Ok),
+    )?;
+    let http = merge.pick(
+        "health_http",
+        "--health-http",
+        "TENURE_HEALTH_HTTP",
+        args.http,
+        file.http.map(Ok),
+    )?;
+    let probe = match (command, http) {
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "--health-cmd and --health-http are given together; choose one",
+            ))
+        }
+        (Some(command), None) if command.trim().is_empty() => {
+            return Err(error("--health-cmd is empty"))
+        }
+        (Some(command), None) => HealthProbe::Command(command),
+        (None, Some(url)) => {
+            HealthProbe::http(&url).map_err(|problem| error(format!("--health-http: {problem}")))?
+        }
+        (None, None) => return Ok(None),
+    };
+    let origin = merge
+        .origins
+        .get("health_cmd")
+        .or(merge.origins.get("health_http"))
+        .cloned()
+        .unwrap_or(Origin::Default);
+    merge.record("health", origin);
+    let duration = |merge: &mut Merge<'_>,
+                    key: &'static str,
+                    flag: &'static str,
+                    variable: &'static str,
+                    command_line: Option<Duration>,
+                    text: &Option<String>,
+                    default: Duration| {
+        let from_file = text
+            .as_deref()
+            .map(|text| parse_file_duration(merge, key, text));
+        merge
+            .pick(key, flag, variable, command_line, from_file)
+            .map(|value| value.unwrap_or(default))
+    };
+    let interval = duration(
+        merge,
+        "health_interval",
+        "--health-interval",
+        "TENURE_HEALTH_INTERVAL",
+        args.interval,
+        &file.interval,
+        DEFAULT_HEALTH_INTERVAL,
+    )?;
+    let timeout = duration(
+        merge,
+        "health_timeout",
+        "--health-timeout",
+        "TENURE_HEALTH_TIMEOUT",
+        args.timeout,
+        &file.timeout,
+        DEFAULT_HEALTH_TIMEOUT,
+    )?;
+    let grace = duration(
+        merge,
+        "health_grace",
+        "--health-grace",
+        "TENURE_HEALTH_GRACE",
+        args.grace,
+        &file.grace,
+        DEFAULT_HEALTH_GRACE,
+    )?;
+    let failures = merge
+        .pick(
+            "health_failures",
+            "--health-failures",
+            "TENURE_HEALTH_FAILURES",
+            args.failures,
+            file.failures.map(Ok),
+        )?
+        .map_or(Ok(DEFAULT_HEALTH_FAILURES), |count| {
+            NonZeroU32::new(count).ok_or_else(|| {
+                error("--health-failures must be at least 1 (failed checks in a row)")
+            })
+        })?;
+    if interval.is_zero() || timeout.is_zero() {
+        return Err(error(
+            "--health-interval and --health-timeout must be longer than zero",
+        ));
+    }
+    if timeout > interval {
+        return Err(error(format!(
+            "--health-timeout {} is longer than --health-interval {}: a check must end before \
+             the next one starts",
+            human(timeout),
+            human(interval)
+        )));
+    }
+    Ok(Some(HealthSettings {
+        probe,
+        interval,
+        timeout,
+        grace,
+        failures,
+    }))
 }
 
 /// Picks a setting by precedence and records where it came from.
@@ -964,6 +1149,57 @@ mod tests {
         assert_eq!(base, datagram_key(&key, &same_from_n2, DEFAULT_LEASE));
         assert_ne!(base, datagram_key(&key, &two, DEFAULT_LEASE));
         assert_ne!(base, datagram_key(&key, &three, Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn health_checks_take_defaults_and_refuse_what_cannot_work() {
+        let directory = tempfile::tempdir().unwrap();
+        let state = directory.path().display().to_string();
+        let config = directory.path().join("tenure.toml");
+        std::fs::write(&config, "health_interval = \"20s\"\nhealth_failures = 2\n").unwrap();
+        let config = config.display().to_string();
+        let base = ["--id", "solo", "--state-dir", &state, "--config", &config];
+        let with = |extra: &[&str]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            load(&all)
+        };
+        let settings = with(&["--health-cmd", "exit 0", "--", "sleep", "60"]).unwrap();
+        let health = settings.health.expect("checks");
+        assert_eq!(health.probe, HealthProbe::Command("exit 0".into()));
+        assert_eq!(health.interval, Duration::from_secs(20), "from the file");
+        assert_eq!(health.failures.get(), 2, "from the file");
+        assert_eq!(health.timeout, DEFAULT_HEALTH_TIMEOUT);
+        assert_eq!(health.grace, DEFAULT_HEALTH_GRACE);
+        assert!(with(&["--", "sleep", "60"]).unwrap().health.is_none());
+        let cases = [
+            (
+                vec![
+                    "--health-cmd",
+                    "true",
+                    "--health-http",
+                    "http://127.0.0.1:1/",
+                ],
+                "choose one",
+            ),
+            (vec!["--health-cmd", "true"], "without a command to check"),
+            (
+                vec!["--health-cmd", "true", "--health-timeout", "30s"],
+                "longer than --health-interval",
+            ),
+            (
+                vec!["--health-cmd", "true", "--health-failures", "0"],
+                "at least 1",
+            ),
+            (vec!["--health-http", "https://x/"], "--health-http"),
+        ];
+        for (mut extra, expected) in cases {
+            if expected != "without a command to check" {
+                extra.extend(["--", "sleep", "60"]);
+            }
+            let message = with(&extra).map(|_| ()).unwrap_err().0;
+            assert!(message.contains(expected), "{extra:?}: {message}");
+        }
     }
 
     #[test]
