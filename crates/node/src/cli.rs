@@ -211,7 +211,7 @@ pub struct RunArgs {
     /// A health check of the daemon: a shell command, run with `sh -c` in the daemon's
     /// environment (with TENURE_FENCING_TOKEN); exit status 0 is healthy. After
     /// --health-failures failed checks in a row, the leader stops the daemon and hands
-    /// leadership over (docs/protocol.md: Health-gated acting).
+    /// leadership over (protocol: Health-gated acting).
     #[arg(
         long,
         env = "TENURE_HEALTH_CMD",
