@@ -12,7 +12,8 @@
 //! | [`ActingSink`] | the child supervisor and its guard | a recorder that reports to the oracle |
 //! | [`Observer`]   | logs, metrics, the HTTP status    | the trace and the invariant oracle   |
 //!
-//! plus a source of entropy for the election jitter and a channel of [`Command`]s.
+//! plus a source of entropy for the election jitter, a channel of [`Command`]s and, for
+//! health-gated acting, a channel of [`HealthCheck`] results ([`Driver::with_health_checks`]).
 //!
 //! # One turn of the loop
 //!
@@ -25,7 +26,8 @@
 //!     // 3. Report the status to the observer; return if a requested shutdown is complete.
 //!     // 4. If the next deadline has already passed, handle the timeout now and turn again.
 //!     // 5. Otherwise wait, in this order of priority (`select! { biased; … }`):
-//!     //    a command, the child having stopped, a message, the next deadline.
+//!     //    a command, the child having stopped, a health check of the child, a message,
+//!     //    the next deadline.
 //! }
 //! ```
 //!
@@ -41,6 +43,7 @@
 //! safe because the child's deadline guard kills the child when the driver's process dies
 //! (protocol: The deadline guard).
 
+mod health;
 mod observe;
 pub mod replay;
 
@@ -49,11 +52,12 @@ use std::io;
 use std::sync::Arc;
 
 use tenure_core::{
-    CommandError, Config, Envelope, FencingToken, Instant, NewNodeError, Node, NodeId, Output,
-    PersistentState,
+    CommandError, Config, Duration, Envelope, FencingToken, Instant, NewNodeError, Node, NodeId,
+    Output, PersistentState,
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use health::{Health, HealthCheck, HealthPolicy, HealthState, DEFAULT_HEALTH_FAILURES};
 pub use observe::{ActingState, Counters, Observation, Observer, Status};
 
 /// How many timeouts the driver handles back to back, without waiting, when the core keeps
@@ -197,11 +201,18 @@ pub struct Driver<T, C, S, A, O, E> {
     counters: Counters,
     /// When the current acting period began (a child started from idle).
     acting_since: Option<Instant>,
-    /// Leaderships in a row whose child ended for good (protocol: Campaign holds).
+    /// Leaderships in a row whose child ended for good or failed its health checks
+    /// (protocol: Campaign holds).
     lost_leaderships: u32,
     /// The state this driver last made durable; `None` until its first store. Each store is
     /// checked against the core's state ([`Driver::assert_stored`]).
     stored: Option<PersistentState>,
+    /// The child's health as its checks reported it (protocol: Health-gated acting).
+    health: Health,
+    health_policy: HealthPolicy,
+    /// Results of the child's health checks, sent by whatever runs them beside the sink
+    /// ([`Driver::with_health_checks`]); `None` without checks.
+    health_checks: Option<mpsc::Receiver<HealthCheck>>,
 }
 
 /// The first campaign hold after a lost leadership, in leases; each further one in a row
@@ -275,7 +286,28 @@ where
             acting_since: None,
             lost_leaderships: 0,
             stored: None,
+            health: Health::default(),
+            health_policy: HealthPolicy::default(),
+            health_checks: None,
         })
+    }
+
+    /// This driver with health-gated acting (protocol: Health-gated acting): `checks` carries
+    /// the result of every health check of the acting child, and `policy` says when to give
+    /// up. Whoever runs the checks (beside the acting sink: only it knows when its child
+    /// started or restarted, and in which environment) sends a result per check, with
+    /// `try_send` so that a driver that does not act drops them rather than blocks it. The
+    /// driver reads results only while it acts and not while its child stops, and drops those
+    /// left from an earlier acting period when it starts acting again.
+    #[must_use]
+    pub fn with_health_checks(
+        mut self,
+        checks: mpsc::Receiver<HealthCheck>,
+        policy: HealthPolicy,
+    ) -> Self {
+        self.health_checks = Some(checks);
+        self.health_policy = policy;
+        self
     }
 
     /// The election core, for inspection.
@@ -294,7 +326,7 @@ where
                 return Err(self.fail(error).await);
             }
             let now = self.clock.now();
-            let mut status = status(&self.node, self.acting, &self.counters, now);
+            let mut status = status(&self.node, self.acting, &self.counters, &self.health, now);
             status.paused = self.paused;
             self.observer.status(&status);
             if self.shutting_down && self.acting == ActingState::Idle && !self.resign_pending {
@@ -327,6 +359,11 @@ where
                 },
                 () = self.sink.stopped(), if self.acting != ActingState::Idle => {
                     self.acting_stopped();
+                }
+                Some(check) = next_health_check(&mut self.health_checks),
+                    if matches!(self.acting, ActingState::Acting { .. }) =>
+                {
+                    self.health_checked(check);
                 }
                 envelope = self.transport.recv() => self.message(envelope),
                 () = self.clock.sleep_until(wake) => {
@@ -410,32 +447,83 @@ where
             .acting_since
             .take()
             .map(|since| now.saturating_duration_since(since));
+        self.health.acting_stopped();
         self.observer.observe(now, &Observation::ActingStopped);
         if !expected && self.node.is_acting(now) {
             // The child ended on its own while the lease still ran. Another node may fare
-            // better, so hand leadership over rather than act without a child, and hold our
-            // own campaigns for a backoff that doubles with every loss in a row, so that
-            // leadership goes round the others and a cluster-wide outage does not spin
-            // (protocol: Campaign holds).
-            let lease = self.node.config().lease_duration();
-            if acted
-                .is_some_and(|acted| acted >= lease.mul_ratio(CAMPAIGN_HOLD_RESET_LEASES.into(), 1))
-            {
-                self.lost_leaderships = 0;
-            }
-            self.lost_leaderships = self.lost_leaderships.saturating_add(1);
-            let hold = lease.mul_ratio(campaign_hold_leases(self.lost_leaderships).into(), 1);
-            self.node.handle_campaign_hold(now, now + hold);
-            let result = self.node.handle_resign(now, None);
+            // better, so hand leadership over rather than act without a child.
+            let (result, hold) = self.give_leadership_up(now, acted);
             self.observer.observe(now, &Observation::ChildLost(result));
-            self.observer.observe(
-                now,
-                &Observation::CampaignHeld {
-                    losses: self.lost_leaderships,
-                    hold,
-                },
-            );
+            self.observe_hold(now, hold);
         }
+    }
+
+    /// A health check of the acting child reported (protocol: Health-gated acting).
+    fn health_checked(&mut self, check: HealthCheck) {
+        let now = self.clock.now();
+        match self.health.record(&check, self.health_policy) {
+            health::Verdict::Carry => {}
+            health::Verdict::Recovered { after_failures } => {
+                self.observer
+                    .observe(now, &Observation::HealthRecovered { after_failures });
+            }
+            health::Verdict::Failed | health::Verdict::GiveUp => {
+                let reason = match check {
+                    HealthCheck::Failed(reason) => reason,
+                    HealthCheck::Passed => String::new(),
+                };
+                self.observer.observe(
+                    now,
+                    &Observation::HealthCheckFailed {
+                        consecutive_failures: self.health.consecutive_failures,
+                        failures: self.health_policy.failures.get(),
+                        reason,
+                    },
+                );
+            }
+        }
+        if self.health.state == HealthState::Unhealthy && self.node.is_acting(now) {
+            // The child runs but does not work (hung, or cut off from what it needs). Stop it
+            // and hand leadership over, exactly as for a child that ended for good: the
+            // resignation stops acting at once, the sink stops the child, and only once it
+            // is gone do Resign and TimeoutNow leave (protocol: Graceful handover).
+            let acted = self
+                .acting_since
+                .map(|since| now.saturating_duration_since(since));
+            let (result, hold) = self.give_leadership_up(now, acted);
+            self.observer.observe(now, &Observation::Unhealthy(result));
+            self.observe_hold(now, hold);
+        }
+    }
+
+    /// Gives leadership up after its child failed for good, having `acted` this long: holds
+    /// our own campaigns for a backoff that doubles with every loss in a row, so that
+    /// leadership goes round the others and a cluster-wide outage does not spin (protocol:
+    /// Campaign holds), and resigns. Returns the resignation's result and the hold.
+    fn give_leadership_up(
+        &mut self,
+        now: Instant,
+        acted: Option<Duration>,
+    ) -> (Result<(), CommandError>, Duration) {
+        let lease = self.node.config().lease_duration();
+        if acted.is_some_and(|acted| acted >= lease.mul_ratio(CAMPAIGN_HOLD_RESET_LEASES.into(), 1))
+        {
+            self.lost_leaderships = 0;
+        }
+        self.lost_leaderships = self.lost_leaderships.saturating_add(1);
+        let hold = lease.mul_ratio(campaign_hold_leases(self.lost_leaderships).into(), 1);
+        self.node.handle_campaign_hold(now, now + hold);
+        (self.node.handle_resign(now, None), hold)
+    }
+
+    fn observe_hold(&mut self, now: Instant, hold: Duration) {
+        self.observer.observe(
+            now,
+            &Observation::CampaignHeld {
+                losses: self.lost_leaderships,
+                hold,
+            },
+        );
     }
 
     // ----- One turn -------------------------------------------------------------------------
@@ -530,6 +618,11 @@ where
                     acting_until: leadership.acting_until,
                 };
                 self.acting_since = Some(now);
+                self.health.acting_started();
+                if let Some(checks) = &mut self.health_checks {
+                    // Results of an earlier child's checks say nothing about this one.
+                    while checks.try_recv().is_ok() {}
+                }
                 self.observer.observe(
                     now,
                     &Observation::ActingStarted {
@@ -619,6 +712,19 @@ fn not_after(earlier: PersistentState, later: PersistentState) -> bool {
                 .is_none_or(|vote| later.voted_for == Some(vote)))
 }
 
+/// The next health check result, or never without checks or once every sender is gone.
+async fn next_health_check(
+    checks: &mut Option<mpsc::Receiver<HealthCheck>>,
+) -> Option<HealthCheck> {
+    match checks {
+        Some(checks) => match checks.recv().await {
+            Some(check) => Some(check),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// The campaign hold after `losses` lost leaderships in a row, in leases: 1, 2, 4, … up to
 /// [`CAMPAIGN_HOLD_MAX_LEASES`].
 #[must_use]
@@ -636,6 +742,7 @@ fn status<'a>(
     node: &Node,
     acting: ActingState,
     counters: &'a Counters,
+    health: &'a Health,
     now: Instant,
 ) -> Status<'a> {
     Status {
@@ -650,6 +757,7 @@ fn status<'a>(
         quarantine_until: node.quarantine_until(),
         acting,
         counters,
+        health,
         paused: false,
     }
 }

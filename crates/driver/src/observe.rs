@@ -7,6 +7,8 @@ use tenure_core::{
     MessageKind, NodeId, PersistentState, Received, RoleKind, Term,
 };
 
+use crate::health::Health;
+
 /// Receives the driver's reports. Both methods default to doing nothing, and `()` is the
 /// observer that ignores everything.
 pub trait Observer {
@@ -24,7 +26,7 @@ pub trait Observer {
 impl Observer for () {}
 
 /// One step of the driver.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observation {
     /// The core reported an event.
     Event(Event),
@@ -48,6 +50,19 @@ pub enum Observation {
     /// The child ended on its own while the node could still act; the driver asked the core
     /// to hand leadership over (the result says whether it still led).
     ChildLost(Result<(), CommandError>),
+    /// A health check of the acting child failed: `consecutive_failures` in a row, of the
+    /// `failures` that make the node give leadership up (protocol: Health-gated acting).
+    HealthCheckFailed {
+        consecutive_failures: u32,
+        failures: u32,
+        reason: String,
+    },
+    /// A health check passed after `after_failures` failed ones in a row.
+    HealthRecovered { after_failures: u32 },
+    /// The child failed its health checks too often in a row while the node could act; the
+    /// driver asked the core to hand leadership over (the result says whether it still led),
+    /// which stops the child first.
+    Unhealthy(Result<(), CommandError>),
     /// After a lost leadership, the node holds its campaigns for `hold`: the `losses`-th loss
     /// in a row (protocol: Campaign holds).
     CampaignHeld { losses: u32, hold: Duration },
@@ -102,6 +117,8 @@ pub struct Status<'a> {
     pub quarantine_until: Option<Instant>,
     pub acting: ActingState,
     pub counters: &'a Counters,
+    /// The child's health as its checks reported it (protocol: Health-gated acting).
+    pub health: &'a Health,
     /// In maintenance mode: votes, never campaigns.
     pub paused: bool,
 }

@@ -122,7 +122,7 @@ struct TestObserver(Rc<RefCell<Recorded>>);
 
 impl Observer for TestObserver {
     fn observe(&mut self, _now: Instant, observation: &Observation) {
-        self.0.borrow_mut().observations.push(*observation);
+        self.0.borrow_mut().observations.push(observation.clone());
     }
 
     fn status(&mut self, status: &Status<'_>) {
@@ -136,12 +136,17 @@ struct Harness {
     inbox: mpsc::UnboundedSender<Envelope>,
     die: mpsc::UnboundedSender<()>,
     commands: mpsc::Sender<Command>,
+    /// Health check results, for a driver built with them.
+    health: mpsc::Sender<HealthCheck>,
     driver: Option<TestDriver>,
     command_receiver: Option<mpsc::Receiver<Command>>,
 }
 
 type TestDriver =
     Driver<TestTransport, TestClock, TestStorage, TestSink, TestObserver, Box<dyn FnMut() -> u64>>;
+
+/// The failed health checks in a row after which the tests' driver gives up.
+const HEALTH_FAILURES: u32 = 3;
 
 fn harness(members: &[u32], fail_store: bool) -> Harness {
     let config = Arc::new(
@@ -176,13 +181,20 @@ fn harness(members: &[u32], fail_store: bool) -> Harness {
         observer: TestObserver(recorded.clone()),
         entropy: Box::new(|| 0_u64) as Box<dyn FnMut() -> u64>,
     };
-    let driver = Driver::new(config, NodeId(1), parts).expect("boots");
+    let (health, health_receiver) = mpsc::channel(4);
+    let policy = HealthPolicy {
+        failures: std::num::NonZeroU32::new(HEALTH_FAILURES).expect("positive"),
+    };
+    let driver = Driver::new(config, NodeId(1), parts)
+        .expect("boots")
+        .with_health_checks(health_receiver, policy);
     Harness {
         log,
         recorded,
         inbox,
         die,
         commands,
+        health,
         driver: Some(driver),
         command_receiver: Some(command_receiver),
     }
@@ -408,6 +420,83 @@ async fn an_isolated_follower_wakes_only_when_a_timer_is_due() {
                 })
                 .count() as u64;
             assert!(pre_votes >= rounds, "it keeps trying: {pre_votes} pre-votes");
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_child_is_stopped_before_leadership_is_handed_over() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1], false);
+            let driver = harness.spawn();
+            advance(1).await;
+            assert!(harness.steps().contains(&Step::Start(FencingToken(1))));
+
+            // Phase 1: failures short of the policy change nothing but the count.
+            let failed = || HealthCheck::Failed("exit status 1".to_string());
+            for _ in 1..HEALTH_FAILURES {
+                harness.health.send(failed()).await.expect("driver alive");
+                advance(1).await;
+            }
+            assert!(!harness.steps().contains(&Step::Stop));
+
+            // Phase 2: the last failure in a row stops the child; nothing is handed over while
+            // it still runs (protocol: Health-gated acting; protocol: Graceful handover).
+            harness.health.send(failed()).await.expect("driver alive");
+            advance(1).await;
+            assert_eq!(harness.steps().last(), Some(&Step::Stop));
+            let observations = harness.recorded.borrow().observations.clone();
+            assert!(observations.contains(&Observation::Unhealthy(Ok(()))));
+            assert!(!observations
+                .iter()
+                .any(|observation| matches!(observation, Observation::HandedOver(_))));
+            // protocol: Campaign holds. A health give-up counts as a lost leadership.
+            let lease = ConfigParams::default().lease_duration;
+            assert!(observations.contains(&Observation::CampaignHeld {
+                losses: 1,
+                hold: lease
+            }));
+            assert!(observations.contains(&Observation::HealthCheckFailed {
+                consecutive_failures: HEALTH_FAILURES,
+                failures: HEALTH_FAILURES,
+                reason: "exit status 1".to_string(),
+            }));
+
+            // Phase 3: once the child is gone, the handover goes out; no ChildLost, since the
+            // driver stopped the child itself.
+            harness.die.send(()).expect("sink alive");
+            advance(1).await;
+            let observations = harness.recorded.borrow().observations.clone();
+            assert!(observations.contains(&Observation::HandedOver(Ok(()))));
+            assert!(!observations
+                .iter()
+                .any(|observation| matches!(observation, Observation::ChildLost(_))));
+            assert!(!driver.is_finished());
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passing_check_starts_the_count_over() {
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1], false);
+            let _driver = harness.spawn();
+            advance(1).await;
+
+            // Failures with a pass in between never reach the policy's count in a row.
+            let failed = || HealthCheck::Failed("timed out after 5s".to_string());
+            for check in [failed(), failed(), HealthCheck::Passed, failed(), failed()] {
+                harness.health.send(check).await.expect("driver alive");
+                advance(1).await;
+            }
+            assert!(!harness.steps().contains(&Step::Stop));
+            let observations = harness.recorded.borrow().observations.clone();
+            assert!(observations.contains(&Observation::HealthRecovered { after_failures: 2 }));
+            assert!(!observations
+                .iter()
+                .any(|observation| matches!(observation, Observation::Unhealthy(_))));
         })
         .await;
 }

@@ -208,6 +208,68 @@ pub struct RunArgs {
     )]
     pub max_child_restarts: Option<u32>,
 
+    /// A health check of the daemon: a shell command, run with `sh -c` in the daemon's
+    /// environment (with TENURE_FENCING_TOKEN); exit status 0 is healthy. After
+    /// --health-failures failed checks in a row, the leader stops the daemon and hands
+    /// leadership over (protocol: Health-gated acting).
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_CMD",
+        value_name = "COMMAND",
+        help_heading = "Health"
+    )]
+    pub health_cmd: Option<String>,
+
+    /// A health check of the daemon by HTTP: GET URL (http://HOST:PORT/PATH); a 2xx answer is
+    /// healthy. Instead of --health-cmd.
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_HTTP",
+        value_name = "URL",
+        help_heading = "Health"
+    )]
+    pub health_http: Option<String>,
+
+    /// Time between the starts of two health checks. [default: 10s]
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_INTERVAL",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = "Health"
+    )]
+    pub health_interval: Option<Duration>,
+
+    /// A health check that has not answered after this long has failed. [default: 5s]
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = "Health"
+    )]
+    pub health_timeout: Option<Duration>,
+
+    /// Failed health checks in a row after which the leader gives leadership up. [default: 3]
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_FAILURES",
+        value_name = "COUNT",
+        help_heading = "Health"
+    )]
+    pub health_failures: Option<u32>,
+
+    /// No health check within this long after each start of the daemon, so that its start-up
+    /// is not judged. [default: 60s]
+    #[arg(
+        long,
+        env = "TENURE_HEALTH_GRACE",
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        help_heading = "Health"
+    )]
+    pub health_grace: Option<Duration>,
+
     /// The HTTP API address (/, /health, /ready, /joined, /status, /metrics, /step-down),
     /// e.g. 127.0.0.1:8101. Without it, no HTTP API is served. The API has no TLS: bind it to
     /// 127.0.0.1 or a management network, and set --admin-token-file.

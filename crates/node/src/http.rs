@@ -223,6 +223,12 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
         "supervises_child": info.supervises_child,
         "child_running": info.supervises_child
             && info.child.running.load(Ordering::Relaxed) > 0,
+        "health": info.health_checked.then(|| json!({
+            "state": snapshot.health.state.name(),
+            "consecutive_failures": snapshot.health.consecutive_failures,
+            "failures_total": snapshot.health.failures_total,
+            "last_error": snapshot.health.last_error,
+        })),
         "incarnation": info.transport.incarnation.load(Ordering::Relaxed),
         "incarnation_moves": info.transport.incarnation_moves.load(Ordering::Relaxed),
         "refused_by_peer": refusal.map(|refusal| json!({

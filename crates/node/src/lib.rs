@@ -6,7 +6,8 @@
 //! - `wire`, `notice` and `transport`: authenticated, replay-protected UDP datagrams carrying
 //!   the election messages (encoded by the core's codec) and the transport's own notice.
 //! - `guard` and `supervisor`: the deadline guard that bounds the supervised child's lifetime,
-//!   and the acting sink that runs the child under it.
+//!   and the acting sink that runs the child under it; `health_check`: the child's health
+//!   checks (protocol: Health-gated acting).
 //! - `observer`, `http`, `http_server` and `metrics`: logs, the HTTP API (with its connection
 //!   limits) and Prometheus metrics.
 //! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod cluster;
 pub mod demo;
 pub mod guard;
+pub mod health_check;
 pub mod http;
 pub mod http_client;
 pub mod http_server;

@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use tenure_core::{DropReason as CoreDropReason, Instant, MessageKind, RoleKind};
+use tenure_driver::HealthState;
 
 use crate::observer::{NodeInfo, Shared, Snapshot};
 use crate::wire::DatagramDropReason as WireDropReason;
@@ -300,6 +301,42 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
     );
 
     out.header(
+        "tenure_health_failures_total",
+        "counter",
+        "Failed health checks of the child (--health-cmd, --health-http).",
+    );
+    out.sample(
+        "tenure_health_failures_total",
+        &[],
+        snapshot.health.failures_total,
+    );
+    out.header(
+        "tenure_health_consecutive_failures",
+        "gauge",
+        "Failed health checks of the child in a row; at --health-failures the node gives \
+         leadership up.",
+    );
+    out.sample(
+        "tenure_health_consecutive_failures",
+        &[],
+        u64::from(snapshot.health.consecutive_failures),
+    );
+    out.header(
+        "tenure_healthy",
+        "gauge",
+        "0 while the child's last health check failed, or after this node gave leadership up \
+         for failed checks (until it acts again); else 1.",
+    );
+    out.sample(
+        "tenure_healthy",
+        &[],
+        u64::from(matches!(
+            snapshot.health.state,
+            HealthState::Unknown | HealthState::Healthy
+        )),
+    );
+
+    out.header(
         "tenure_paused",
         "gauge",
         "1 while this node is paused (`tenure pause`): it votes but never campaigns.",
@@ -426,6 +463,7 @@ mod tests {
             child: Arc::new(ChildStats::default()),
             lease_duration: LEASE,
             supervises_child: true,
+            health_checked: false,
             quarantine_until: Some(boot + LEASE),
         };
         Shared::new(info, boot)

@@ -25,7 +25,7 @@ use tracing::{debug, error, info, trace, warn};
 use crate::members::Members;
 use crate::supervisor::ChildStats;
 use crate::transport::{PeerTable, TransportStats};
-use tenure_driver::{ActingState, Counters, Observation, Observer, Status};
+use tenure_driver::{ActingState, Counters, Health, Observation, Observer, Status};
 
 /// Everything the HTTP API reads, shared between the driver's observer and the server.
 #[derive(Debug)]
@@ -45,6 +45,8 @@ pub struct NodeInfo {
     pub lease_duration: tenure_core::Duration,
     /// Whether a command is supervised (false: an observer-only node).
     pub supervises_child: bool,
+    /// Whether the child's health is checked (`--health-cmd` or `--health-http`).
+    pub health_checked: bool,
     /// The end of the boot quarantine (protocol: Boot quarantine): the node grants no vote
     /// before it. `None` when there is none (the very first boot of a cluster of one).
     pub quarantine_until: Option<Instant>,
@@ -80,6 +82,8 @@ pub struct Snapshot {
     /// Messages refused for a term jump beyond `MAX_TERM_STEP` (protocol: Term jumps are
     /// bounded), and the last one refused.
     pub term_jumps: TermJumps,
+    /// The child's health as its checks reported it (protocol: Health-gated acting).
+    pub health: Health,
 }
 
 /// What the node has seen of refused term jumps: no correct member sends one, so each means a
@@ -134,6 +138,7 @@ impl Shared {
                 driver_running: true,
                 paused: false,
                 term_jumps: TermJumps::default(),
+                health: Health::default(),
             }),
         }
     }
@@ -501,6 +506,26 @@ impl Observer for NodeObserver {
                 }
             ),
             Observation::Resumed => info!("resumed: this node may campaign again"),
+            Observation::HealthCheckFailed {
+                consecutive_failures,
+                failures,
+                ref reason,
+            } => warn!(
+                consecutive_failures,
+                failures,
+                %reason,
+                "health check of the child failed ({consecutive_failures} of {failures} in a \
+                 row): {reason}"
+            ),
+            Observation::HealthRecovered { after_failures } => info!(
+                after_failures,
+                "health check of the child passed again after {after_failures} failed"
+            ),
+            Observation::Unhealthy(result) => warn!(
+                still_leader = result.is_ok(),
+                "the child failed its health checks too often in a row; stopping it and \
+                 handing leadership over"
+            ),
         }
     }
 
@@ -519,6 +544,7 @@ impl Observer for NodeObserver {
         snapshot.elections_won = self.elections_won;
         snapshot.term_jumps = self.term_jumps;
         snapshot.paused = status.paused;
+        snapshot.health.clone_from(status.health);
     }
 }
 
@@ -540,6 +566,7 @@ mod tests {
             child: Arc::new(ChildStats::default()),
             lease_duration: Duration::from_secs(2),
             supervises_child: true,
+            health_checked: false,
             quarantine_until: None,
         };
         NodeObserver::new(Arc::new(Shared::new(info, Instant::ZERO)))

@@ -32,7 +32,7 @@ use crate::state_file::StateFile;
 use crate::storage::StateStorage;
 use crate::supervisor::{ChildStats, Supervisor, SupervisorSettings};
 use crate::transport::{resolve_peers, PeerTable, TransportStats, UdpTransport};
-use tenure_driver::{ActingSink, Clock as _, Command, Driver, DriverError, Parts};
+use tenure_driver::{ActingSink, Clock as _, Command, Driver, DriverError, HealthPolicy, Parts};
 
 /// Why the node could not start or stopped with an error. Exit status 1.
 #[derive(Debug)]
@@ -97,11 +97,15 @@ async fn run_node(
             child: child_stats.clone(),
             lease_duration: settings.config.lease_duration(),
             supervises_child: settings.command.is_some(),
+            health_checked: settings.health.is_some(),
             quarantine_until: boot_quarantine_until(&settings, &state_file, &clock),
         },
         clock.now(),
     ));
-    let sink = acting_sink(&settings, child_stats)?;
+    // Health check results go from the supervisor's checkers to the driver (protocol:
+    // Health-gated acting); a handful queue at most, since the driver reads them as they come.
+    let (health_results, health_receiver) = mpsc::channel(8);
+    let sink = acting_sink(&settings, child_stats, health_results)?;
     // The transport raises the incarnation in the state file when peers refuse it, and the
     // storage keeps whatever the file holds, so both share it.
     let state_file = Arc::new(Mutex::new(state_file));
@@ -122,8 +126,16 @@ async fn run_node(
         observer: NodeObserver::new(shared.clone()),
         entropy: entropy(),
     };
-    let driver = Driver::new(settings.config.clone(), members.own_id(), parts)
+    let mut driver = Driver::new(settings.config.clone(), members.own_id(), parts)
         .map_err(|problem| RunError(format!("cannot start the election loop: {problem}")))?;
+    if let Some(health) = &settings.health {
+        driver = driver.with_health_checks(
+            health_receiver,
+            HealthPolicy {
+                failures: health.failures,
+            },
+        );
+    }
 
     let (commands, command_receiver) = mpsc::channel(16);
     if settings
@@ -180,11 +192,15 @@ fn boot_quarantine_until(
 }
 
 /// Where acting happens: the supervised command, or nothing for an observer-only node.
-fn acting_sink(settings: &RunSettings, child_stats: Arc<ChildStats>) -> Result<NodeSink, RunError> {
+fn acting_sink(
+    settings: &RunSettings,
+    child_stats: Arc<ChildStats>,
+    health_results: mpsc::Sender<tenure_driver::HealthCheck>,
+) -> Result<NodeSink, RunError> {
     let Some((command, arguments)) = &settings.command else {
         return Ok(NodeSink::ObserverOnly(ObserverOnly::default()));
     };
-    Ok(NodeSink::Supervised(Box::new(Supervisor::new(
+    let supervisor = Supervisor::new(
         SupervisorSettings {
             executable: own_executable()?,
             command: command.clone(),
@@ -193,9 +209,12 @@ fn acting_sink(settings: &RunSettings, child_stats: Arc<ChildStats>) -> Result<N
             kill_after: KILL_AFTER,
             max_restarts: settings.max_child_restarts,
             node_name: settings.members.own_name().to_string(),
+            health: settings.health.clone().map(Arc::new),
         },
         child_stats,
-    ))))
+    )
+    .with_health_results(health_results);
+    Ok(NodeSink::Supervised(Box::new(supervisor)))
 }
 
 /// Serves the HTTP API on `listener` in the background.
@@ -307,6 +326,17 @@ fn announce(settings: &RunSettings) {
     }
     if settings.command.is_none() {
         info!("no command: this node only takes part in elections and reports the leader");
+    }
+    if let Some(health) = &settings.health {
+        info!(
+            probe = %health.probe.describe(),
+            interval = %human(health.interval),
+            timeout = %human(health.timeout),
+            failures = health.failures.get(),
+            grace = %human(health.grace),
+            "health checks of the child: after the failures in a row, this node stops it and \
+             hands leadership over"
+        );
     }
 }
 

@@ -25,6 +25,10 @@ use clap::ArgMatches;
 use tenure_core::{Config, NodeId};
 
 use crate::cli::{LogFormat, RunArgs};
+use crate::health_check::{
+    HealthProbe, HealthSettings, DEFAULT_HEALTH_GRACE, DEFAULT_HEALTH_INTERVAL,
+    DEFAULT_HEALTH_TIMEOUT,
+};
 use crate::members::{Members, PeerAddress, PeerSpec};
 use crate::small_file;
 use crate::wire::ClusterKey;
@@ -33,8 +37,8 @@ pub use core_config::{
     human, DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
     DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
 };
-use sources::MergedSettings;
 pub use sources::{check_config_text, Origin};
+use sources::{HealthSources, MergedSettings};
 
 /// Longest admin token file read; it is one short line.
 const MAX_SECRET_FILE: u64 = 4096;
@@ -83,6 +87,8 @@ pub struct RunSettings {
     pub max_drift: f64,
     pub stop_grace: Duration,
     pub max_child_restarts: u32,
+    /// The daemon's health checks, if any (protocol: Health-gated acting).
+    pub health: Option<HealthSettings>,
     pub admin_token: Option<String>,
     pub admin_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
@@ -142,6 +148,13 @@ impl RunSettings {
         let admin_token = admin_token(merged.admin_token_file.as_deref(), &mut warnings)?;
         check_log_level(&merged.log_level)?;
         let command = check_command(&merged.command)?;
+        let health = health(&merged.health)?;
+        if health.is_some() && command.is_none() {
+            return Err(error(
+                "--health-cmd or --health-http is given without a command to check: add the \
+                 daemon after \"--\"",
+            ));
+        }
         Ok(RunSettings {
             members,
             peer_addresses,
@@ -156,6 +169,7 @@ impl RunSettings {
             max_drift: merged.max_drift,
             stop_grace: merged.stop_grace,
             max_child_restarts: merged.max_child_restarts,
+            health,
             admin_token,
             admin_token_file: merged.admin_token_file,
             log_format: merged.log_format,
@@ -171,6 +185,55 @@ impl RunSettings {
     pub fn stop_margin(&self) -> Duration {
         self.stop_grace + STOP_RESERVE
     }
+}
+
+/// The health checks as the merged settings give them (protocol: Health-gated acting):
+/// `None` without `--health-cmd` or `--health-http` (the other health flags then do nothing).
+fn health(sources: &HealthSources) -> Result<Option<HealthSettings>, SettingsError> {
+    let probe = match (&sources.command, &sources.http) {
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "--health-cmd and --health-http are given together; choose one",
+            ))
+        }
+        (Some(command), None) if command.trim().is_empty() => {
+            return Err(error("--health-cmd is empty"))
+        }
+        (Some(command), None) => HealthProbe::Command(command.clone()),
+        (None, Some(url)) => {
+            HealthProbe::http(url).map_err(|problem| error(format!("--health-http: {problem}")))?
+        }
+        (None, None) => return Ok(None),
+    };
+    let interval = sources.interval.unwrap_or(DEFAULT_HEALTH_INTERVAL);
+    let timeout = sources.timeout.unwrap_or(DEFAULT_HEALTH_TIMEOUT);
+    let grace = sources.grace.unwrap_or(DEFAULT_HEALTH_GRACE);
+    let failures = match sources.failures {
+        None => tenure_driver::DEFAULT_HEALTH_FAILURES,
+        Some(count) => std::num::NonZeroU32::new(count).ok_or_else(|| {
+            error("--health-failures must be at least 1 (failed checks in a row)")
+        })?,
+    };
+    if interval.is_zero() || timeout.is_zero() {
+        return Err(error(
+            "--health-interval and --health-timeout must be longer than zero",
+        ));
+    }
+    if timeout > interval {
+        return Err(error(format!(
+            "--health-timeout {} is longer than --health-interval {}: a check must end before \
+             the next one starts",
+            human(timeout),
+            human(interval)
+        )));
+    }
+    Ok(Some(HealthSettings {
+        probe,
+        interval,
+        timeout,
+        grace,
+        failures,
+    }))
 }
 
 /// The other members' addresses, by id.
@@ -527,6 +590,57 @@ mod tests {
         assert_eq!(base, datagram_key(&key, &same_from_n2, DEFAULT_LEASE));
         assert_ne!(base, datagram_key(&key, &two, DEFAULT_LEASE));
         assert_ne!(base, datagram_key(&key, &three, Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn health_checks_take_defaults_and_refuse_what_cannot_work() {
+        let directory = tempfile::tempdir().unwrap();
+        let state = directory.path().display().to_string();
+        let config = directory.path().join("tenure.toml");
+        std::fs::write(&config, "health_interval = \"20s\"\nhealth_failures = 2\n").unwrap();
+        let config = config.display().to_string();
+        let base = ["--id", "solo", "--state-dir", &state, "--config", &config];
+        let with = |extra: &[&str]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            load(&all)
+        };
+        let settings = with(&["--health-cmd", "exit 0", "--", "sleep", "60"]).unwrap();
+        let health = settings.health.expect("checks");
+        assert_eq!(health.probe, HealthProbe::Command("exit 0".into()));
+        assert_eq!(health.interval, Duration::from_secs(20), "from the file");
+        assert_eq!(health.failures.get(), 2, "from the file");
+        assert_eq!(health.timeout, DEFAULT_HEALTH_TIMEOUT);
+        assert_eq!(health.grace, DEFAULT_HEALTH_GRACE);
+        assert!(with(&["--", "sleep", "60"]).unwrap().health.is_none());
+        let cases = [
+            (
+                vec![
+                    "--health-cmd",
+                    "true",
+                    "--health-http",
+                    "http://127.0.0.1:1/",
+                ],
+                "choose one",
+            ),
+            (vec!["--health-cmd", "true"], "without a command to check"),
+            (
+                vec!["--health-cmd", "true", "--health-timeout", "30s"],
+                "longer than --health-interval",
+            ),
+            (
+                vec!["--health-cmd", "true", "--health-failures", "0"],
+                "at least 1",
+            ),
+            (vec!["--health-http", "https://x/"], "--health-http"),
+        ];
+        for (mut extra, expected) in cases {
+            if expected != "without a command to check" {
+                extra.extend(["--", "sleep", "60"]);
+            }
+            let message = with(&extra).map(|_| ()).unwrap_err().0;
+            assert!(message.contains(expected), "{extra:?}: {message}");
+        }
     }
 
     #[test]

@@ -183,7 +183,7 @@ impl Row {
             lease,
             heard: seconds(heard_ms(status)),
             quarantine: seconds(status["quarantine_remaining_ms"].as_u64()),
-            child: child.to_string(),
+            child: child_health(child, &status["health"]),
             problem: None,
         }
     }
@@ -203,6 +203,18 @@ impl Row {
             child: String::new(),
             problem: Some(format!("unreachable: {problem}")),
         }
+    }
+}
+
+/// The CHILD column: the child's state, and its health when checks fail (protocol:
+/// Health-gated acting): `running,failing 2/3`, or `stopped,unhealthy` on a node that gave
+/// leadership up for failed checks.
+fn child_health(child: &str, health: &Value) -> String {
+    let failures = health["consecutive_failures"].as_u64().unwrap_or(0);
+    match health["state"].as_str() {
+        Some("failing") => format!("{child},failing {failures}"),
+        Some("unhealthy") => format!("{child},unhealthy"),
+        _ => child.to_string(),
     }
 }
 
@@ -320,6 +332,21 @@ mod tests {
             "supervises_child": true, "child_running": false,
             "peers": [{ "id": "n1", "last_heard_ms": 40 }, { "id": "n3", "last_heard_ms": null }]
         })
+    }
+
+    #[test]
+    fn the_child_column_shows_failing_health_checks() {
+        let mut status = leader_status();
+        let row = Row::from_status("a", &status);
+        assert_eq!(
+            row.child, "running",
+            "no checks, or passing ones: nothing to add"
+        );
+        status["health"] = json!({"state": "failing", "consecutive_failures": 2});
+        assert_eq!(Row::from_status("a", &status).child, "running,failing 2");
+        status["child_running"] = json!(false);
+        status["health"] = json!({"state": "unhealthy", "consecutive_failures": 3});
+        assert_eq!(Row::from_status("a", &status).child, "stopped,unhealthy");
     }
 
     #[test]

@@ -29,11 +29,13 @@ use std::time::Duration;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use tenure_core::{FencingToken, Instant};
 use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::clock::BootClock;
 use crate::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
-use tenure_driver::ActingSink;
+use crate::health_check::{HealthChecker, HealthSettings};
+use tenure_driver::{ActingSink, HealthCheck};
 
 /// The first restart waits this long; each further one twice as long as the one before.
 pub const RESTART_BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -61,6 +63,8 @@ pub struct SupervisorSettings {
     pub max_restarts: u32,
     /// This node's name, for the daemon's environment.
     pub node_name: String,
+    /// How the daemon's health is checked, if it is (protocol: Health-gated acting).
+    pub health: Option<Arc<HealthSettings>>,
 }
 
 /// Counters of the supervisor, shared with the metrics endpoint.
@@ -86,6 +90,11 @@ pub struct Supervisor {
     restarts: u32,
     /// When the current daemon started (`CLOCK_BOOTTIME` nanoseconds).
     started_at: u64,
+    /// Where health check results go: the driver's receiver (`Driver::with_health_checks`).
+    health_results: Option<mpsc::Sender<HealthCheck>>,
+    /// The checks of the daemon that runs now; dropped (and its check in flight killed) when
+    /// the daemon stops or exits.
+    health_checker: Option<HealthChecker>,
 }
 
 enum Phase {
@@ -110,7 +119,17 @@ impl Supervisor {
             acting_until: Instant::ZERO,
             restarts: 0,
             started_at: 0,
+            health_results: None,
+            health_checker: None,
         }
+    }
+
+    /// Sends the result of every health check of the daemon to `results`, if its settings ask
+    /// for checks (protocol: Health-gated acting).
+    #[must_use]
+    pub fn with_health_results(mut self, results: mpsc::Sender<HealthCheck>) -> Supervisor {
+        self.health_results = Some(results);
+        self
     }
 
     fn spawn_guard(&mut self) -> io::Result<RunningGuard> {
@@ -132,6 +151,15 @@ impl Supervisor {
         ];
         let handle = GuardHandle::spawn(&self.settings.executable, &options, &environment)?;
         let exit = ExitWatch::new(handle.pid());
+        // Every start of the daemon, restarts included, gets its grace before the first check.
+        self.health_checker = match (&self.settings.health, &self.health_results) {
+            (Some(health), Some(results)) => Some(HealthChecker::start(
+                health.clone(),
+                environment.to_vec(),
+                results.clone(),
+            )),
+            _ => None,
+        };
         self.started_at = self.clock.now_nanos();
         self.stats.starts.fetch_add(1, Ordering::Relaxed);
         self.stats.running.store(1, Ordering::Relaxed);
@@ -148,6 +176,7 @@ impl Supervisor {
     /// restart, or `None` to end acting.
     fn after_exit(&mut self, outcome: GuardOutcome) -> Option<Duration> {
         self.stats.running.store(0, Ordering::Relaxed);
+        self.health_checker = None;
         let ran_for = Duration::from_nanos(self.clock.now_nanos().saturating_sub(self.started_at));
         let restartable = self.report_exit(outcome, ran_for);
         if !restartable {
@@ -258,6 +287,8 @@ impl ActingSink for Supervisor {
     }
 
     async fn stop(&mut self) -> io::Result<()> {
+        // A daemon being stopped is not judged any more.
+        self.health_checker = None;
         self.phase = match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Running(mut running) => {
                 // `stop` closes the pipe even when the line cannot be written, and a closed
@@ -314,6 +345,7 @@ impl ActingSink for Supervisor {
                 Phase::Stopping(running) => {
                     let outcome = running.wait().await;
                     self.stats.running.store(0, Ordering::Relaxed);
+                    self.health_checker = None;
                     match outcome {
                         GuardOutcome::KillTimedOut => error!(
                             "the child survived SIGKILL (stuck in the kernel?) and was left behind"

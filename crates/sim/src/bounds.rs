@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tenure_core::{Config, PPM};
 
+use crate::health::HealthTiming;
 use crate::run::Timing;
 
 /// How long, at most, until a node acts again after a crash, a resignation or a heal, for one
@@ -54,6 +55,15 @@ impl RecoveryBounds {
             handover: Duration::from(config.stop_margin()) + hop + 2 * round_trip + retry,
             liveness: real(lease) + election + 3 * retry,
         }
+    }
+}
+
+impl RecoveryBounds {
+    /// From the hang of an acting leader's daemon until another node acts (protocol:
+    /// Health-gated acting): its checks fail `failures` times in a row (checks run in global
+    /// time, one tick of delivery each), then a handover as for a resignation.
+    pub fn unhealthy_handover(&self, health: &HealthTiming, timing: &Timing) -> Duration {
+        health.detection_max() + timing.tick + self.handover
     }
 }
 

@@ -22,11 +22,14 @@ use tenure_core::{
 };
 use tenure_driver::replay::ReplayWindow;
 use tenure_driver::{
-    ActingSink, Clock, Driver, Observation, Observer, Parts, Status, Storage, Transport,
+    ActingSink, Clock, Driver, HealthCheck, Observation, Observer, Parts, Status, Storage,
+    Transport,
 };
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 use turmoil::net::UdpSocket;
 
+use crate::health::HealthTiming;
 use crate::rng::Rng;
 use crate::time::SimTime;
 use crate::world::{CrashPoint, Fate, Held, Shared};
@@ -47,11 +50,19 @@ const UNCHECKED: u8 = 0x80;
 
 /// Runs one boot of node `node` until its driver returns.
 pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
-    let (config, entropy_seed, inbox_ready) = {
+    let (config, entropy_seed, inbox_ready, health_checks) = {
         let mut world = world.borrow_mut();
         let inbox_ready = world.hosts[node].inbox_ready.clone();
-        (world.config.clone(), world.rng.next_u64(), inbox_ready)
+        let health_checks = world.health_checks;
+        (
+            world.config.clone(),
+            world.rng.next_u64(),
+            inbox_ready,
+            health_checks,
+        )
     };
+    let health = HealthTiming::default();
+    let (health_sender, health_receiver) = mpsc::channel(HEALTH_RESULTS_QUEUE);
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT)).await?;
     let peers = (0..config.members().len())
         .map(|peer| SocketAddr::new(turmoil::lookup(crate::oracle::name(peer)), PORT))
@@ -100,6 +111,8 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
             world: world.clone(),
             node,
             acting: None,
+            health: health_checks.then_some((health, health_sender)),
+            checker: None,
         },
         observer: SimObserver {
             world: world.clone(),
@@ -107,12 +120,19 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
         },
         entropy: move || entropy.next_u64(),
     };
-    let driver = Driver::new(config, node_id(node), parts)?;
+    let mut driver = Driver::new(config, node_id(node), parts)?;
+    if health_checks {
+        driver = driver.with_health_checks(health_receiver, health.policy());
+    }
     let result = driver.run(command_receiver).await;
     world.borrow_mut().oracle.stopped_running(node);
     result?;
     Ok(())
 }
+
+/// Health check results queued for the driver at most: it reads them as they come while it
+/// acts, and the checks stop with the child.
+const HEALTH_RESULTS_QUEUE: usize = 8;
 
 /// The core's id of node index `node`: ids start at 1, like host names.
 pub(crate) fn node_id(node: usize) -> NodeId {
@@ -520,6 +540,18 @@ pub(crate) struct Recorder {
     node: usize,
     /// The oracle's id of the current child.
     acting: Option<u64>,
+    /// The health checks' timing and where their results go, in runs that check health.
+    health: Option<(HealthTiming, mpsc::Sender<HealthCheck>)>,
+    /// The checks of the current child; aborted when it stops.
+    checker: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    fn stop_checks(&mut self) {
+        if let Some(checker) = self.checker.take() {
+            checker.abort();
+        }
+    }
 }
 
 impl ActingSink for Recorder {
@@ -535,6 +567,16 @@ impl ActingSink for Recorder {
             SimTime::in_host(),
         );
         self.acting = Some(id);
+        self.stop_checks();
+        if let Some((timing, results)) = &self.health {
+            self.checker = Some(tokio::task::spawn_local(check_health(
+                self.world.clone(),
+                self.node,
+                id,
+                *timing,
+                results.clone(),
+            )));
+        }
         Ok(())
     }
 
@@ -550,6 +592,7 @@ impl ActingSink for Recorder {
     }
 
     async fn stop(&mut self) -> std::io::Result<()> {
+        self.stop_checks();
         if let Some(id) = self.acting {
             self.world
                 .borrow_mut()
@@ -576,6 +619,38 @@ impl ActingSink for Recorder {
         }
         unfrozen(&self.world, self.node).await;
         self.acting = None;
+        self.stop_checks();
+    }
+}
+
+/// The health checks of child `child` of `node` (protocol: Health-gated acting), as the
+/// binary's checker runs them: none within the grace after the start, then one every interval.
+/// A hung child's check fails by its timeout; during an outage every check fails at once.
+/// A paused host checks nothing until it runs again.
+async fn check_health(
+    world: Shared,
+    node: usize,
+    child: u64,
+    timing: HealthTiming,
+    results: mpsc::Sender<HealthCheck>,
+) {
+    tokio::time::sleep(timing.grace).await;
+    let mut next = tokio::time::Instant::now();
+    loop {
+        unfrozen(&world, node).await;
+        let hung = world.borrow().hung.contains(&child);
+        let result = if hung {
+            tokio::time::sleep(timing.timeout).await;
+            HealthCheck::Failed(format!("timed out after {:?}", timing.timeout))
+        } else if world.borrow().outage {
+            HealthCheck::Failed("exit status 1: the database refuses connections".into())
+        } else {
+            HealthCheck::Passed
+        };
+        // Full only while the driver does not read, which it does only while it acts.
+        let _ = results.try_send(result);
+        next += timing.interval;
+        tokio::time::sleep_until(next.max(tokio::time::Instant::now())).await;
     }
 }
 

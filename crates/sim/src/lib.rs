@@ -21,9 +21,9 @@
 //! `--cfg tokio_unstable`, set in the workspace's `.cargo/config.toml`), and everything the
 //! simulation draws comes from [`rng::Rng`] forks of the seed.
 //!
-//! The pieces: [`schedule`] (the faults), [`time`] (global time and drifting clocks),
-//! [`oracle`] (the invariants), [`bounds`] (time bounds from the configuration), [`run`]
-//! (one run), [`campaign`] (many seeds, the summary) and the `tenure-sim` binary (the CLI).
+//! The pieces: [`schedule`] (the faults), [`health`] (the daemons' health checks), [`time`]
+//! (global time and drifting clocks), [`oracle`] (the invariants), [`bounds`] (time bounds
+//! from the configuration), [`run`] (one run), [`campaign`] (many seeds, the summary) and the `tenure-sim` binary (the CLI).
 //! docs/simulation.md has the fault model, the invariants and measured figures.
 
 // Without tokio_unstable turmoil cannot seed the hosts' runtimes, and a seed would no longer
@@ -37,6 +37,7 @@ compile_error!(
 
 pub mod bounds;
 pub mod campaign;
+pub mod health;
 mod host;
 pub mod oracle;
 pub mod rng;
@@ -47,6 +48,7 @@ mod trace;
 mod world;
 
 pub use bounds::RecoveryBounds;
+pub use health::HealthTiming;
 pub use oracle::{Check, Failover, Violation};
 pub use run::{run, Outcome, Setup, Timing, DEFAULT_RUN_MS};
 pub use schedule::{Fault, FaultKind, Schedule, Target, Timed};

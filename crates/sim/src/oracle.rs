@@ -312,6 +312,15 @@ impl Oracle {
             .map(|acting| acting.end(clocks))
     }
 
+    /// The oracle's id of the child `node` runs at `now`, if any (not yet gone).
+    pub fn running_child(&self, node: usize, now: SimTime, clocks: &[DriftClock]) -> Option<u64> {
+        self.actings
+            .iter()
+            .filter(|acting| acting.node == node && acting.end(clocks) > now)
+            .max_by_key(|acting| acting.start)
+            .map(|acting| acting.id)
+    }
+
     /// The term `node` was last seen in (status or durable write).
     pub fn term(&self, node: usize) -> Term {
         self.views[node].term.max(self.views[node].persisted_term)

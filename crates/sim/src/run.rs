@@ -287,6 +287,9 @@ impl<'a> Runner<'a> {
             oracle: Oracle::new(nodes, max_exit_delay, oracle_rng),
             trace: Trace::new(setup.keep_trace),
             held: std::collections::VecDeque::new(),
+            health_checks: setup.schedule.checks_health(),
+            hung: Vec::new(),
+            outage: false,
         }));
 
         let mut sim = turmoil::Builder::new()
@@ -532,6 +535,26 @@ impl<'a> Runner<'a> {
                 self.active[due.fault] = due.phase == START;
                 self.set_network();
             }
+            Fault::Hang { target } => {
+                let node = self.resolve(due.fault, &[target], now)[0];
+                let mut world = self.world.borrow_mut();
+                let world = &mut *world;
+                if let Some(child) = world.oracle.running_child(node, now, &world.clocks) {
+                    world.hung.push(child);
+                    world
+                        .trace
+                        .world(now, &format!("{}'s child hangs", name(node)));
+                }
+            }
+            Fault::Outage { .. } => {
+                self.active[due.fault] = due.phase == START;
+                let outage = self
+                    .active
+                    .iter()
+                    .zip(&self.setup.schedule.faults)
+                    .any(|(active, timed)| *active && matches!(timed.fault, Fault::Outage { .. }));
+                self.world.borrow_mut().outage = outage;
+            }
             Fault::CrashPoint {
                 target,
                 point,
@@ -626,8 +649,11 @@ impl<'a> Runner<'a> {
         {
             let mut world = self.world.borrow_mut();
             world.network.epoch += 1;
-            // The adversary lets go: held datagrams are lost, armed crash points disarmed.
+            // The adversary lets go: held datagrams are lost, armed crash points disarmed, hung
+            // daemons and a shared database work again.
             world.held.clear();
+            world.hung.clear();
+            world.outage = false;
             for host in &mut world.hosts {
                 host.crash_point = None;
                 host.sends_before_crash = None;

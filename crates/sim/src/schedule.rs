@@ -112,6 +112,12 @@ pub enum Fault {
     /// node that wins pre-votes and votes but can never hold a lease: with ranked elections
     /// it must not starve the cluster (protocol: Election timing).
     MuteHeartbeats { target: Target, ms: u32 },
+    /// The daemon that `target` runs now hangs: it runs on, but each of its health checks
+    /// fails by its timeout until the daemon is stopped (protocol: Health-gated acting).
+    Hang { target: Target },
+    /// Every daemon's health checks fail at once, fast, for `ms`: a database they all need is
+    /// down (protocol: Campaign holds).
+    Outage { ms: u32 },
 }
 
 /// The kind of a fault, for reports (failover times are grouped by it).
@@ -136,6 +142,8 @@ pub enum FaultKind {
     Hold,
     CrashPoint,
     MuteHeartbeats,
+    Hang,
+    Outage,
 }
 
 /// A fault and when it strikes.
@@ -173,7 +181,7 @@ pub(crate) struct Due {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 19] = [
+    pub const ALL: [FaultKind; 21] = [
         FaultKind::Crash,
         FaultKind::Isolate,
         FaultKind::Split,
@@ -193,6 +201,8 @@ impl FaultKind {
         FaultKind::Hold,
         FaultKind::CrashPoint,
         FaultKind::MuteHeartbeats,
+        FaultKind::Hang,
+        FaultKind::Outage,
     ];
 
     /// The snake_case name used in schedules and reports.
@@ -217,6 +227,8 @@ impl FaultKind {
             FaultKind::Hold => "hold",
             FaultKind::CrashPoint => "crash_point",
             FaultKind::MuteHeartbeats => "mute_heartbeats",
+            FaultKind::Hang => "hang",
+            FaultKind::Outage => "outage",
         }
     }
 }
@@ -244,13 +256,24 @@ impl Fault {
             Fault::Hold { .. } => FaultKind::Hold,
             Fault::CrashPoint { .. } => FaultKind::CrashPoint,
             Fault::MuteHeartbeats { .. } => FaultKind::MuteHeartbeats,
+            Fault::Hang { .. } => FaultKind::Hang,
+            Fault::Outage { .. } => FaultKind::Outage,
         }
     }
 
     /// A random fault for a cluster of `nodes`. The weights favour what breaks leases:
     /// crashes, pauses, isolation and partitions of the leader, clock drift and restarts.
+    ///
+    /// Hangs and outages are not drawn (the weights cover the first 19 kinds only): a run
+    /// whose daemons failed their checks just before the heal may have every node holding its
+    /// campaigns (protocol: Campaign holds) for longer than the liveness bound allows, which
+    /// that bound does not yet account for. They run in schedules written by hand.
     pub fn random(rng: &mut Rng, nodes: u8) -> Fault {
         const WEIGHTS: [u64; 19] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6, 4];
+        const _: () = assert!(
+            WEIGHTS.len() + 2 == FaultKind::ALL.len(),
+            "every kind but the last two (hang, outage) is drawn"
+        );
         let leader_or_any = |rng: &mut Rng| {
             if rng.chance(2, 3) {
                 Target::Leader
@@ -364,7 +387,14 @@ impl Fault {
                 target: leader_or_any(rng),
                 ms: ms(rng, 300, 8_000),
             },
+            // The draw indexes the weights, which stop before these two kinds.
+            FaultKind::Hang | FaultKind::Outage => unreachable!("hangs and outages are not drawn"),
         }
+    }
+
+    /// Whether this fault needs the daemons' health checks to run.
+    pub fn checks_health(&self) -> bool {
+        matches!(self, Fault::Hang { .. } | Fault::Outage { .. })
     }
 
     /// The phases of this fault in a cluster of `nodes`, as offsets from its start.
@@ -382,11 +412,13 @@ impl Fault {
             | Fault::Shutdown { down_ms: ms, .. }
             | Fault::Hold { ms, .. }
             | Fault::MuteHeartbeats { ms, .. }
+            | Fault::Outage { ms }
             | Fault::ClusterRestart { down_ms: ms } => vec![(0, START), (ms, END)],
             // The crash-point fault's restart follows the crash, whenever that comes.
             Fault::Pause { .. }
             | Fault::Drift { .. }
             | Fault::Resign { .. }
+            | Fault::Hang { .. }
             | Fault::CrashPoint { .. } => vec![(0, START)],
             // Phase 2k cuts the link, 2k + 1 repairs it.
             Fault::Flapping {
@@ -444,6 +476,11 @@ impl Schedule {
             heal_ms,
             end_ms,
         }
+    }
+
+    /// Whether any fault of this schedule needs the daemons' health checks to run.
+    pub fn checks_health(&self) -> bool {
+        self.faults.iter().any(|timed| timed.fault.checks_health())
     }
 
     /// Adds `fault` at `at_ms`, keeping the faults in time order.
@@ -555,6 +592,8 @@ impl fmt::Display for Fault {
                 down_ms,
             } => write!(f, "{name}({target}, {}, {down_ms})", point.name()),
             Fault::MuteHeartbeats { target, ms } => write!(f, "{name}({target}, {ms})"),
+            Fault::Hang { target } => write!(f, "{name}({target})"),
+            Fault::Outage { ms } => write!(f, "{name}({ms})"),
         }
     }
 }
@@ -741,6 +780,12 @@ impl FromStr for Fault {
                 target: target(argument(0)?)?,
                 ms: number(argument(1)?)?,
             },
+            FaultKind::Hang => Fault::Hang {
+                target: target(argument(0)?)?,
+            },
+            FaultKind::Outage => Fault::Outage {
+                ms: number(argument(0)?)?,
+            },
         };
         Ok(fault)
     }
@@ -789,8 +834,27 @@ mod tests {
                 let schedule = Schedule::random(&mut rng, nodes, 60_000);
                 let text = schedule.to_string();
                 assert_eq!(text.parse::<Schedule>(), Ok(schedule), "{text}");
+                assert!(
+                    !schedule_checks_health(&text),
+                    "random schedules draw no hangs"
+                );
             }
         }
+        let health = Schedule::quiet(3, 30_000)
+            .with(
+                4_000,
+                Fault::Hang {
+                    target: Target::Leader,
+                },
+            )
+            .with(9_000, Fault::Outage { ms: 5_000 });
+        let text = health.to_string();
+        assert_eq!(text.parse::<Schedule>(), Ok(health.clone()), "{text}");
+        assert!(health.checks_health());
+    }
+
+    fn schedule_checks_health(text: &str) -> bool {
+        text.parse::<Schedule>().expect("parses").checks_health()
     }
 
     #[test]

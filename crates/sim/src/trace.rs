@@ -88,6 +88,13 @@ fn hash_observation(hasher: &mut Fnv, observation: &Observation) {
         Observation::CampaignHeld { losses, hold } => (13u8, losses, hold).hash(hasher),
         Observation::Paused { leading } => (14u8, leading).hash(hasher),
         Observation::Resumed => 15u8.hash(hasher),
+        Observation::HealthCheckFailed {
+            consecutive_failures,
+            failures,
+            reason,
+        } => (16u8, consecutive_failures, failures, reason).hash(hasher),
+        Observation::HealthRecovered { after_failures } => (17u8, after_failures).hash(hasher),
+        Observation::Unhealthy(result) => (18u8, code(result)).hash(hasher),
     }
 }
 

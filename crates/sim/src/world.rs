@@ -34,6 +34,13 @@ pub(crate) struct World {
     /// Datagrams the adversary holds back (the hold fault), oldest first; at most
     /// [`MAX_HELD`].
     pub(crate) held: VecDeque<Held>,
+    /// Whether the daemons' health is checked: only in runs whose schedule has a hang or an
+    /// outage (see `crate::health`).
+    pub(crate) health_checks: bool,
+    /// The oracle's ids of the daemons that hang (the hang fault).
+    pub(crate) hung: Vec<u64>,
+    /// Every daemon's health check fails (the outage fault).
+    pub(crate) outage: bool,
 }
 
 /// The most datagrams the adversary holds at once: a router's queue is bounded too.

@@ -89,6 +89,23 @@ impl RunSettings {
             self.max_child_restarts,
             Some("max_child_restarts"),
         );
+        let health = match &self.health {
+            Some(health) => format!(
+                "{}; every {}, timeout {}, {} failures in a row, grace {}",
+                health.probe.describe(),
+                human(health.interval),
+                human(health.timeout),
+                health.failures,
+                human(health.grace)
+            ),
+            None => "none".to_string(),
+        };
+        let health_origin = if self.origins.contains_key("health_cmd") {
+            "health_cmd"
+        } else {
+            "health_http"
+        };
+        table.row("health check", health, Some(health_origin));
         table.row("admin token", admin_token, Some("admin_token_file"));
         table.row("log", log, Some("log_format"));
         table.row("command", command, Some("command"));

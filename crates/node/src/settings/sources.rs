@@ -62,6 +62,8 @@ pub(super) struct MergedSettings {
     pub max_drift: f64,
     pub stop_grace: Duration,
     pub max_child_restarts: u32,
+    /// The health-check settings as given; `settings::health` checks them.
+    pub health: HealthSources,
     pub admin_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -90,6 +92,7 @@ impl MergedSettings {
         let directory = file_directory(args.config.as_deref());
         let in_file = |path: PathBuf| Ok(directory.join(path));
 
+        let health = merge.health(&args, &file)?;
         let id = merge.pick(&ID, args.id, file.id.map(Ok))?;
         let file_peers = file.peers.map(|table| merge.file_peers(table));
         let cli_peers = (!args.peers.is_empty()).then_some(args.peers);
@@ -136,6 +139,7 @@ impl MergedSettings {
             max_drift: max_drift.unwrap_or(DEFAULT_MAX_DRIFT),
             stop_grace: stop_grace.unwrap_or(DEFAULT_STOP_GRACE),
             max_child_restarts: max_child_restarts.unwrap_or(DEFAULT_MAX_CHILD_RESTARTS),
+            health,
             admin_token_file,
             log_format: log_format.unwrap_or(LogFormat::Text),
             log_level: log_level.unwrap_or_else(|| "info".to_string()),
@@ -144,6 +148,18 @@ impl MergedSettings {
             origins: merge.origins,
         })
     }
+}
+
+/// The health-check settings as merged (protocol: Health-gated acting), before they are
+/// checked.
+#[derive(Debug, Default)]
+pub(super) struct HealthSources {
+    pub command: Option<String>,
+    pub http: Option<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub failures: Option<u32>,
+    pub grace: Option<Duration>,
 }
 
 /// Parses the text of a `--config` file. Public for the fuzz target `config_file`; the result
@@ -225,6 +241,36 @@ const LOG_FORMAT: Key = Key {
     flag: "--log-format",
     variable: "TENURE_LOG_FORMAT",
 };
+const HEALTH_CMD: Key = Key {
+    key: "health_cmd",
+    flag: "--health-cmd",
+    variable: "TENURE_HEALTH_CMD",
+};
+const HEALTH_HTTP: Key = Key {
+    key: "health_http",
+    flag: "--health-http",
+    variable: "TENURE_HEALTH_HTTP",
+};
+const HEALTH_INTERVAL: Key = Key {
+    key: "health_interval",
+    flag: "--health-interval",
+    variable: "TENURE_HEALTH_INTERVAL",
+};
+const HEALTH_TIMEOUT: Key = Key {
+    key: "health_timeout",
+    flag: "--health-timeout",
+    variable: "TENURE_HEALTH_TIMEOUT",
+};
+const HEALTH_FAILURES: Key = Key {
+    key: "health_failures",
+    flag: "--health-failures",
+    variable: "TENURE_HEALTH_FAILURES",
+};
+const HEALTH_GRACE: Key = Key {
+    key: "health_grace",
+    flag: "--health-grace",
+    variable: "TENURE_HEALTH_GRACE",
+};
 const LOG_LEVEL: Key = Key {
     key: "log_level",
     flag: "--log-level",
@@ -248,6 +294,12 @@ struct FileSettings {
     max_drift: Option<f64>,
     stop_grace: Option<String>,
     max_child_restarts: Option<u32>,
+    health_cmd: Option<String>,
+    health_http: Option<String>,
+    health_interval: Option<String>,
+    health_timeout: Option<String>,
+    health_failures: Option<u32>,
+    health_grace: Option<String>,
     admin_token_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
@@ -287,6 +339,40 @@ impl Merge<'_> {
             }
             None => Ok(None),
         }
+    }
+
+    /// The health-check settings, each by precedence like every other setting.
+    fn health(
+        &mut self,
+        args: &RunArgs,
+        file: &FileSettings,
+    ) -> Result<HealthSources, SettingsError> {
+        let file_duration = |merge: &Self, key: &str, text: &Option<String>| {
+            text.as_deref().map(|text| merge.file_duration(key, text))
+        };
+        let interval = file_duration(self, HEALTH_INTERVAL.key, &file.health_interval);
+        let timeout = file_duration(self, HEALTH_TIMEOUT.key, &file.health_timeout);
+        let grace = file_duration(self, HEALTH_GRACE.key, &file.health_grace);
+        Ok(HealthSources {
+            command: self.pick(
+                &HEALTH_CMD,
+                args.health_cmd.clone(),
+                file.health_cmd.clone().map(Ok),
+            )?,
+            http: self.pick(
+                &HEALTH_HTTP,
+                args.health_http.clone(),
+                file.health_http.clone().map(Ok),
+            )?,
+            interval: self.pick(&HEALTH_INTERVAL, args.health_interval, interval)?,
+            timeout: self.pick(&HEALTH_TIMEOUT, args.health_timeout, timeout)?,
+            failures: self.pick(
+                &HEALTH_FAILURES,
+                args.health_failures,
+                file.health_failures.map(Ok),
+            )?,
+            grace: self.pick(&HEALTH_GRACE, args.health_grace, grace)?,
+        })
     }
 
     /// The command after `--`, else the file's `command`.
