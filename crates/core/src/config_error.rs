@@ -214,24 +214,34 @@ impl fmt::Display for Worded<'_> {
                 names.setting(Param::ElectionJitterMax, election_jitter_max),
                 names.setting(Param::LeaseDuration, lease_duration),
             ),
-            ConfigError::ElectionStepOutOfRange {
-                election_step,
-                members,
-                election_jitter_max,
-            } => write!(
-                f,
-                "{} must be greater than zero, and the last of {members} members must start \
-                 within {} of its promise's end: (members - 1) x {} <= {}",
-                names.setting(Param::ElectionStep, election_step),
-                names.setting(Param::ElectionJitterMax, election_jitter_max),
-                name(Param::ElectionStep),
-                name(Param::ElectionJitterMax),
-            ),
+            ConfigError::ElectionStepOutOfRange { .. } => self.election_step_out_of_range(f),
         }
     }
 }
 
 impl Worded<'_> {
+    /// What the election step must fit in (protocol: Election timing).
+    fn election_step_out_of_range(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ConfigError::ElectionStepOutOfRange {
+            election_step,
+            members,
+            election_jitter_max,
+        } = *self.error
+        else {
+            unreachable!("called for ElectionStepOutOfRange only");
+        };
+        let names = self.names;
+        write!(
+            f,
+            "{} must be greater than zero, and the last of {members} members must start within \
+             {} of its promise's end: (members - 1) x {} <= {}",
+            names.setting(Param::ElectionStep, election_step),
+            names.setting(Param::ElectionJitterMax, election_jitter_max),
+            names.name(Param::ElectionStep),
+            names.name(Param::ElectionJitterMax),
+        )
+    }
+
     /// The longest explanation: what the stop margin must leave room for.
     fn no_acting_window(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ConfigError::NoActingWindow {

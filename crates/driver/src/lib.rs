@@ -608,29 +608,7 @@ where
         let now = self.clock.now();
         let leadership = self.node.leadership(now).filter(|l| l.is_acting(now));
         match (self.acting, leadership) {
-            (ActingState::Idle, Some(leadership)) => {
-                self.sink
-                    .start(leadership.fencing_token, leadership.acting_until)
-                    .await
-                    .map_err(DriverError::Acting)?;
-                self.acting = ActingState::Acting {
-                    fencing_token: leadership.fencing_token,
-                    acting_until: leadership.acting_until,
-                };
-                self.acting_since = Some(now);
-                self.health.acting_started();
-                if let Some(checks) = &mut self.health_checks {
-                    // Results of an earlier child's checks say nothing about this one.
-                    while checks.try_recv().is_ok() {}
-                }
-                self.observer.observe(
-                    now,
-                    &Observation::ActingStarted {
-                        fencing_token: leadership.fencing_token,
-                        acting_until: leadership.acting_until,
-                    },
-                );
-            }
+            (ActingState::Idle, Some(leadership)) => self.start_acting(now, leadership).await?,
             (
                 ActingState::Acting {
                     fencing_token,
@@ -674,6 +652,36 @@ where
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Starts a child under the leadership's token and deadline.
+    async fn start_acting(
+        &mut self,
+        now: Instant,
+        leadership: tenure_core::Leadership,
+    ) -> Result<(), DriverError> {
+        self.sink
+            .start(leadership.fencing_token, leadership.acting_until)
+            .await
+            .map_err(DriverError::Acting)?;
+        self.acting = ActingState::Acting {
+            fencing_token: leadership.fencing_token,
+            acting_until: leadership.acting_until,
+        };
+        self.acting_since = Some(now);
+        self.health.acting_started();
+        if let Some(checks) = &mut self.health_checks {
+            // Results of an earlier child's checks say nothing about this one.
+            while checks.try_recv().is_ok() {}
+        }
+        self.observer.observe(
+            now,
+            &Observation::ActingStarted {
+                fencing_token: leadership.fencing_token,
+                acting_until: leadership.acting_until,
+            },
+        );
+        Ok(())
     }
 
     /// The next instant the loop must wake without an input.

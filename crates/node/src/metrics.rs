@@ -25,10 +25,20 @@ const ROLES: [RoleKind; 4] = [
 
 /// Renders every metric at local time `now`.
 pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
-    let info = &shared.info;
     let mut out = Metrics::default();
-    let id = info.members.own_name();
+    render_cluster(&mut out, shared, snapshot, now);
+    render_election(&mut out, shared, snapshot, now);
+    render_messages(&mut out, shared, snapshot, now);
+    render_transport(&mut out, shared, snapshot, now);
+    render_child(&mut out, shared, snapshot, now);
+    render_reachability(&mut out, shared, snapshot, now);
+    out.text
+}
 
+/// The cluster metrics.
+fn render_cluster(out: &mut Metrics, shared: &Shared, _snapshot: &Snapshot, _now: Instant) {
+    let info = &shared.info;
+    let id = shared.info.members.own_name();
     out.header(
         "tenure_info",
         "gauge",
@@ -62,7 +72,11 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         "Members it takes to elect a leader or renew a lease: a majority.",
     );
     out.sample("tenure_quorum_size", &[], count(info.members.majority()));
+}
 
+/// The election metrics.
+fn render_election(out: &mut Metrics, shared: &Shared, snapshot: &Snapshot, now: Instant) {
+    let info = &shared.info;
     out.header(
         "tenure_role",
         "gauge",
@@ -123,7 +137,10 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         .lease_remaining(now)
         .map_or(0.0, |remaining| remaining.as_nanos() as f64 / 1e9);
     out.float_sample("tenure_lease_remaining_seconds", &[], remaining);
+}
 
+/// The messages metrics.
+fn render_messages(out: &mut Metrics, _shared: &Shared, snapshot: &Snapshot, _now: Instant) {
     out.header(
         "tenure_elections_total",
         "counter",
@@ -184,6 +201,11 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         &[],
         snapshot.term_jumps.last.map_or(0, |(_, term)| term.0),
     );
+}
+
+/// The transport metrics.
+fn render_transport(out: &mut Metrics, shared: &Shared, snapshot: &Snapshot, now: Instant) {
+    let info = &shared.info;
     out.header(
         "tenure_datagrams_dropped_total",
         "counter",
@@ -217,6 +239,12 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         &[],
         info.transport.send_failures.load(Ordering::Relaxed),
     );
+    render_incarnations(out, shared, snapshot, now);
+}
+
+/// More of the transport metrics.
+fn render_incarnations(out: &mut Metrics, shared: &Shared, _snapshot: &Snapshot, _now: Instant) {
+    let info = &shared.info;
     out.header(
         "tenure_incarnation",
         "gauge",
@@ -258,6 +286,11 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         &[],
         info.transport.duplicate_ids.load(Ordering::Relaxed),
     );
+}
+
+/// The child metrics.
+fn render_child(out: &mut Metrics, shared: &Shared, snapshot: &Snapshot, now: Instant) {
+    let info = &shared.info;
     out.header(
         "tenure_state_writes_total",
         "counter",
@@ -299,7 +332,11 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
         &[],
         info.child.running.load(Ordering::Relaxed),
     );
+    render_health(out, shared, snapshot, now);
+}
 
+/// More of the child metrics.
+fn render_health(out: &mut Metrics, _shared: &Shared, snapshot: &Snapshot, _now: Instant) {
     out.header(
         "tenure_health_failures_total",
         "counter",
@@ -335,7 +372,11 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
             HealthState::Unknown | HealthState::Healthy
         )),
     );
+}
 
+/// The reachability metrics.
+fn render_reachability(out: &mut Metrics, shared: &Shared, snapshot: &Snapshot, now: Instant) {
+    let info = &shared.info;
     out.header(
         "tenure_paused",
         "gauge",
@@ -366,7 +407,6 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
             out.float_sample("tenure_peer_last_heard_seconds", &[("peer", &name)], ago);
         }
     }
-    out.text
 }
 
 /// The members heard from within one lease of `now`, this node included. A leader hears every

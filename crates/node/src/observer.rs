@@ -383,6 +383,41 @@ impl NodeObserver {
         );
     }
 
+    /// Logs the commands the driver handled and how they ended.
+    fn log_command(&self, observation: &Observation) {
+        match *observation {
+            Observation::ResignCommand(successor, result) => info!(
+                successor = %self.name_or_none(successor),
+                result = %result.map_or_else(|error| error.to_string(), |()| "ok".to_string()),
+                "step-down requested"
+            ),
+            Observation::Shutdown(result) => info!(
+                leading = result.is_ok(),
+                "shutting down: stopping the child and handing leadership over if leading"
+            ),
+            Observation::HandedOver(result) => match result {
+                Ok(()) => info!(
+                    "handover: the child is gone; leadership released, TimeoutNow and then \
+                         Resign queued for sending"
+                ),
+                Err(error) => info!(%error, "no handover: the leadership ended first"),
+            },
+            Observation::Failed => error!("the driver failed; stopping the child"),
+            Observation::Paused { leading } => info!(
+                leading,
+                "paused: this node votes but will not campaign until resumed{}",
+                if leading {
+                    "; handing leadership over"
+                } else {
+                    ""
+                }
+            ),
+            Observation::Resumed => info!("resumed: this node may campaign again"),
+            // The other observations are logged by `observe` itself.
+            _ => {}
+        }
+    }
+
     /// Logs a received message: refused term jumps as warnings, other drops at `debug`.
     fn received(&mut self, now: Instant, envelope: &Envelope, received: Received) {
         let from = self.name(envelope.from);
@@ -454,78 +489,21 @@ impl Observer for NodeObserver {
                 }
                 self.received(now, &envelope, received);
             }
-
-            Observation::ActingStarted { fencing_token, .. } => {
-                info!(
-                    fencing_token = fencing_token.0,
-                    "acting: this node holds the lease and runs the child"
-                );
-            }
-            Observation::ActingExtended { acting_until } => {
-                trace!(
-                    acting_until = acting_until.as_nanos(),
-                    "acting deadline extended"
-                );
-            }
-            Observation::ActingStopRequested => info!("acting ends: stopping the child"),
-            Observation::ActingStopped => info!("acting ended: the child is gone"),
-            Observation::ChildLost(result) => warn!(
-                still_leader = result.is_ok(),
-                "the child ended for good while this node could act; handing leadership over"
-            ),
-            Observation::CampaignHeld { losses, hold } => warn!(
-                losses_in_a_row = losses,
-                hold_ms = hold.as_millis(),
-                "this node will not campaign for {} ms, so the other members get their turn",
-                hold.as_millis()
-            ),
-            Observation::ResignCommand(successor, result) => info!(
-                successor = %self.name_or_none(successor),
-                result = %result.map_or_else(|error| error.to_string(), |()| "ok".to_string()),
-                "step-down requested"
-            ),
-            Observation::Shutdown(result) => info!(
-                leading = result.is_ok(),
-                "shutting down: stopping the child and handing leadership over if leading"
-            ),
-            Observation::HandedOver(result) => match result {
-                Ok(()) => info!(
-                    "handover: the child is gone; leadership released, TimeoutNow and then \
-                     Resign queued for sending"
-                ),
-                Err(error) => info!(%error, "no handover: the leadership ended first"),
-            },
-            Observation::Failed => error!("the driver failed; stopping the child"),
-            Observation::Paused { leading } => info!(
-                leading,
-                "paused: this node votes but will not campaign until resumed{}",
-                if leading {
-                    "; handing leadership over"
-                } else {
-                    ""
-                }
-            ),
-            Observation::Resumed => info!("resumed: this node may campaign again"),
-            Observation::HealthCheckFailed {
-                consecutive_failures,
-                failures,
-                ref reason,
-            } => warn!(
-                consecutive_failures,
-                failures,
-                %reason,
-                "health check of the child failed ({consecutive_failures} of {failures} in a \
-                 row): {reason}"
-            ),
-            Observation::HealthRecovered { after_failures } => info!(
-                after_failures,
-                "health check of the child passed again after {after_failures} failed"
-            ),
-            Observation::Unhealthy(result) => warn!(
-                still_leader = result.is_ok(),
-                "the child failed its health checks too often in a row; stopping it and \
-                 handing leadership over"
-            ),
+            Observation::ActingStarted { .. }
+            | Observation::ActingExtended { .. }
+            | Observation::ActingStopRequested
+            | Observation::ActingStopped
+            | Observation::ChildLost(_)
+            | Observation::CampaignHeld { .. }
+            | Observation::HealthCheckFailed { .. }
+            | Observation::HealthRecovered { .. }
+            | Observation::Unhealthy(_) => log_acting(observation),
+            Observation::ResignCommand(..)
+            | Observation::Shutdown(_)
+            | Observation::HandedOver(_)
+            | Observation::Failed
+            | Observation::Paused { .. }
+            | Observation::Resumed => self.log_command(observation),
         }
     }
 
@@ -545,6 +523,58 @@ impl Observer for NodeObserver {
         snapshot.term_jumps = self.term_jumps;
         snapshot.paused = status.paused;
         snapshot.health.clone_from(status.health);
+    }
+}
+
+/// Logs what happened to the child and its acting period.
+fn log_acting(observation: &Observation) {
+    match *observation {
+        Observation::ActingStarted { fencing_token, .. } => {
+            info!(
+                fencing_token = fencing_token.0,
+                "acting: this node holds the lease and runs the child"
+            );
+        }
+        Observation::ActingExtended { acting_until } => {
+            trace!(
+                acting_until = acting_until.as_nanos(),
+                "acting deadline extended"
+            );
+        }
+        Observation::ActingStopRequested => info!("acting ends: stopping the child"),
+        Observation::ActingStopped => info!("acting ended: the child is gone"),
+        Observation::ChildLost(result) => warn!(
+            still_leader = result.is_ok(),
+            "the child ended for good while this node could act; handing leadership over"
+        ),
+        Observation::CampaignHeld { losses, hold } => warn!(
+            losses_in_a_row = losses,
+            hold_ms = hold.as_millis(),
+            "this node will not campaign for {} ms, so the other members get their turn",
+            hold.as_millis()
+        ),
+        Observation::HealthCheckFailed {
+            consecutive_failures,
+            failures,
+            ref reason,
+        } => warn!(
+            consecutive_failures,
+            failures,
+            %reason,
+            "health check of the child failed ({consecutive_failures} of {failures} in a \
+             row): {reason}"
+        ),
+        Observation::HealthRecovered { after_failures } => info!(
+            after_failures,
+            "health check of the child passed again after {after_failures} failed"
+        ),
+        Observation::Unhealthy(result) => warn!(
+            still_leader = result.is_ok(),
+            "the child failed its health checks too often in a row; stopping it and \
+                 handing leadership over"
+        ),
+        // The other observations are logged by `NodeObserver::observe` itself.
+        _ => {}
     }
 }
 

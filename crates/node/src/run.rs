@@ -14,7 +14,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tenure_core::{FencingToken, Instant, BROKEN_VARIANTS_COMPILED};
+use tenure_core::{FencingToken, Instant, NodeId, BROKEN_VARIANTS_COMPILED};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -89,19 +89,17 @@ async fn run_node(
     let peers = Arc::new(PeerTable::new(&members, &settings.peer_addresses));
     let transport_stats = Arc::new(TransportStats::default());
     let child_stats = Arc::new(ChildStats::default());
-    let shared = Arc::new(Shared::new(
-        NodeInfo {
-            members: members.clone(),
-            peers: peers.clone(),
-            transport: transport_stats.clone(),
-            child: child_stats.clone(),
-            lease_duration: settings.config.lease_duration(),
-            supervises_child: settings.command.is_some(),
-            health_checked: settings.health.is_some(),
-            quarantine_until: boot_quarantine_until(&settings, &state_file, &clock),
-        },
-        clock.now(),
-    ));
+    let info = NodeInfo {
+        members: members.clone(),
+        peers: peers.clone(),
+        transport: transport_stats.clone(),
+        child: child_stats.clone(),
+        lease_duration: settings.config.lease_duration(),
+        supervises_child: settings.command.is_some(),
+        health_checked: settings.health.is_some(),
+        quarantine_until: boot_quarantine_until(&settings, &state_file, &clock),
+    };
+    let shared = Arc::new(Shared::new(info, clock.now()));
     // Health check results go from the supervisor's checkers to the driver (protocol:
     // Health-gated acting); a handful queue at most, since the driver reads them as they come.
     let (health_results, health_receiver) = mpsc::channel(8);
@@ -138,11 +136,8 @@ async fn run_node(
     }
 
     let (commands, command_receiver) = mpsc::channel(16);
-    if settings
-        .peer_addresses
-        .iter()
-        .any(|(_, address)| matches!(address, PeerAddress::Host { .. }))
-    {
+    let named = |(_, address): &(NodeId, PeerAddress)| matches!(address, PeerAddress::Host { .. });
+    if settings.peer_addresses.iter().any(named) {
         tokio::spawn(resolve_peers(peers, members.clone()));
     }
     if let Some(listener) = http_listener {
