@@ -110,7 +110,8 @@ pub struct RunArgs {
     pub listen: Option<SocketAddr>,
 
     /// Another member and its UDP address; repeat for each (2 for a 3-node cluster, 4 for 5).
-    /// An entry for this node itself is skipped, so every node can be given the same list.
+    /// An entry for this node itself is skipped, so every node can be given the same list
+    /// (a warning names its address if it differs from --listen).
     /// HOST may be a DNS name; it is resolved again every 2 s, so pods may change IPs. In
     /// TENURE_PEERS, separate members with commas.
     #[arg(
@@ -147,8 +148,13 @@ pub struct RunArgs {
 
     /// Run a multi-node cluster WITHOUT authentication (a well-known all-zero key). Anyone
     /// who can send UDP to a node can then depose the leader and run the daemon twice. Only
-    /// for a demo on one machine.
-    #[arg(long, env = "TENURE_INSECURE", help_heading = "Cluster")]
+    /// for a demo on one machine. TENURE_INSECURE takes 1/0, true/false, yes/no or on/off.
+    #[arg(
+        long,
+        env = "TENURE_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Cluster"
+    )]
     pub insecure: bool,
 
     /// How long a lease lasts. Crash failover takes about one lease plus up to a quarter lease
