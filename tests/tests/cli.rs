@@ -197,6 +197,52 @@ fn environment_lists_with_blanks_and_boolean_spellings_are_accepted() {
 }
 
 #[test]
+fn one_lease_flag_sets_a_consistent_timing_at_both_ends_of_its_range() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let line = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // (lease, derived heartbeat, derived stop grace)
+    let cases = [("250ms", "31ms", "31ms"), ("60s", "7s 500ms", "15s")];
+    for (lease, heartbeat, stop_grace) in cases {
+        let arguments = [
+            "run",
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:7101",
+            "--peer",
+            "n2=127.0.0.1:7102",
+            "--peer",
+            "n3=127.0.0.1:7103",
+            "--insecure",
+            "--state-dir",
+            &state,
+            "--lease",
+            lease,
+            "--dry-run",
+        ];
+        let (status, stdout, stderr) = run_tenure(&arguments, &[]);
+        assert!(status.success(), "--lease {lease}: {stderr}");
+        let shown = line(&stdout, "heartbeat");
+        assert!(
+            shown.contains(&format!("{heartbeat}   [default: lease/8]")),
+            "{stdout}"
+        );
+        let shown = line(&stdout, "stop grace");
+        assert!(
+            shown.starts_with(&format!("  stop grace      {stop_grace} (")),
+            "{stdout}"
+        );
+        assert!(shown.contains("[default: lease/4"), "{stdout}");
+    }
+}
+
+#[test]
 fn a_corrupt_state_file_stops_the_node_with_the_documented_error_and_is_left_untouched() {
     let directory = tempfile::tempdir().unwrap();
     let state_file = directory.path().join("state");

@@ -159,7 +159,8 @@ pub struct RunArgs {
 
     /// How long a lease lasts. Crash failover takes about one lease plus up to a quarter lease
     /// of election jitter. Every node must use the same value: nodes with another lease cannot
-    /// talk to this one. [default: 2s]
+    /// talk to this one. --heartbeat and --stop-grace follow it unless given, so --lease alone
+    /// sets a consistent timing from 250ms to 60s. [default: 2s]
     #[arg(
         long,
         env = "TENURE_LEASE",
@@ -170,7 +171,7 @@ pub struct RunArgs {
     pub lease: Option<Duration>,
 
     /// How often the leader renews its lease; below a third of --lease, so that a lease
-    /// survives lost heartbeats. [default: 250ms]
+    /// survives lost heartbeats. [default: lease/8, 250ms at the default lease]
     #[arg(
         long,
         env = "TENURE_HEARTBEAT",
@@ -193,7 +194,8 @@ pub struct RunArgs {
     /// How long the daemon gets to exit after SIGTERM before its process group gets SIGKILL.
     /// The leader stops acting this long plus 150 ms (the SIGKILL reserve) before its lease
     /// can end, so --stop-grace + 150ms + --heartbeat must stay below the lease shortened for
-    /// drift. [default: 500ms]
+    /// drift. [default: lease/4, less when that leaves the leader too short an acting window;
+    /// 500ms at the default lease]
     #[arg(
         long,
         env = "TENURE_STOP_GRACE",

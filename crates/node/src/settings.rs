@@ -30,8 +30,8 @@ use crate::small_file;
 use crate::wire::ClusterKey;
 use core_config::core_config;
 pub use core_config::{
-    human, DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
-    DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
+    heartbeat_for, human, stop_grace_for, DEFAULT_HEARTBEAT, DEFAULT_LEASE,
+    DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT, DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
 };
 use sources::MergedSettings;
 pub use sources::{check_config_text, Origin};

@@ -15,8 +15,7 @@ use clap::ArgMatches;
 use serde::Deserialize;
 
 use super::core_config::{
-    DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
-    DEFAULT_STOP_GRACE,
+    heartbeat_for, stop_grace_for, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
 };
 use super::{error, SettingsError};
 use crate::cli::{parse_duration, LogFormat, RunArgs};
@@ -32,6 +31,8 @@ pub enum Origin {
     Flag(&'static str),
     Environment(&'static str),
     File(PathBuf),
+    /// Not given: derived from other settings, by the rule shown (`lease/8`).
+    Derived(&'static str),
     Default,
 }
 
@@ -41,6 +42,7 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => write!(f, "{flag}"),
             Origin::Environment(variable) => write!(f, "${variable}"),
             Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Derived(rule) => write!(f, "default: {rule}"),
             Origin::Default => f.write_str("default"),
         }
     }
@@ -123,6 +125,21 @@ impl MergedSettings {
         let log_format = merge.pick(&LOG_FORMAT, args.log_format, file.log_format.map(Ok))?;
         let log_level = merge.pick(&LOG_LEVEL, args.log_level, file.log_level.map(Ok))?;
         let command = merge.command(args.command, file.command);
+        // The heartbeat and stop grace follow the lease unless given (docs/operations.md:
+        // Tuning).
+        let lease = lease.unwrap_or(DEFAULT_LEASE);
+        let max_drift = max_drift.unwrap_or(DEFAULT_MAX_DRIFT);
+        let heartbeat = heartbeat.unwrap_or_else(|| {
+            merge
+                .origins
+                .insert(HEARTBEAT.key, Origin::Derived("lease/8"));
+            heartbeat_for(lease)
+        });
+        let stop_grace = stop_grace.unwrap_or_else(|| {
+            let rule = "lease/4, less if the acting window needs it";
+            merge.origins.insert(STOP_GRACE.key, Origin::Derived(rule));
+            stop_grace_for(lease, heartbeat, max_drift)
+        });
         Ok(MergedSettings {
             id,
             peers: peers.unwrap_or_default(),
@@ -131,10 +148,10 @@ impl MergedSettings {
             state_dir,
             cluster_key_file,
             insecure: args.insecure || file.insecure.unwrap_or(false),
-            lease: lease.unwrap_or(DEFAULT_LEASE),
-            heartbeat: heartbeat.unwrap_or(DEFAULT_HEARTBEAT),
-            max_drift: max_drift.unwrap_or(DEFAULT_MAX_DRIFT),
-            stop_grace: stop_grace.unwrap_or(DEFAULT_STOP_GRACE),
+            lease,
+            heartbeat,
+            max_drift,
+            stop_grace,
             max_child_restarts: max_child_restarts.unwrap_or(DEFAULT_MAX_CHILD_RESTARTS),
             admin_token_file,
             log_format: log_format.unwrap_or(LogFormat::Text),
