@@ -93,6 +93,22 @@ pub use run::run_guard;
 /// The hidden first argument that makes the `tenure` binary run as a guard.
 pub const GUARD_SUBCOMMAND: &str = "__guard";
 
+/// The guard's name in `ps` and `top`: its `argv[0]` and its kernel name (`comm`, at most 15
+/// bytes). Re-executed through `/proc/self/exe`, it would otherwise show up as `exe`.
+pub const GUARD_PROCESS_NAME: &str = "tenure-guard";
+
+/// Names this process [`GUARD_PROCESS_NAME`] in `/proc/PID/comm` (`prctl(PR_SET_NAME)`), which
+/// `ps`, `top` and `pkill` show. Called first thing in guard mode; a failure only costs the
+/// name, so it is ignored.
+pub fn name_this_process() {
+    let _ = rustix::thread::set_name(c"tenure-guard");
+}
+
+const _: () = assert!(
+    GUARD_PROCESS_NAME.len() < 16,
+    "the kernel keeps 15 bytes of a process name"
+);
+
 /// Exit code: the deadline passed without an extension, and the child was stopped (or, when
 /// the deadline had passed before the guard started, never started).
 pub const EXIT_DEADLINE_PASSED: u8 = 120;

@@ -201,6 +201,38 @@ fn a_passed_deadline_kills_the_whole_group_within_grace_plus_kill_after() {
 }
 
 #[test]
+fn the_guard_is_named_tenure_guard_in_ps() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut cleanup = Cleanup::default();
+    let options = shell(
+        directory.path(),
+        HONOURS_TERM,
+        now() + 60_000 * MILLISECOND,
+        1_000,
+    );
+    let mut guard = GuardHandle::spawn(&tenure(), &options, &[]).unwrap();
+    let pid = guard.pid() as i32;
+    cleanup.watch(pid);
+    // The guard names itself before it starts the child, so once the child runs, it is named.
+    for child in read_pids(directory.path(), "pids") {
+        cleanup.watch(child);
+    }
+
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm, "tenure-guard\n");
+    let command_line = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        command_line.starts_with(b"tenure-guard\0__guard\0"),
+        "{:?}",
+        String::from_utf8_lossy(&command_line)
+    );
+
+    guard.stop().unwrap();
+    let (outcome, _) = wait_for_guard(&mut guard);
+    assert_eq!(outcome, GuardOutcome::Stopped(StopReason::StopRequested));
+}
+
+#[test]
 fn stop_gives_a_term_honouring_child_a_clean_exit() {
     let directory = tempfile::tempdir().unwrap();
     let mut cleanup = Cleanup::default();

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use tenure_node::cli::{Cli, CliCommand};
-use tenure_node::guard::{run_guard, GuardOptions, EXIT_GUARD_FAILED, GUARD_SUBCOMMAND};
+use tenure_node::guard::{
+    name_this_process, run_guard, GuardOptions, EXIT_GUARD_FAILED, GUARD_SUBCOMMAND,
+};
 use tenure_node::settings::RunSettings;
 
 /// Exit status of a configuration error (as clap's own usage errors).
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
 }
 
 fn guard(arguments: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    name_this_process();
     match GuardOptions::parse(arguments) {
         Ok(options) => {
             let stdin = std::io::stdin();
