@@ -193,6 +193,7 @@ fn acting_sink(settings: &RunSettings, child_stats: Arc<ChildStats>) -> Result<N
             kill_after: KILL_AFTER,
             max_restarts: settings.max_child_restarts,
             node_name: settings.members.own_name().to_string(),
+            log_format: settings.log_format,
         },
         child_stats,
     ))))

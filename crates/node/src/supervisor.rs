@@ -31,6 +31,7 @@ use tenure_core::{FencingToken, Instant};
 use tokio::io::unix::AsyncFd;
 use tracing::{debug, error, info, warn};
 
+use crate::cli::LogFormat;
 use crate::clock::BootClock;
 use crate::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
 use tenure_driver::ActingSink;
@@ -61,6 +62,8 @@ pub struct SupervisorSettings {
     pub max_restarts: u32,
     /// This node's name, for the daemon's environment.
     pub node_name: String,
+    /// tenure's log format, which the guard's own lines follow.
+    pub log_format: LogFormat,
 }
 
 /// Counters of the supervisor, shared with the metrics endpoint.
@@ -120,6 +123,7 @@ impl Supervisor {
             kill_after: self.settings.kill_after,
             command: self.settings.command.clone(),
             arguments: self.settings.arguments.clone(),
+            log_format: self.settings.log_format,
         };
         let name = OsString::from(&self.settings.node_name);
         let environment = [

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rustix::process::{kill_process, test_kill_process, Pid, Signal};
+use tenure_node::cli::LogFormat;
 use tenure_node::clock::BootClock;
 use tenure_node::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
 
@@ -44,6 +45,7 @@ fn millis(duration: Duration) -> u64 {
 /// Options running `sh -c script` in `directory`.
 fn shell(directory: &Path, script: &str, deadline_nanos: u64, stop_grace_ms: u64) -> GuardOptions {
     GuardOptions {
+        log_format: LogFormat::Text,
         deadline_nanos,
         stop_grace: Duration::from_millis(stop_grace_ms),
         kill_after: Duration::from_millis(1000),
