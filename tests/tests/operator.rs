@@ -14,7 +14,7 @@ use tenure_node::cluster::process::signal;
 /// A one-node cluster running `command`, with its stdout and stderr in files of `directory`.
 fn start_solo(directory: &Path, extra: &[&str], command: &[&str]) -> Child {
     let state = directory.join("state");
-    fs::create_dir(&state).unwrap();
+    fs::create_dir(&state).expect("create the state directory");
     let mut process = Command::new(tenure_binary());
     process
         .args(["run", "--id", "solo", "--state-dir"])
@@ -24,8 +24,8 @@ fn start_solo(directory: &Path, extra: &[&str], command: &[&str]) -> Child {
         .args(command)
         .current_dir(directory)
         .stdin(Stdio::null())
-        .stdout(File::create(directory.join("stdout")).unwrap())
-        .stderr(File::create(directory.join("stderr")).unwrap());
+        .stdout(File::create(directory.join("stdout")).expect("create the stdout file"))
+        .stderr(File::create(directory.join("stderr")).expect("create the stderr file"));
     for (variable, _) in std::env::vars_os() {
         if variable.to_string_lossy().starts_with("TENURE_") {
             process.env_remove(variable);
