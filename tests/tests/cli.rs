@@ -150,6 +150,99 @@ fn flags_beat_environment_beats_config_file_beats_defaults() {
 }
 
 #[test]
+fn environment_lists_with_blanks_and_boolean_spellings_are_accepted() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let dry_run = |environment: &[(&str, &str)]| {
+        let arguments = [
+            "run",
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:7101",
+            "--dry-run",
+        ];
+        let mut all = vec![("TENURE_STATE_DIR", state.as_str())];
+        all.extend_from_slice(environment);
+        run_tenure(&arguments, &all)
+    };
+
+    // Phase 1: blanks after the commas of TENURE_PEERS, and TENURE_INSECURE in the usual
+    // spellings of true, are read as meant.
+    let peers = ("TENURE_PEERS", "n2=127.0.0.1:7102, n3=127.0.0.1:7103");
+    for yes in ["1", "true", "TRUE", "yes", "Yes", "on"] {
+        let (status, stdout, stderr) = dry_run(&[peers, ("TENURE_INSECURE", yes)]);
+        assert!(status.success(), "TENURE_INSECURE={yes}: {stderr}");
+        assert!(stdout.contains("n1, n2, n3 (majority 2)"), "{stdout}");
+        assert!(stdout.contains("NONE (--insecure"), "{stdout}");
+    }
+
+    // Phase 2: the spellings of false leave --insecure off, so a key is required.
+    for no in ["0", "false", "No", "off"] {
+        let (status, _, stderr) = dry_run(&[peers, ("TENURE_INSECURE", no)]);
+        assert_eq!(status.code(), Some(2), "TENURE_INSECURE={no}: {stderr}");
+        assert!(stderr.contains("needs --cluster-key-file"), "{stderr}");
+    }
+
+    // Phase 3: a cluster of two is warned about on stderr, and still runs.
+    let (status, _, stderr) = dry_run(&[
+        ("TENURE_PEERS", "n2=127.0.0.1:7102"),
+        ("TENURE_INSECURE", "1"),
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: a cluster of 2 members tolerates no failure"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_lease_flag_sets_a_consistent_timing_at_both_ends_of_its_range() {
+    let directory = tempfile::tempdir().unwrap();
+    let state = directory.path().display().to_string();
+    let line = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    // (lease, derived heartbeat, derived stop grace)
+    let cases = [("250ms", "31ms", "31ms"), ("60s", "7s 500ms", "15s")];
+    for (lease, heartbeat, stop_grace) in cases {
+        let arguments = [
+            "run",
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:7101",
+            "--peer",
+            "n2=127.0.0.1:7102",
+            "--peer",
+            "n3=127.0.0.1:7103",
+            "--insecure",
+            "--state-dir",
+            &state,
+            "--lease",
+            lease,
+            "--dry-run",
+        ];
+        let (status, stdout, stderr) = run_tenure(&arguments, &[]);
+        assert!(status.success(), "--lease {lease}: {stderr}");
+        let shown = line(&stdout, "heartbeat");
+        assert!(
+            shown.contains(&format!("{heartbeat}   [default: lease/8]")),
+            "{stdout}"
+        );
+        let shown = line(&stdout, "stop grace");
+        assert!(
+            shown.starts_with(&format!("  stop grace      {stop_grace} (")),
+            "{stdout}"
+        );
+        assert!(shown.contains("[default: lease/4"), "{stdout}");
+    }
+}
+
+#[test]
 fn a_corrupt_state_file_stops_the_node_with_the_documented_error_and_is_left_untouched() {
     let directory = tempfile::tempdir().unwrap();
     let state_file = directory.path().join("state");

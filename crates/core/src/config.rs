@@ -45,6 +45,8 @@ pub const DEFAULT_MAX_DRIFT: f64 = DEFAULT_MAX_DRIFT_PPM as f64 / PPM as f64;
 pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(500);
 /// The default election jitter is this fraction of the lease: a quarter.
 pub const ELECTION_JITTER_LEASE_DIVISOR: u64 = 4;
+/// The default heartbeat is this fraction of the lease ([`ConfigParams::heartbeat_interval_for`]).
+pub const HEARTBEAT_LEASE_DIVISOR: u64 = 8;
 /// The default upper bound of the election jitter: a quarter of the default lease.
 pub const DEFAULT_ELECTION_JITTER_MAX: Duration =
     DEFAULT_LEASE_DURATION.mul_ratio(1, ELECTION_JITTER_LEASE_DIVISOR);
@@ -62,6 +64,11 @@ pub const DEFAULT_TIMING: TimingParams = TimingParams {
     election_jitter_max: DEFAULT_ELECTION_JITTER_MAX,
 };
 
+const _: () = assert!(
+    ConfigParams::heartbeat_interval_for(DEFAULT_LEASE_DURATION).as_nanos()
+        == DEFAULT_HEARTBEAT_INTERVAL.as_nanos(),
+    "the default heartbeat is the one the default lease derives"
+);
 const _: () = assert!(
     DEFAULT_TIMING.check().is_ok(),
     "the defaults pass the rules of Config::new"
@@ -154,6 +161,19 @@ impl ConfigParams {
             ceiling
         } else {
             Duration::from_nanos(hundredth.as_nanos().max(1))
+        }
+    }
+
+    /// The heartbeat interval for a lease of `lease_duration` when none is given: an eighth of
+    /// the lease (250 ms at the default 2 s), so that one lease setting gives the same eight
+    /// renewals per lease from 250 ms to a minute (protocol: Defaults). Never zero.
+    #[must_use]
+    pub const fn heartbeat_interval_for(lease_duration: Duration) -> Duration {
+        let eighth = lease_duration.mul_ratio(1, HEARTBEAT_LEASE_DIVISOR);
+        if eighth.as_nanos() == 0 {
+            Duration::from_nanos(1)
+        } else {
+            eighth
         }
     }
 
@@ -417,6 +437,22 @@ const fn round_ppm(max_drift: f64) -> u32 {
     }
 }
 
+/// How long the leader holds a lease of `lease_duration` per renewal under the drift bound
+/// `max_drift` (a fraction, clamped to [0, 0.1]): L·(1−ρ)/(1+ρ), as [`Config::lease_hold`]
+/// computes it once the configuration is valid (protocol: Leases). For callers that derive
+/// other timing from the lease before they build a `Config`.
+#[must_use]
+pub const fn lease_hold_for(lease_duration: Duration, max_drift: f64) -> Duration {
+    let max_drift_ppm = if max_drift >= 0.0 && max_drift <= MAX_DRIFT_PPM as f64 / PPM as f64 {
+        round_ppm(max_drift)
+    } else if max_drift > 0.0 {
+        MAX_DRIFT_PPM
+    } else {
+        0
+    };
+    lease_hold(lease_duration, max_drift_ppm)
+}
+
 /// L·(1−ρ)/(1+ρ), rounded down so the leader never claims more than the rule allows.
 const fn lease_hold(lease_duration: Duration, max_drift_ppm: u32) -> Duration {
     let drift = max_drift_ppm as u64;
@@ -433,6 +469,32 @@ mod tests {
             members: vec![NodeId(1), NodeId(2), NodeId(3)],
             ..ConfigParams::default()
         }
+    }
+
+    #[test]
+    fn the_heartbeat_follows_the_lease_by_an_eighth() {
+        let heartbeat = ConfigParams::heartbeat_interval_for;
+        assert_eq!(
+            heartbeat(DEFAULT_LEASE_DURATION),
+            DEFAULT_HEARTBEAT_INTERVAL
+        );
+        assert_eq!(
+            heartbeat(Duration::from_secs(60)),
+            Duration::from_millis(7_500)
+        );
+        assert_eq!(
+            heartbeat(Duration::from_millis(250)),
+            Duration::from_nanos(31_250_000)
+        );
+        assert_eq!(heartbeat(Duration::from_nanos(3)), Duration::from_nanos(1));
+        assert_eq!(
+            lease_hold_for(DEFAULT_LEASE_DURATION, DEFAULT_MAX_DRIFT),
+            lease_hold(DEFAULT_LEASE_DURATION, DEFAULT_MAX_DRIFT_PPM)
+        );
+        assert_eq!(
+            lease_hold_for(DEFAULT_LEASE_DURATION, 1.0),
+            lease_hold(DEFAULT_LEASE_DURATION, MAX_DRIFT_PPM)
+        );
     }
 
     #[test]

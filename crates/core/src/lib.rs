@@ -69,11 +69,12 @@ mod time;
 mod variant;
 
 pub use codec::{DecodeError, MAX_ENCODED_LEN, TRANSPORT_NOTICE_KIND};
+pub use config::lease_hold_for;
 pub use config::{
     Config, ConfigParams, ElectionOrder, TimingParams, DEFAULT_ELECTION_JITTER_MAX,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_DURATION, DEFAULT_MAX_DRIFT, DEFAULT_MAX_DRIFT_PPM,
-    DEFAULT_STOP_MARGIN, DEFAULT_TIMING, ELECTION_JITTER_LEASE_DIVISOR, MAX_CLUSTER_SIZE,
-    MAX_DRIFT_PPM, PPM,
+    DEFAULT_STOP_MARGIN, DEFAULT_TIMING, ELECTION_JITTER_LEASE_DIVISOR, HEARTBEAT_LEASE_DIVISOR,
+    MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM,
 };
 pub use config_error::{ConfigError, FieldNames, Param, ParamNames};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};

@@ -110,7 +110,8 @@ pub struct RunArgs {
     pub listen: Option<SocketAddr>,
 
     /// Another member and its UDP address; repeat for each (2 for a 3-node cluster, 4 for 5).
-    /// An entry for this node itself is skipped, so every node can be given the same list.
+    /// An entry for this node itself is skipped, so every node can be given the same list
+    /// (a warning names its address if it differs from --listen).
     /// HOST may be a DNS name; it is resolved again every 2 s, so pods may change IPs. In
     /// TENURE_PEERS, separate members with commas.
     #[arg(
@@ -147,13 +148,19 @@ pub struct RunArgs {
 
     /// Run a multi-node cluster WITHOUT authentication (a well-known all-zero key). Anyone
     /// who can send UDP to a node can then depose the leader and run the daemon twice. Only
-    /// for a demo on one machine.
-    #[arg(long, env = "TENURE_INSECURE", help_heading = "Cluster")]
+    /// for a demo on one machine. TENURE_INSECURE takes 1/0, true/false, yes/no or on/off.
+    #[arg(
+        long,
+        env = "TENURE_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Cluster"
+    )]
     pub insecure: bool,
 
     /// How long a lease lasts. Crash failover takes about one lease plus up to a quarter lease
     /// of election jitter. Every node must use the same value: nodes with another lease cannot
-    /// talk to this one. [default: 2s]
+    /// talk to this one. --heartbeat and --stop-grace follow it unless given, so --lease alone
+    /// sets a consistent timing from 250ms to 60s. [default: 2s]
     #[arg(
         long,
         env = "TENURE_LEASE",
@@ -164,7 +171,7 @@ pub struct RunArgs {
     pub lease: Option<Duration>,
 
     /// How often the leader renews its lease; below a third of --lease, so that a lease
-    /// survives lost heartbeats. [default: 250ms]
+    /// survives lost heartbeats. [default: lease/8, 250ms at the default lease]
     #[arg(
         long,
         env = "TENURE_HEARTBEAT",
@@ -187,7 +194,8 @@ pub struct RunArgs {
     /// How long the daemon gets to exit after SIGTERM before its process group gets SIGKILL.
     /// The leader stops acting this long plus 150 ms (the SIGKILL reserve) before its lease
     /// can end, so --stop-grace + 150ms + --heartbeat must stay below the lease shortened for
-    /// drift. [default: 500ms]
+    /// drift. [default: lease/4, less when that leaves the leader too short an acting window;
+    /// 500ms at the default lease]
     #[arg(
         long,
         env = "TENURE_STOP_GRACE",

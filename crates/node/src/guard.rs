@@ -81,6 +81,7 @@ mod run;
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::time::Timespec;
@@ -92,6 +93,22 @@ pub use run::run_guard;
 
 /// The hidden first argument that makes the `tenure` binary run as a guard.
 pub const GUARD_SUBCOMMAND: &str = "__guard";
+
+/// The guard's name in `ps` and `top`: its `argv[0]` and its kernel name (`comm`, at most 15
+/// bytes). Re-executed through `/proc/self/exe`, it would otherwise show up as `exe`.
+pub const GUARD_PROCESS_NAME: &str = "tenure-guard";
+
+/// Names this process [`GUARD_PROCESS_NAME`] in `/proc/PID/comm` (`prctl(PR_SET_NAME)`), which
+/// `ps`, `top` and `pkill` show. Called first thing in guard mode; a failure only costs the
+/// name, so it is ignored.
+pub fn name_this_process() {
+    let _ = rustix::thread::set_name(c"tenure-guard");
+}
+
+const _: () = assert!(
+    GUARD_PROCESS_NAME.len() < 16,
+    "the kernel keeps 15 bytes of a process name"
+);
 
 /// Exit code: the deadline passed without an extension, and the child was stopped (or, when
 /// the deadline had passed before the guard started, never started).
@@ -139,10 +156,30 @@ pub(super) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// One line on stderr, which the guard shares with tenure and the child, for the operator.
+/// Whether [`report`] writes JSON: set once by `run_guard` from `--log-format`. A process-wide
+/// flag because the guard is a process of its own, with one log format.
+static JSON_REPORTS: AtomicBool = AtomicBool::new(false);
+
+/// One line on stderr, which the guard shares with tenure and the child, for the operator: text,
+/// or with `--log-format json` one JSON object as tenure's own log lines are, so that every line
+/// tenure's log stream carries parses (docs/operations.md: Logs).
 pub(super) fn report(message: fmt::Arguments<'_>) {
+    let line = if JSON_REPORTS.load(Ordering::Relaxed) {
+        crate::logging::json_line(
+            "WARN",
+            &message.to_string(),
+            &[("source", GUARD_PROCESS_NAME)],
+        )
+    } else {
+        format!("tenure guard: {message}")
+    };
     // Nothing useful can be done if stderr is gone.
-    let _ = writeln!(io::stderr(), "tenure guard: {message}");
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// Makes [`report`] write in `format`.
+pub(super) fn set_report_format(format: crate::cli::LogFormat) {
+    JSON_REPORTS.store(format == crate::cli::LogFormat::Json, Ordering::Relaxed);
 }
 
 #[cfg(test)]

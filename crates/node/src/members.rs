@@ -222,11 +222,14 @@ impl fmt::Display for PeerAddress {
 impl FromStr for PeerSpec {
     type Err = String;
 
-    /// `NAME=HOST:PORT`.
+    /// `NAME=HOST:PORT`. Blanks around the entry and around the `=` are ignored, so that
+    /// `TENURE_PEERS="n2=a:1, n3=b:2"` reads as it was meant.
     fn from_str(text: &str) -> Result<PeerSpec, String> {
+        let text = text.trim();
         let (name, address) = text.split_once('=').ok_or_else(|| {
             format!("{text:?} is not NAME=HOST:PORT (for example n2=10.0.0.2:7101)")
         })?;
+        let (name, address) = (name.trim(), address.trim());
         validate_name(name).map_err(|problem| format!("{text:?}: {problem}"))?;
         Ok(PeerSpec {
             name: name.to_string(),
@@ -244,6 +247,20 @@ impl fmt::Display for PeerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blanks_around_a_peer_entry_are_ignored() {
+        for text in [
+            " n2=10.0.0.2:7101",
+            "n2 = 10.0.0.2:7101 ",
+            "\tn2=10.0.0.2:7101\n",
+        ] {
+            let peer: PeerSpec = text.parse().unwrap();
+            assert_eq!(peer.name, "n2", "{text:?}");
+            assert_eq!(peer.to_string(), "n2=10.0.0.2:7101", "{text:?}");
+        }
+        assert!("n 2=10.0.0.2:7101".parse::<PeerSpec>().is_err());
+    }
 
     #[test]
     fn ids_are_positions_in_the_sorted_names_on_every_node() {

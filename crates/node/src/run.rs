@@ -205,6 +205,7 @@ fn acting_sink(
             max_restarts: settings.max_child_restarts,
             node_name: settings.members.own_name().to_string(),
             health: settings.health.clone().map(Arc::new),
+            log_format: settings.log_format,
         },
         child_stats,
     )

@@ -34,8 +34,8 @@ use crate::small_file;
 use crate::wire::ClusterKey;
 use core_config::core_config;
 pub use core_config::{
-    human, DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
-    DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
+    heartbeat_for, human, stop_grace_for, DEFAULT_HEARTBEAT, DEFAULT_LEASE,
+    DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT, DEFAULT_STOP_GRACE, KILL_AFTER, STOP_RESERVE,
 };
 pub use sources::{check_config_text, Origin};
 use sources::{HealthSources, MergedSettings};
@@ -135,7 +135,7 @@ impl RunSettings {
                  that keeps its term and vote across restarts (e.g. /var/lib/tenure)",
             )
         })?;
-        let mut warnings = Vec::new();
+        let mut warnings = membership_warnings(&members, &merged.peers, merged.listen);
         let (key, key_source) = cluster_key(&merged, &members, &mut warnings)?;
         let config = core_config(
             &members,
@@ -234,6 +234,50 @@ fn health(sources: &HealthSources) -> Result<Option<HealthSettings>, SettingsErr
         grace,
         failures,
     }))
+}
+
+/// What is odd about the member set although the node can run: a cluster of two, and an entry
+/// for this node among the `--peer`s whose address is not `--listen`.
+///
+/// The self entry is a warning, not an error: the documented StatefulSet
+/// (deploy/kubernetes/) gives every pod the same `--peer` list of DNS names while each listens on
+/// 0.0.0.0, and a NAT or port mapping (Docker `-p`) may forward the address the others use to
+/// another one. So only what is certainly different is reported: another port, or another IP
+/// when both are IPs and `--listen` is not a wildcard address.
+fn membership_warnings(
+    members: &Members,
+    peers: &[PeerSpec],
+    listen: Option<SocketAddr>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if members.len() == 2 {
+        warnings.push(
+            "a cluster of 2 members tolerates no failure: a majority is both members, so \
+             either one down stops the cluster, which is worse than one node. Run 3 members \
+             (docs/operations.md: Quorum and failure tolerance)"
+                .to_string(),
+        );
+    }
+    let own = members.own_name();
+    let differs = |address: &PeerAddress, listen: SocketAddr| match address {
+        PeerAddress::Socket(socket) => {
+            socket.port() != listen.port()
+                || (!listen.ip().is_unspecified() && socket.ip() != listen.ip())
+        }
+        PeerAddress::Host { port, .. } => *port != listen.port(),
+    };
+    for peer in peers.iter().filter(|peer| peer.name == own) {
+        if let Some(listen) = listen.filter(|listen| differs(&peer.address, *listen)) {
+            warnings.push(format!(
+                "--peer {peer} names this node (--id {own}) with the address {}, but it \
+                 listens on --listen {listen}: the other members send to {} and cannot reach \
+                 this node unless a NAT or port mapping forwards it to {listen}. The entry is \
+                 skipped; correct whichever address is wrong",
+                peer.address, peer.address
+            ));
+        }
+    }
+    warnings
 }
 
 /// The other members' addresses, by id.
@@ -491,6 +535,58 @@ mod tests {
             Some(Origin::File(_))
         ));
         assert_eq!(settings.command.unwrap().1, vec![OsString::from("5")]);
+    }
+
+    #[test]
+    fn a_cluster_of_two_and_a_self_entry_elsewhere_are_warned_about() {
+        let directory = tempfile::tempdir().unwrap();
+        let key = key_file(directory.path());
+        // A key file only its owner reads, so that the only warnings are the member set's.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let state = directory.path().display().to_string();
+        let warnings = |peers: &[&str]| {
+            let mut all = vec![
+                "--id",
+                "n1",
+                "--listen",
+                "10.0.0.1:7101",
+                "--state-dir",
+                &state,
+                "--cluster-key-file",
+                &key,
+            ];
+            for peer in peers {
+                all.extend(["--peer", peer]);
+            }
+            load(&all).unwrap().warnings
+        };
+
+        // Three members, the self entry at the address listened on: nothing to say.
+        assert!(warnings(&["n1=10.0.0.1:7101", "n2=10.0.0.2:7101", "n3=10.0.0.3:7101"]).is_empty());
+        // A host name with the listened port cannot be checked without DNS: nothing either.
+        assert!(warnings(&["n1=node1.example:7101", "n2=h:1", "n3=h:2"]).is_empty());
+
+        // Two members tolerate no failure.
+        let two = warnings(&["n2=10.0.0.2:7101"]);
+        assert_eq!(two.len(), 1, "{two:?}");
+        assert!(two[0].contains("2 members tolerates no failure"), "{two:?}");
+
+        // A self entry at another IP or port names both addresses.
+        for entry in [
+            "n1=10.0.0.9:7101",
+            "n1=10.0.0.1:7999",
+            "n1=node1.example:7999",
+        ] {
+            let found = warnings(&[entry, "n2=10.0.0.2:7101", "n3=10.0.0.3:7101"]);
+            assert_eq!(found.len(), 1, "{entry}: {found:?}");
+            let address = entry.trim_start_matches("n1=");
+            assert!(
+                found[0].contains(&format!("with the address {address}")),
+                "{found:?}"
+            );
+            assert!(found[0].contains("--listen 10.0.0.1:7101"), "{found:?}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use crate::cli::LogFormat;
 use crate::clock::BootClock;
 use crate::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
 use crate::health_check::{HealthChecker, HealthSettings};
@@ -65,6 +66,8 @@ pub struct SupervisorSettings {
     pub node_name: String,
     /// How the daemon's health is checked, if it is (protocol: Health-gated acting).
     pub health: Option<Arc<HealthSettings>>,
+    /// tenure's log format, which the guard's own lines follow.
+    pub log_format: LogFormat,
 }
 
 /// Counters of the supervisor, shared with the metrics endpoint.
@@ -139,6 +142,7 @@ impl Supervisor {
             kill_after: self.settings.kill_after,
             command: self.settings.command.clone(),
             arguments: self.settings.arguments.clone(),
+            log_format: self.settings.log_format,
         };
         let name = OsString::from(&self.settings.node_name);
         let environment = [

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rustix::process::{kill_process, test_kill_process, Pid, Signal};
+use tenure_node::cli::LogFormat;
 use tenure_node::clock::BootClock;
 use tenure_node::guard::{GuardHandle, GuardOptions, GuardOutcome, StopReason};
 
@@ -44,6 +45,7 @@ fn millis(duration: Duration) -> u64 {
 /// Options running `sh -c script` in `directory`.
 fn shell(directory: &Path, script: &str, deadline_nanos: u64, stop_grace_ms: u64) -> GuardOptions {
     GuardOptions {
+        log_format: LogFormat::Text,
         deadline_nanos,
         stop_grace: Duration::from_millis(stop_grace_ms),
         kill_after: Duration::from_millis(1000),
@@ -198,6 +200,38 @@ fn a_passed_deadline_kills_the_whole_group_within_grace_plus_kill_after() {
         wait_until_gone(grandchild, SLACK),
         "the grandchild survived"
     );
+}
+
+#[test]
+fn the_guard_is_named_tenure_guard_in_ps() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut cleanup = Cleanup::default();
+    let options = shell(
+        directory.path(),
+        HONOURS_TERM,
+        now() + 60_000 * MILLISECOND,
+        1_000,
+    );
+    let mut guard = GuardHandle::spawn(&tenure(), &options, &[]).unwrap();
+    let pid = guard.pid() as i32;
+    cleanup.watch(pid);
+    // The guard names itself before it starts the child, so once the child runs, it is named.
+    for child in read_pids(directory.path(), "pids") {
+        cleanup.watch(child);
+    }
+
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm, "tenure-guard\n");
+    let command_line = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        command_line.starts_with(b"tenure-guard\0__guard\0"),
+        "{:?}",
+        String::from_utf8_lossy(&command_line)
+    );
+
+    guard.stop().unwrap();
+    let (outcome, _) = wait_for_guard(&mut guard);
+    assert_eq!(outcome, GuardOutcome::Stopped(StopReason::StopRequested));
 }
 
 #[test]

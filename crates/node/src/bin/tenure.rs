@@ -8,8 +8,11 @@ use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use tenure_node::cli::{Cli, CliCommand};
-use tenure_node::guard::{run_guard, GuardOptions, EXIT_GUARD_FAILED, GUARD_SUBCOMMAND};
+use tenure_node::cli::{Cli, CliCommand, LogFormat};
+use tenure_node::guard::{
+    name_this_process, run_guard, GuardOptions, EXIT_GUARD_FAILED, GUARD_SUBCOMMAND,
+};
+use tenure_node::logging::json_line;
 use tenure_node::settings::RunSettings;
 
 /// Exit status of a configuration error (as clap's own usage errors).
@@ -50,10 +53,20 @@ fn main() -> ExitCode {
                 print!("{}", settings.describe());
                 return ExitCode::SUCCESS;
             }
+            let log_format = settings.log_format;
             match tenure_node::run::run(settings) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    eprintln!("tenure run: {error}");
+                    // The last line of the log stream, in its format.
+                    match log_format {
+                        LogFormat::Json => {
+                            eprintln!(
+                                "{}",
+                                json_line("ERROR", &format!("tenure run: {error}"), &[])
+                            );
+                        }
+                        LogFormat::Text => eprintln!("tenure run: {error}"),
+                    }
                     ExitCode::FAILURE
                 }
             }
@@ -67,6 +80,7 @@ fn main() -> ExitCode {
 }
 
 fn guard(arguments: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
+    name_this_process();
     match GuardOptions::parse(arguments) {
         Ok(options) => {
             let stdin = std::io::stdin();

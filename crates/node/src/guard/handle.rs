@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
 
-use super::{GuardOptions, GuardOutcome, GUARD_SUBCOMMAND};
+use super::{GuardOptions, GuardOutcome, GUARD_PROCESS_NAME, GUARD_SUBCOMMAND};
 
 /// tenure's side of a running guard.
 ///
@@ -42,6 +42,7 @@ impl GuardHandle {
         GuardOptions::parse(options.to_arguments())
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let mut process = Command::new(executable)
+            .arg0(GUARD_PROCESS_NAME)
             .arg(GUARD_SUBCOMMAND)
             .args(options.to_arguments())
             .envs(environment.iter().map(|(key, value)| (key, value)))

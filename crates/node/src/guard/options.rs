@@ -4,6 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::time::Duration;
 
 use super::MAX_GUARD_WAIT;
+use crate::cli::LogFormat;
 
 /// The guard's configuration: its command line after `__guard`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,13 +19,15 @@ pub struct GuardOptions {
     pub command: OsString,
     /// Its arguments.
     pub arguments: Vec<OsString>,
+    /// How the guard writes its own lines to stderr: tenure's `--log-format`.
+    pub log_format: LogFormat,
 }
 
 /// A guard command line that does not parse. The message says what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{0}; usage: tenure __guard --deadline-ns NANOSECONDS --stop-grace-ms MILLISECONDS \
-     --kill-after-ms MILLISECONDS -- COMMAND [ARGUMENTS...]"
+     --kill-after-ms MILLISECONDS [--log-format json] -- COMMAND [ARGUMENTS...]"
 )]
 pub struct GuardUsageError(String);
 
@@ -37,6 +40,7 @@ impl GuardOptions {
         let mut deadline_nanos = None;
         let mut stop_grace_ms = None;
         let mut kill_after_ms = None;
+        let mut log_format = None;
         loop {
             let Some(flag) = arguments.next() else {
                 return Err(GuardUsageError(
@@ -45,6 +49,13 @@ impl GuardOptions {
             };
             if flag == "--" {
                 break;
+            }
+            if flag == "--log-format" {
+                if log_format.is_some() {
+                    return Err(GuardUsageError(format!("{flag:?} given twice")));
+                }
+                log_format = Some(parse_log_format(arguments.next())?);
+                continue;
             }
             let slot = match flag.to_str() {
                 Some("--deadline-ns") => &mut deadline_nanos,
@@ -89,6 +100,7 @@ impl GuardOptions {
             kill_after,
             command,
             arguments: arguments.collect(),
+            log_format: log_format.unwrap_or(LogFormat::Text),
         })
     }
 
@@ -104,9 +116,11 @@ impl GuardOptions {
             whole_milliseconds(self.stop_grace).to_string().into(),
             "--kill-after-ms".into(),
             whole_milliseconds(self.kill_after).to_string().into(),
-            "--".into(),
-            self.command.clone(),
         ];
+        if self.log_format == LogFormat::Json {
+            arguments.extend(["--log-format".into(), "json".into()]);
+        }
+        arguments.extend(["--".into(), self.command.clone()]);
         arguments.extend(self.arguments.iter().cloned());
         arguments
     }
@@ -128,6 +142,17 @@ pub(super) fn parse_decimal(text: &OsStr) -> Option<u64> {
     text.parse().ok()
 }
 
+/// The value of the guard's `--log-format`.
+fn parse_log_format(value: Option<OsString>) -> Result<LogFormat, GuardUsageError> {
+    match value.as_ref().and_then(|value| value.to_str()) {
+        Some("json") => Ok(LogFormat::Json),
+        Some("text") => Ok(LogFormat::Text),
+        _ => Err(GuardUsageError(
+            "\"--log-format\" needs text or json".to_string(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +172,7 @@ mod tests {
             kill_after: Duration::from_millis(1000),
             command: "sh".into(),
             arguments: arguments(&["-c", "exec sleep 1", "--deadline-ns"]),
+            log_format: LogFormat::Text,
         }
     }
 
@@ -184,6 +210,19 @@ mod tests {
         let parsed = GuardOptions::parse(odd.to_arguments()).unwrap();
         assert_eq!(parsed.stop_grace, Duration::from_millis(1));
         assert_eq!(parsed.kill_after, Duration::from_millis(2));
+        // The JSON log format travels; the text format is the default and is left out.
+        let json = GuardOptions {
+            log_format: LogFormat::Json,
+            ..sample_options()
+        };
+        assert_eq!(GuardOptions::parse(json.to_arguments()), Ok(json.clone()));
+        assert!(!sample_options()
+            .to_arguments()
+            .contains(&OsString::from("--log-format")));
+        assert!(parse(&["--log-format", "xml", "--", "sh"])
+            .unwrap_err()
+            .to_string()
+            .contains("needs text or json"));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use rustix::io::Errno;
 
 use super::child::{spawn_child, StopResult, SupervisedChild};
 use super::control::{ControlCommand, ControlParser};
-use super::{poll_timeout, report, GuardOptions, GuardOutcome, StopReason, MAX_POLL_WAIT};
+use super::{
+    poll_timeout, report, set_report_format, GuardOptions, GuardOutcome, StopReason, MAX_POLL_WAIT,
+};
 use crate::clock::BootClock;
 
 /// Runs the guard: starts the child, watches the deadline, the control pipe and the child,
@@ -18,6 +20,7 @@ use crate::clock::BootClock;
 /// `control` is the read end of the control pipe (standard input in guard mode). It is read
 /// with raw `read` calls, so nothing else may buffer it (use `stdin().as_fd()`, not `stdin()`).
 pub fn run_guard(options: &GuardOptions, control: impl AsFd) -> GuardOutcome {
+    set_report_format(options.log_format);
     let clock = BootClock::new();
     // A deadline already past means the lease it stood for is gone: starting the child now
     // would let it act outside every lease, however briefly.
@@ -136,12 +139,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::cli::LogFormat;
 
     #[test]
     fn a_past_deadline_never_starts_the_child() {
         let directory = tempfile::tempdir().unwrap();
         let marker = directory.path().join("started");
         let options = GuardOptions {
+            log_format: LogFormat::Text,
             deadline_nanos: BootClock::new().now_nanos(),
             stop_grace: Duration::ZERO,
             kill_after: Duration::from_millis(1),
@@ -159,6 +164,7 @@ mod tests {
     #[test]
     fn a_missing_command_is_reported() {
         let options = GuardOptions {
+            log_format: LogFormat::Text,
             deadline_nanos: u64::MAX,
             stop_grace: Duration::ZERO,
             kill_after: Duration::from_millis(1),

@@ -22,12 +22,13 @@ use crate::members::Members;
 
 /// Default lease: crash failover takes about one lease (protocol: Defaults).
 pub const DEFAULT_LEASE: Duration = std_duration(tenure_core::DEFAULT_LEASE_DURATION);
-/// Default renewal period: eight renewals per lease.
+/// Default renewal period at the default lease: eight renewals per lease
+/// ([`heartbeat_for`] derives it for any lease).
 pub const DEFAULT_HEARTBEAT: Duration = std_duration(tenure_core::DEFAULT_HEARTBEAT_INTERVAL);
 /// Default drift bound ρ.
 pub const DEFAULT_MAX_DRIFT: f64 = tenure_core::DEFAULT_MAX_DRIFT;
-/// Default SIGTERM-to-SIGKILL grace of the daemon. The binary's own: the core knows only the
-/// stop margin it leads to.
+/// Default SIGTERM-to-SIGKILL grace of the daemon at the default lease ([`stop_grace_for`]
+/// derives it for any lease). The binary's own: the core knows only the stop margin it leads to.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(500);
 /// Default restart budget of a daemon that exits on its own.
 pub const DEFAULT_MAX_CHILD_RESTARTS: u32 = 3;
@@ -44,6 +45,12 @@ const _: () = assert!(
 const _: () = assert!(
     DEFAULT_STOP_GRACE.as_nanos() <= MAX_GUARD_WAIT.as_nanos(),
     "the default stop grace is one the guard accepts"
+);
+const _: () = assert!(
+    stop_grace_for(DEFAULT_LEASE, DEFAULT_HEARTBEAT, DEFAULT_MAX_DRIFT).as_nanos()
+        == DEFAULT_STOP_GRACE.as_nanos()
+        && heartbeat_for(DEFAULT_LEASE).as_nanos() == DEFAULT_HEARTBEAT.as_nanos(),
+    "the default lease derives the default heartbeat and stop grace, as before they were derived"
 );
 const _: () = assert!(
     timing(
@@ -91,6 +98,37 @@ pub(super) fn core_config(
         .map(Arc::new)
         .map_err(|problem| error(problem.display_with(&Flags).to_string()))
 }
+
+/// The heartbeat when `--heartbeat` is not given: the core's share of the lease, an eighth.
+pub const fn heartbeat_for(lease: Duration) -> Duration {
+    std_duration(ConfigParams::heartbeat_interval_for(core_duration(lease)))
+}
+
+/// The stop grace when `--stop-grace` is not given: a quarter of the lease, but at most half
+/// of what the held lease leaves after the SIGKILL reserve and one heartbeat, and at most the
+/// guard's longest wait. So one `--lease` gives a consistent timing from 250 ms to a minute:
+/// the acting window (lease held − stop grace − reserve) stays above the heartbeat by at least
+/// the same again, and at the default 2 s lease this is the 500 ms the default has always been
+/// (docs/operations.md: Tuning). Zero when the lease cannot even cover the reserve; the core
+/// then refuses the configuration with its own error.
+pub const fn stop_grace_for(lease: Duration, heartbeat: Duration, max_drift: f64) -> Duration {
+    let hold = tenure_core::lease_hold_for(core_duration(lease), max_drift).as_nanos() as u128;
+    let budget = hold
+        .saturating_sub(STOP_RESERVE.as_nanos())
+        .saturating_sub(heartbeat.as_nanos());
+    let mut grace = lease.as_nanos() / STOP_GRACE_LEASE_DIVISOR;
+    if grace > budget / 2 {
+        grace = budget / 2;
+    }
+    if grace > MAX_GUARD_WAIT.as_nanos() {
+        grace = MAX_GUARD_WAIT.as_nanos();
+    }
+    // At most an hour, so it fits in a u64 of nanoseconds.
+    Duration::from_nanos(grace as u64)
+}
+
+/// The derived stop grace is at most this fraction of the lease.
+const STOP_GRACE_LEASE_DIVISOR: u128 = 4;
 
 /// A duration as an operator writes it (`2s`, `250ms`, `1s 960ms 396us 39ns`).
 pub fn human(duration: Duration) -> String {
@@ -233,6 +271,57 @@ mod tests {
                 MAX_GUARD_WAIT * 2
             ),
             "--stop-grace 2h is longer than the maximum of one hour"
+        );
+    }
+
+    #[test]
+    fn one_lease_derives_a_valid_timing_from_250_ms_to_a_minute() {
+        let members = Members::new("n1", ["n2", "n3"]).unwrap();
+        let shortest = Duration::from_millis(250);
+        let longest = Duration::from_secs(60);
+        // Every 10 ms across the range, then the bounds themselves, at the default drift and at
+        // the largest the core accepts.
+        let steps = (longest - shortest).as_millis() / 10;
+        let leases = (0..=steps as u32)
+            .map(|step| shortest + Duration::from_millis(10) * step)
+            .chain([longest]);
+        for lease in leases {
+            for max_drift in [0.0, DEFAULT_MAX_DRIFT, 0.1] {
+                let heartbeat = heartbeat_for(lease);
+                let stop_grace = stop_grace_for(lease, heartbeat, max_drift);
+                let config = core_config(&members, lease, heartbeat, max_drift, stop_grace)
+                    .unwrap_or_else(|problem| {
+                        panic!(
+                            "--lease {} --max-drift {max_drift}: {}",
+                            human(lease),
+                            problem.0
+                        )
+                    });
+                assert_eq!(heartbeat, lease / 8, "--lease {}", human(lease));
+                assert!(stop_grace <= lease / 4, "--lease {}", human(lease));
+                assert!(!stop_grace.is_zero(), "--lease {}", human(lease));
+                // The acting window exceeds the heartbeat, with the margin the derivation keeps.
+                let hold = Duration::from(config.lease_hold());
+                let acting_window = hold - stop_grace - STOP_RESERVE;
+                assert!(acting_window > heartbeat, "--lease {}", human(lease));
+            }
+        }
+
+        // The default lease derives exactly the defaults, and the long end its quarter.
+        assert_eq!(heartbeat_for(DEFAULT_LEASE), Duration::from_millis(250));
+        assert_eq!(
+            stop_grace_for(DEFAULT_LEASE, DEFAULT_HEARTBEAT, DEFAULT_MAX_DRIFT),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            stop_grace_for(longest, heartbeat_for(longest), DEFAULT_MAX_DRIFT),
+            Duration::from_secs(15)
+        );
+        // A lease too short for the SIGKILL reserve derives no grace, and the core refuses it.
+        let tiny = Duration::from_millis(100);
+        assert_eq!(
+            stop_grace_for(tiny, heartbeat_for(tiny), DEFAULT_MAX_DRIFT),
+            Duration::ZERO
         );
     }
 

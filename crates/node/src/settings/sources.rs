@@ -15,8 +15,7 @@ use clap::ArgMatches;
 use serde::Deserialize;
 
 use super::core_config::{
-    DEFAULT_HEARTBEAT, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
-    DEFAULT_STOP_GRACE,
+    heartbeat_for, stop_grace_for, DEFAULT_LEASE, DEFAULT_MAX_CHILD_RESTARTS, DEFAULT_MAX_DRIFT,
 };
 use super::{error, SettingsError};
 use crate::cli::{parse_duration, LogFormat, RunArgs};
@@ -32,6 +31,8 @@ pub enum Origin {
     Flag(&'static str),
     Environment(&'static str),
     File(PathBuf),
+    /// Not given: derived from other settings, by the rule shown (`lease/8`).
+    Derived(&'static str),
     Default,
 }
 
@@ -41,6 +42,7 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => write!(f, "{flag}"),
             Origin::Environment(variable) => write!(f, "${variable}"),
             Origin::File(path) => write!(f, "config file {}", path.display()),
+            Origin::Derived(rule) => write!(f, "default: {rule}"),
             Origin::Default => f.write_str("default"),
         }
     }
@@ -97,10 +99,8 @@ impl MergedSettings {
         let file_peers = file.peers.map(|table| merge.file_peers(table));
         let cli_peers = (!args.peers.is_empty()).then_some(args.peers);
         let peers = merge.pick(&PEERS, cli_peers, file_peers)?;
-        let file_listen = file.listen.map(|text| merge.file_address("listen", &text));
-        let listen = merge.pick(&LISTEN, args.listen, file_listen)?;
-        let file_http = file.http.map(|text| merge.file_address("http", &text));
-        let http = merge.pick(&HTTP, args.http, file_http)?;
+        let listen = merge.address(&LISTEN, args.listen, file.listen)?;
+        let http = merge.address(&HTTP, args.http, file.http)?;
         let state_dir = merge.pick(&STATE_DIR, args.state_dir, file.state_dir.map(in_file))?;
         let cluster_key_file = merge.pick(
             &CLUSTER_KEY_FILE,
@@ -126,6 +126,8 @@ impl MergedSettings {
         let log_format = merge.pick(&LOG_FORMAT, args.log_format, file.log_format.map(Ok))?;
         let log_level = merge.pick(&LOG_LEVEL, args.log_level, file.log_level.map(Ok))?;
         let command = merge.command(args.command, file.command);
+        let (lease, heartbeat, max_drift, stop_grace) =
+            merge.timing(lease, heartbeat, max_drift, stop_grace);
         Ok(MergedSettings {
             id,
             peers: peers.unwrap_or_default(),
@@ -134,10 +136,10 @@ impl MergedSettings {
             state_dir,
             cluster_key_file,
             insecure: args.insecure || file.insecure.unwrap_or(false),
-            lease: lease.unwrap_or(DEFAULT_LEASE),
-            heartbeat: heartbeat.unwrap_or(DEFAULT_HEARTBEAT),
-            max_drift: max_drift.unwrap_or(DEFAULT_MAX_DRIFT),
-            stop_grace: stop_grace.unwrap_or(DEFAULT_STOP_GRACE),
+            lease,
+            heartbeat,
+            max_drift,
+            stop_grace,
             max_child_restarts: max_child_restarts.unwrap_or(DEFAULT_MAX_CHILD_RESTARTS),
             health,
             admin_token_file,
@@ -341,6 +343,30 @@ impl Merge<'_> {
         }
     }
 
+    /// The timing as given, with the defaults filled in: the heartbeat and stop grace follow
+    /// the lease unless given (docs/operations.md: Tuning).
+    fn timing(
+        &mut self,
+        lease: Option<Duration>,
+        heartbeat: Option<Duration>,
+        max_drift: Option<f64>,
+        stop_grace: Option<Duration>,
+    ) -> (Duration, Duration, f64, Duration) {
+        let lease = lease.unwrap_or(DEFAULT_LEASE);
+        let max_drift = max_drift.unwrap_or(DEFAULT_MAX_DRIFT);
+        let heartbeat = heartbeat.unwrap_or_else(|| {
+            self.origins
+                .insert(HEARTBEAT.key, Origin::Derived("lease/8"));
+            heartbeat_for(lease)
+        });
+        let stop_grace = stop_grace.unwrap_or_else(|| {
+            let rule = "lease/4, less if the acting window needs it";
+            self.origins.insert(STOP_GRACE.key, Origin::Derived(rule));
+            stop_grace_for(lease, heartbeat, max_drift)
+        });
+        (lease, heartbeat, max_drift, stop_grace)
+    }
+
     /// The health-check settings, each by precedence like every other setting.
     fn health(
         &mut self,
@@ -403,6 +429,17 @@ impl Merge<'_> {
                     .map_err(|problem| self.file_error("peers", &problem))
             })
             .collect()
+    }
+
+    /// An address setting: the command line's, else the file's text parsed.
+    fn address(
+        &mut self,
+        key: &Key,
+        command_line: Option<SocketAddr>,
+        file: Option<String>,
+    ) -> Result<Option<SocketAddr>, SettingsError> {
+        let file = file.map(|text| self.file_address(key.key, &text));
+        self.pick(key, command_line, file)
     }
 
     fn file_address(&self, key: &str, text: &str) -> Result<SocketAddr, SettingsError> {
