@@ -660,3 +660,55 @@ fn minute_of(time: &str) -> Option<i64> {
     let minute: i64 = time.get(14..16)?.parse().ok()?;
     Some(day * 24 * 60 + hour * 60 + minute)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for one node's daemon: a process whose command line names dagster and whose
+    /// environment carries a node and a token, as the real daemon's does.
+    fn fake_daemon(node: &str, token: u64, marker: &str) -> std::process::Child {
+        Command::new("sh")
+            .args(["-c", &format!("sleep 3; : dagster fake {marker}")])
+            .env("TENURE_NODE_ID", node)
+            .env("TENURE_FENCING_TOKEN", token.to_string())
+            .spawn()
+            .expect("sh runs")
+    }
+
+    /// Runs the watcher for `duration` while `daemons` run, and returns what it saw.
+    fn watch_for(duration: Duration) -> (u64, usize) {
+        let watched = Arc::new(Mutex::new(Watched::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (watched, stop) = (watched.clone(), stop.clone());
+            thread::spawn(move || watch(&watched, &stop))
+        };
+        thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().expect("the watcher ends");
+        let watched = watched.lock().expect("not poisoned");
+        (watched.overlaps, watched.daemons.len())
+    }
+
+    #[test]
+    fn the_watcher_sees_two_daemon_trees_at_once_and_not_one() {
+        // One daemon: no overlap, however long it runs.
+        let mut one = fake_daemon("test-n1", 7, "one");
+        let (overlaps, trees) = watch_for(Duration::from_millis(300));
+        one.kill().expect("kill");
+        one.wait().expect("reap");
+        assert_eq!(overlaps, 0);
+        assert!(trees >= 1, "the watcher saw the daemon");
+        // Two daemons of different nodes at once: every poll while both run is an overlap.
+        let mut first = fake_daemon("test-n1", 8, "two");
+        let mut second = fake_daemon("test-n2", 9, "two");
+        let (overlaps, trees) = watch_for(Duration::from_millis(300));
+        for child in [&mut first, &mut second] {
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+        }
+        assert!(overlaps > 0, "two daemon trees at once went unseen");
+        assert!(trees >= 2);
+    }
+}
