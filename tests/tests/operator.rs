@@ -111,3 +111,41 @@ fn with_json_logs_every_line_on_stderr_parses_guard_lines_included() {
         "no line of tenure's own:\n{text}"
     );
 }
+
+#[test]
+fn a_daemon_that_fails_for_good_makes_tenure_exit_3_when_asked_to() {
+    // docs/operations.md: Exit statuses of `tenure run`. A daemon that always exits 1, with no
+    // restarts: the node hands leadership over and, with --exit-on-daemon-failure, exits 3.
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let extra = ["--max-child-restarts", "0", "--exit-on-daemon-failure"];
+    let mut tenure = start_solo(directory.path(), &extra, &["sh", "-c", "exit 1"]);
+    let status = wait_for_exit(
+        &mut tenure,
+        Duration::from_secs(10) + SLACK,
+        directory.path(),
+    );
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the exit status says the daemon failed"
+    );
+    let stderr = fs::read_to_string(directory.path().join("stderr")).expect("read stderr");
+    assert!(stderr.contains("the daemon failed for good"), "{stderr}");
+
+    // Without the flag the node stays on as a member: still running after the same failure.
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let extra = ["--max-child-restarts", "0"];
+    let mut tenure = start_solo(directory.path(), &extra, &["sh", "-c", "exit 1"]);
+    thread::sleep(Duration::from_secs(3));
+    assert!(
+        tenure.try_wait().expect("poll tenure").is_none(),
+        "tenure exited without --exit-on-daemon-failure"
+    );
+    signal(tenure.id() as i32, Signal::TERM);
+    let status = wait_for_exit(
+        &mut tenure,
+        Duration::from_secs(5) + SLACK,
+        directory.path(),
+    );
+    assert_eq!(status.code(), Some(0));
+}

@@ -216,6 +216,18 @@ pub struct RunArgs {
     )]
     pub max_child_restarts: Option<u32>,
 
+    /// When the daemon fails for good on this node (its restarts ran out), hand leadership
+    /// over and exit with status 3, as `consul lock -child-exit-code` reports a failed child,
+    /// instead of staying on as a member. For a supervisor (systemd, Kubernetes) that should
+    /// see the failure. TENURE_EXIT_ON_DAEMON_FAILURE takes 1/0, true/false, yes/no or on/off.
+    #[arg(
+        long,
+        env = "TENURE_EXIT_ON_DAEMON_FAILURE",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        help_heading = "Child"
+    )]
+    pub exit_on_daemon_failure: bool,
+
     /// A health check of the daemon: a shell command, run with `sh -c` in the daemon's
     /// environment (with TENURE_FENCING_TOKEN); exit status 0 is healthy. After
     /// --health-failures failed checks in a row, the leader stops the daemon and hands

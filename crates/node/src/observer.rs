@@ -32,6 +32,9 @@ use tenure_driver::{ActingState, Counters, Health, Observation, Observer, Status
 pub struct Shared {
     pub info: NodeInfo,
     snapshot: Mutex<Snapshot>,
+    /// Set when the daemon failed for good and `--exit-on-daemon-failure` asked the node to
+    /// shut down for it.
+    daemon_failed: std::sync::atomic::AtomicBool,
 }
 
 /// What does not change while the node runs.
@@ -140,12 +143,19 @@ impl Shared {
                 term_jumps: TermJumps::default(),
                 health: Health::default(),
             }),
+            daemon_failed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// A copy of the latest snapshot.
     pub fn snapshot(&self) -> Snapshot {
         self.lock().clone()
+    }
+
+    /// Whether the node shut down because its daemon failed for good.
+    pub fn daemon_failed(&self) -> bool {
+        self.daemon_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Marks the driver loop as ended, for the health check.
@@ -217,6 +227,9 @@ pub struct NodeObserver {
     last_role: RoleKind,
     /// Whether the end of the boot quarantine is still to be logged.
     quarantine_pending: bool,
+    /// With `--exit-on-daemon-failure`: where to ask for a shutdown once the daemon failed
+    /// for good.
+    exit_on_daemon_failure: Option<tokio::sync::mpsc::Sender<tenure_driver::Command>>,
 }
 
 impl NodeObserver {
@@ -232,7 +245,36 @@ impl NodeObserver {
             last_failed_round: None,
             last_role: RoleKind::Follower,
             quarantine_pending: true,
+            exit_on_daemon_failure: None,
         }
+    }
+
+    /// Shuts the node down through `commands` once the daemon failed for good
+    /// (`--exit-on-daemon-failure`): it hands leadership over first, as on SIGTERM.
+    pub fn exit_on_daemon_failure(
+        mut self,
+        commands: tokio::sync::mpsc::Sender<tenure_driver::Command>,
+    ) -> NodeObserver {
+        self.exit_on_daemon_failure = Some(commands);
+        self
+    }
+
+    /// The daemon ended for good while this node could act: with `--exit-on-daemon-failure`,
+    /// shut down so that the exit status says so.
+    fn daemon_lost(&mut self) {
+        let Some(commands) = self.exit_on_daemon_failure.take() else {
+            return;
+        };
+        self.shared
+            .daemon_failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        error!(
+            "the daemon failed for good; --exit-on-daemon-failure: handing leadership over and \
+             exiting with status 3"
+        );
+        // A full queue means commands are pending already; a shutdown among them or not, the
+        // flag above makes the exit status say that the daemon failed.
+        let _ = commands.try_send(tenure_driver::Command::Shutdown);
     }
 
     /// Logs a role change: at `info`, except the churn of failed election rounds (becoming a
@@ -497,7 +539,12 @@ impl Observer for NodeObserver {
             | Observation::CampaignHeld { .. }
             | Observation::HealthCheckFailed { .. }
             | Observation::HealthRecovered { .. }
-            | Observation::Unhealthy(_) => log_acting(observation),
+            | Observation::Unhealthy(_) => {
+                if matches!(observation, Observation::ChildLost(_)) {
+                    self.daemon_lost();
+                }
+                log_acting(observation);
+            }
             Observation::ResignCommand(..)
             | Observation::Shutdown(_)
             | Observation::HandedOver(_)

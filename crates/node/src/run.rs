@@ -38,6 +38,19 @@ use tenure_driver::{ActingSink, Clock as _, Command, Driver, DriverError, Health
 #[derive(Debug)]
 pub struct RunError(pub String);
 
+/// How `tenure run` ended without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// A graceful shutdown after SIGTERM or SIGINT: exit status 0.
+    ShutDown,
+    /// A shutdown after the daemon failed for good (`--exit-on-daemon-failure`): exit status
+    /// [`EXIT_DAEMON_FAILED`].
+    DaemonFailed,
+}
+
+/// The exit status of `tenure run` after its daemon failed for good.
+pub const EXIT_DAEMON_FAILED: u8 = 3;
+
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -45,7 +58,7 @@ impl std::fmt::Display for RunError {
 }
 
 /// Runs a node until it is shut down (`Ok`) or fails.
-pub fn run(settings: RunSettings) -> Result<(), RunError> {
+pub fn run(settings: RunSettings) -> Result<RunOutcome, RunError> {
     logging::init(settings.log_format, &settings.log_level);
     announce(&settings);
 
@@ -82,7 +95,7 @@ async fn run_node(
     settings: RunSettings,
     state_file: StateFile,
     incarnation: u64,
-) -> Result<(), RunError> {
+) -> Result<RunOutcome, RunError> {
     let clock = BootClock::new();
     let members = settings.members.clone();
     let (socket, http_listener) = bind(&settings).await?;
@@ -103,6 +116,7 @@ async fn run_node(
     // Health check results go from the supervisor's checkers to the driver (protocol:
     // Health-gated acting); a handful queue at most, since the driver reads them as they come.
     let (health_results, health_receiver) = mpsc::channel(8);
+    let (commands, command_receiver) = mpsc::channel(16);
     let sink = acting_sink(&settings, child_stats, health_results)?;
     // The transport raises the incarnation in the state file when peers refuse it, and the
     // storage keeps whatever the file holds, so both share it.
@@ -121,7 +135,7 @@ async fn run_node(
         clock,
         storage: StateStorage::shared(state_file, members.clone(), incarnation),
         sink,
-        observer: NodeObserver::new(shared.clone()),
+        observer: observer(&shared, &settings, &commands),
         entropy: entropy(),
     };
     let mut driver = Driver::new(settings.config.clone(), members.own_id(), parts)
@@ -135,7 +149,6 @@ async fn run_node(
         );
     }
 
-    let (commands, command_receiver) = mpsc::channel(16);
     let named = |(_, address): &(NodeId, PeerAddress)| matches!(address, PeerAddress::Host { .. });
     if settings.peer_addresses.iter().any(named) {
         tokio::spawn(resolve_peers(peers, members.clone()));
@@ -145,6 +158,21 @@ async fn run_node(
     }
     tokio::spawn(handle_signals(commands)?);
     finish(driver.run(command_receiver).await, &shared)
+}
+
+/// The node's observer; with `--exit-on-daemon-failure` it asks for a shutdown through
+/// `commands` once the daemon failed for good.
+fn observer(
+    shared: &Arc<Shared>,
+    settings: &RunSettings,
+    commands: &mpsc::Sender<Command>,
+) -> NodeObserver {
+    let observer = NodeObserver::new(shared.clone());
+    if settings.exit_on_daemon_failure {
+        observer.exit_on_daemon_failure(commands.clone())
+    } else {
+        observer
+    }
 }
 
 /// Binds the UDP socket the other members reach this node on and, with `--http`, the HTTP
@@ -240,12 +268,16 @@ fn spawn_http(
 }
 
 /// Reports how the election loop ended.
-fn finish(result: Result<(), DriverError>, shared: &Shared) -> Result<(), RunError> {
+fn finish(result: Result<(), DriverError>, shared: &Shared) -> Result<RunOutcome, RunError> {
     shared.driver_ended();
     match result {
+        Ok(()) if shared.daemon_failed() => {
+            info!("shut down after the daemon failed for good; exit status 3");
+            Ok(RunOutcome::DaemonFailed)
+        }
         Ok(()) => {
             info!("shut down cleanly");
-            Ok(())
+            Ok(RunOutcome::ShutDown)
         }
         Err(problem) => {
             error!(%problem, "the election loop failed; exiting (the deadline guard stops the child)");

@@ -87,6 +87,8 @@ pub struct RunSettings {
     pub max_drift: f64,
     pub stop_grace: Duration,
     pub max_child_restarts: u32,
+    /// Exit with status 3 once the daemon failed for good (`--exit-on-daemon-failure`).
+    pub exit_on_daemon_failure: bool,
     /// The daemon's health checks, if any (protocol: Health-gated acting).
     pub health: Option<HealthSettings>,
     pub admin_token: Option<String>,
@@ -169,6 +171,7 @@ impl RunSettings {
             max_drift: merged.max_drift,
             stop_grace: merged.stop_grace,
             max_child_restarts: merged.max_child_restarts,
+            exit_on_daemon_failure: merged.exit_on_daemon_failure,
             health,
             admin_token,
             admin_token_file: merged.admin_token_file,

@@ -13,6 +13,7 @@ use tenure_node::guard::{
     name_this_process, run_guard, GuardOptions, EXIT_GUARD_FAILED, GUARD_SUBCOMMAND,
 };
 use tenure_node::logging::json_line;
+use tenure_node::run::{RunOutcome, EXIT_DAEMON_FAILED};
 use tenure_node::settings::RunSettings;
 
 /// Exit status of a configuration error (as clap's own usage errors).
@@ -55,7 +56,8 @@ fn main() -> ExitCode {
             }
             let log_format = settings.log_format;
             match tenure_node::run::run(settings) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(RunOutcome::ShutDown) => ExitCode::SUCCESS,
+                Ok(RunOutcome::DaemonFailed) => ExitCode::from(EXIT_DAEMON_FAILED),
                 Err(error) => {
                     // The last line of the log stream, in its format.
                     match log_format {

@@ -59,6 +59,8 @@ pub(super) struct MergedSettings {
     pub state_dir: Option<PathBuf>,
     pub cluster_key_file: Option<PathBuf>,
     pub insecure: bool,
+    /// `--exit-on-daemon-failure`.
+    pub exit_on_daemon_failure: bool,
     pub lease: Duration,
     pub heartbeat: Duration,
     pub max_drift: f64,
@@ -136,6 +138,8 @@ impl MergedSettings {
             state_dir,
             cluster_key_file,
             insecure: args.insecure || file.insecure.unwrap_or(false),
+            exit_on_daemon_failure: args.exit_on_daemon_failure
+                || file.exit_on_daemon_failure.unwrap_or(false),
             lease,
             heartbeat,
             max_drift,
@@ -291,6 +295,7 @@ struct FileSettings {
     state_dir: Option<PathBuf>,
     cluster_key_file: Option<PathBuf>,
     insecure: Option<bool>,
+    exit_on_daemon_failure: Option<bool>,
     lease: Option<String>,
     heartbeat: Option<String>,
     max_drift: Option<f64>,
