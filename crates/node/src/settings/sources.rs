@@ -109,20 +109,15 @@ impl MergedSettings {
             args.cluster_key_file,
             file.cluster_key_file.map(in_file),
         )?;
-        let file_lease = file.lease.map(|text| merge.file_duration("lease", &text));
-        let lease = merge.pick(&LEASE, args.lease, file_lease)?;
-        let file_heartbeat = file
-            .heartbeat
-            .map(|text| merge.file_duration("heartbeat", &text));
-        let heartbeat = merge.pick(&HEARTBEAT, args.heartbeat, file_heartbeat)?;
+        let lease = merge.duration(&LEASE, args.lease, file.lease)?;
+        let heartbeat = merge.duration(&HEARTBEAT, args.heartbeat, file.heartbeat)?;
         let max_drift = merge.pick(&MAX_DRIFT, args.max_drift, file.max_drift.map(Ok))?;
-        let file_grace = file
-            .stop_grace
-            .map(|text| merge.file_duration("stop_grace", &text));
-        let stop_grace = merge.pick(&STOP_GRACE, args.stop_grace, file_grace)?;
-        let file_restarts = file.max_child_restarts.map(Ok);
-        let max_child_restarts =
-            merge.pick(&MAX_CHILD_RESTARTS, args.max_child_restarts, file_restarts)?;
+        let stop_grace = merge.duration(&STOP_GRACE, args.stop_grace, file.stop_grace)?;
+        let max_child_restarts = merge.pick(
+            &MAX_CHILD_RESTARTS,
+            args.max_child_restarts,
+            file.max_child_restarts.map(Ok),
+        )?;
         let file_token = file.admin_token_file.map(in_file);
         let admin_token_file = merge.pick(&ADMIN_TOKEN_FILE, args.admin_token_file, file_token)?;
         let log_format = merge.pick(&LOG_FORMAT, args.log_format, file.log_format.map(Ok))?;
@@ -138,8 +133,10 @@ impl MergedSettings {
             state_dir,
             cluster_key_file,
             insecure: args.insecure || file.insecure.unwrap_or(false),
-            exit_on_daemon_failure: args.exit_on_daemon_failure
-                || file.exit_on_daemon_failure.unwrap_or(false),
+            exit_on_daemon_failure: either(
+                args.exit_on_daemon_failure,
+                file.exit_on_daemon_failure,
+            ),
             lease,
             heartbeat,
             max_drift,
@@ -436,6 +433,17 @@ impl Merge<'_> {
             .collect()
     }
 
+    /// A duration setting: the command line's, else the file's text parsed.
+    fn duration(
+        &mut self,
+        key: &Key,
+        command_line: Option<Duration>,
+        file: Option<String>,
+    ) -> Result<Option<Duration>, SettingsError> {
+        let file = file.map(|text| self.file_duration(key.key, &text));
+        self.pick(key, command_line, file)
+    }
+
     /// An address setting: the command line's, else the file's text parsed.
     fn address(
         &mut self,
@@ -461,6 +469,11 @@ impl Merge<'_> {
         let path = self.file_path.clone().unwrap_or_default();
         error(format!("config file {}: {key}: {problem}", path.display()))
     }
+}
+
+/// A switch set on the command line or in the file.
+fn either(command_line: bool, file: Option<bool>) -> bool {
+    command_line || file.unwrap_or(false)
 }
 
 /// The directory of the `--config` file; empty (the working directory) without one.
