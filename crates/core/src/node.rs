@@ -395,6 +395,7 @@ impl Node {
     /// as soon as nothing else stops it. The driver calls it when an operator resumes a paused
     /// node. Releasing is as safe as holding: when an election starts cannot break a lease.
     pub fn handle_campaign_release(&mut self, now: Instant) {
+        self.advance_now(now);
         let before = self.snapshot();
         self.expire(now);
         self.campaign_hold_until = None;
@@ -415,10 +416,12 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.role {
             Role::Leader(leader) => Some(leader.next_heartbeat_at.min(self.window_until(leader))),
+            // A hold (or a later `not_before`) may have moved the earliest election past the
+            // delay drawn before it: then wake when it ends, not at the past instant.
             Role::Follower {
                 election_at: Some(at),
                 ..
-            } => Some(*at),
+            } => Some((*at).max(self.election_base())),
             Role::Follower {
                 election_at: None, ..
             } => Some(self.election_base()),

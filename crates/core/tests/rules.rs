@@ -1205,6 +1205,34 @@ fn handovers_go_round_the_ring_when_peers_are_equally_up_to_date() {
 }
 
 #[test]
+fn a_hold_over_a_drawn_election_delay_wakes_the_node_when_it_ends_not_before() {
+    // protocol: Campaign holds. A delay drawn before the hold must not leave a deadline in the
+    // past for as long as the hold lasts: the driver would spin on it.
+    let mut node = follower(three(), N2, 3);
+    node.handle_timeout(at(2_000), 0);
+    assert_eq!(
+        node.poll_timeout(),
+        Some(at(2_020)),
+        "rank 1 at a cold start"
+    );
+    node.handle_campaign_hold(at(2_005), at(5_000));
+    assert_eq!(node.poll_timeout(), Some(at(5_000)));
+    node.handle_timeout(at(2_020), 0);
+    assert_eq!(node.role(), RoleKind::Follower, "held");
+    assert_eq!(
+        node.poll_timeout(),
+        Some(at(5_000)),
+        "no deadline in the past"
+    );
+    node.handle_timeout(at(5_000), 0);
+    assert_eq!(
+        node.role(),
+        RoleKind::PreCandidate,
+        "the delay had passed: at once"
+    );
+}
+
+#[test]
 fn a_released_hold_lets_the_node_campaign_at_once() {
     // protocol: Campaign holds. An operator resumes a paused node: the hold ends now.
     let mut node = follower(three(), N1, 3);

@@ -378,6 +378,10 @@ where
 
     fn message(&mut self, envelope: Envelope) {
         let now = self.clock.now();
+        if self.paused {
+            // Renewed before every input that could start a campaign: a TimeoutNow too.
+            self.hold_for_pause(now);
+        }
         let received = self.node.handle_message(now, envelope);
         self.counters
             .count_received(envelope.message.kind(), received);
@@ -427,8 +431,10 @@ where
         }
     }
 
-    /// Holds campaigns for one lease from `now`: longer than any timer the core sets while a
-    /// follower waits, so the next timer renews it before it ends.
+    /// Holds campaigns for one lease from `now`. While paused the driver renews the hold
+    /// before every timer and every message, the only inputs that can start a campaign (an
+    /// election timer, a `TimeoutNow`), so it never runs out however long a healthy leader
+    /// keeps this follower's timer from firing.
     fn hold_for_pause(&mut self, now: Instant) {
         let lease = self.node.config().lease_duration();
         self.node.handle_campaign_hold(now, now + lease);

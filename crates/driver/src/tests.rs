@@ -500,3 +500,54 @@ async fn a_passing_check_starts_the_count_over() {
         })
         .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_follower_of_a_healthy_leader_refuses_its_timeout_now_leases_later() {
+    // protocol: Campaign holds. A healthy leader's heartbeats keep the follower's election
+    // timer from firing, so a pause renewed only at timers would lapse after one lease and a
+    // later TimeoutNow would make the paused node lead.
+    local()
+        .run_until(async {
+            let mut harness = harness(&[1, 2, 3], false);
+            let _driver = harness.spawn();
+            advance(2_100).await;
+            let (reply, answer) = oneshot::channel();
+            harness
+                .commands
+                .send(Command::Pause { reply })
+                .await
+                .expect("driver alive");
+            assert!(
+                !answer.await.expect("an answer"),
+                "a follower was not leading"
+            );
+            // Five leases of heartbeats from leader 2, one every 250 ms.
+            for seq in 1..=40 {
+                let heartbeat = Envelope {
+                    from: NodeId(2),
+                    to: NodeId(1),
+                    message: Message::Heartbeat { term: Term(1), seq },
+                };
+                harness.inbox.send(heartbeat).expect("driver alive");
+                advance(250).await;
+            }
+            harness.log.borrow_mut().clear();
+            let timeout_now = Envelope {
+                from: NodeId(2),
+                to: NodeId(1),
+                message: Message::TimeoutNow { term: Term(1) },
+            };
+            harness.inbox.send(timeout_now).expect("driver alive");
+            advance(1).await;
+            let campaigned = harness.steps().iter().any(|step| {
+                matches!(step, Step::Send(envelope)
+                    if envelope.message.kind() == MessageKind::RequestVote)
+            });
+            assert!(
+                !campaigned,
+                "a paused node campaigned: {:?}",
+                harness.steps()
+            );
+        })
+        .await;
+}
