@@ -486,22 +486,8 @@ fn watch(watched: &Mutex<Watched>, stop: &AtomicBool) {
 
 /// Every live process of a daemon tree: (pid, node, token).
 fn daemon_processes() -> Vec<(i32, String, u64)> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(command_line) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let command_line = String::from_utf8_lossy(&command_line);
+    for (pid, command_line) in tenure_node::cluster::process::command_lines() {
         // tenure's deadline guard names the daemon in its arguments and carries its
         // environment, but it is tenure's, not the daemon's.
         if !command_line.contains("dagster")
@@ -515,7 +501,8 @@ fn daemon_processes() -> Vec<(i32, String, u64)> {
         if tenure_harness::procfs::stat(pid).is_none() {
             continue;
         }
-        if let Some((node, token)) = tenure_identity(&entry.path()) {
+        let process = PathBuf::from(format!("/proc/{pid}"));
+        if let Some((node, token)) = tenure_identity(&process) {
             found.push((pid, node, token));
         }
     }

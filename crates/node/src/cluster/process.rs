@@ -47,30 +47,31 @@ pub fn exit_with_parent(command: &mut Command, signal: Signal) {
 /// the calling process. Zombies are skipped: they have ended and only await reaping.
 pub fn processes_mentioning(marker: &str) -> Vec<i32> {
     let own = std::process::id();
+    command_lines()
+        .into_iter()
+        .filter(|(pid, command_line)| {
+            !u32::try_from(*pid).is_ok_and(|pid| pid == own)
+                && command_line.contains(marker)
+                && is_alive(*pid)
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// Every process in `/proc` with its command line (arguments joined by NUL, read lossily),
+/// zombies included; empty if `/proc` cannot be read.
+pub fn command_lines() -> Vec<(i32, String)> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if u32::try_from(pid).is_ok_and(|pid| pid == own) {
-            continue;
-        }
-        let Ok(command_line) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let command_line = String::from_utf8_lossy(&command_line);
-        if command_line.contains(marker) && is_alive(pid) {
-            found.push(pid);
-        }
-    }
-    found
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let command_line = fs::read(entry.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&command_line).into_owned()))
+        })
+        .collect()
 }
 
 /// Whether `pid` is a live process (not a zombie).
