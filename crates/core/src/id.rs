@@ -14,7 +14,7 @@ pub struct Term(pub u64);
 /// The token a leader hands its child: the term it leads in. Successive acting leaders carry
 /// strictly increasing tokens, so a protected resource can reject a stale writer
 /// (protocol: The fencing token).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub u64);
 
 /// Terms above this are "out of range": a peer that sends one is dropped rather than obeyed,

@@ -57,12 +57,14 @@
 mod codec;
 mod config;
 mod config_error;
+mod election;
 mod id;
 mod invariant;
 mod leadership;
 mod message;
 mod node;
 mod output;
+pub mod store_lease;
 mod time;
 // Without the feature the variants exist only so `Config::breaks` can name them.
 #[cfg_attr(not(feature = "broken-variants"), allow(dead_code, unreachable_pub))]
@@ -77,6 +79,7 @@ pub use config::{
     MAX_CLUSTER_SIZE, MAX_DRIFT_PPM, PPM,
 };
 pub use config_error::{ConfigError, FieldNames, Param, ParamNames};
+pub use election::{Election, Summary};
 pub use id::{FencingToken, NodeId, Term, MAX_TERM, MAX_TERM_STEP};
 pub use invariant::Invariant;
 pub use leadership::Leadership;
@@ -86,6 +89,10 @@ pub use node::{
     NO_HEARTBEAT,
 };
 pub use output::{DropReason, Event, Output, PersistentState, Received, RoleKind};
+pub use store_lease::{
+    ExpiryJudge, Record, ReferenceStore, StoreLease, StoreLeaseConfig, StoreLeaseConfigError,
+    StoreLeaseParams, StoreOp, StoreOutcome, StoreReply, StoreRequest, StoreVariant,
+};
 pub use time::{Duration, Instant};
 #[cfg(feature = "broken-variants")]
 pub use variant::{UnknownVariant, Variant};

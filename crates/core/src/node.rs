@@ -1425,7 +1425,7 @@ struct Snapshot {
 /// two nodes that differ in it alone behave alike at every later `now`, so it takes no part in
 /// comparing or hashing, and a model checker sees the same states with it as without it.
 #[derive(Clone, Copy, Debug)]
-struct LatestNow(Instant);
+pub(crate) struct LatestNow(pub(crate) Instant);
 
 impl PartialEq for LatestNow {
     fn eq(&self, _other: &LatestNow) -> bool {

@@ -16,12 +16,15 @@ pub struct PersistentState {
 /// The order is the contract: a [`Output::Persist`] comes before every [`Output::Send`] that
 /// depends on it, so a driver that handles outputs strictly in order — and does not move past
 /// a `Persist` until it is durable — honours persist-before-send.
+///
+/// `M` is what the core sends: an [`Envelope`] for the quorum core, a
+/// [`crate::StoreRequest`] for the store-lease core (which never persists).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Output {
+pub enum Output<M = Envelope> {
     /// Make this state durable (write, fsync) before handling the next output.
     Persist(PersistentState),
-    /// Send this message. Loss, duplication and reordering are tolerated.
-    Send(Envelope),
+    /// Send this message (or store request). Loss, duplication and reordering are tolerated.
+    Send(M),
     /// Something an operator would want in the log or in metrics.
     Event(Event),
 }
