@@ -79,7 +79,15 @@ fn every_citation_in_the_repository_resolves() {
 fn every_rules_test_opens_with_the_citation_of_its_rule() {
     // One test per rule, each naming the heading it pins, as raft-rs's tests name the
     // sections of the Raft paper. The citations themselves are checked above.
-    let path = "crates/core/tests/rules.rs";
+    for path in [
+        "crates/core/tests/rules.rs",
+        "crates/core/tests/store_rules.rs",
+    ] {
+        check_rules_tests_open_with_citations(path);
+    }
+}
+
+fn check_rules_tests_open_with_citations(path: &str) {
     let text = fs::read_to_string(repository_root().join(path)).expect("read the rules tests");
     let lines: Vec<&str> = text.lines().collect();
     let mut tests = 0;

@@ -1,14 +1,15 @@
 //! The driver: the async event loop around the election core.
 //!
-//! [`Driver`] owns one [`tenure_core::Node`] and connects it to the world through five parts,
-//! each a trait so that the `tenure` binary and the simulation (`tenure-sim`) run this very
-//! loop with different implementations:
+//! [`Driver`] owns one election core, the quorum's [`tenure_core::Node`] or a
+//! [`tenure_core::StoreLease`] (any [`tenure_core::Election`]; protocol: Store leases), and
+//! connects it to the world through five parts, each a trait so that the `tenure` binary and
+//! the simulation (`tenure-sim`) run this very loop with different implementations:
 //!
 //! | part           | the binary                        | the simulation                       |
 //! |----------------|-----------------------------------|--------------------------------------|
-//! | [`Transport`]  | authenticated UDP                 | turmoil UDP, with loss and duplicates |
+//! | [`Transport`]  | authenticated UDP; a store client | turmoil UDP, with loss and duplicates |
 //! | [`Clock`]      | `CLOCK_BOOTTIME`                  | a per-host clock drifting within ±ρ   |
-//! | [`Storage`]    | the state file (write, fsync)     | a cell outside the host              |
+//! | [`Storage`]    | the state file; [`Stateless`]     | a cell outside the host              |
 //! | [`ActingSink`] | the child supervisor and its guard | a recorder that reports to the oracle |
 //! | [`Observer`]   | logs, metrics, the HTTP status    | the trace and the invariant oracle   |
 //!
@@ -52,13 +53,15 @@ use std::io;
 use std::sync::Arc;
 
 use tenure_core::{
-    CommandError, Config, Duration, Envelope, FencingToken, Instant, NewNodeError, Node, NodeId,
-    Output, PersistentState,
+    CommandError, Config, Duration, Election, Envelope, FencingToken, Instant, NewNodeError, Node,
+    NodeId, Output, PersistentState,
 };
 use tokio::sync::{mpsc, oneshot};
 
 pub use health::{Health, HealthCheck, HealthPolicy, HealthState, DEFAULT_HEALTH_FAILURES};
-pub use observe::{ActingState, Counters, Observation, Observer, Status};
+pub use observe::{
+    ActingState, Counters, Observation, Observer, ReceivedTraffic, SentTraffic, Status,
+};
 
 /// How many timeouts the driver handles back to back, without waiting, when the core keeps
 /// asking for a deadline that has already passed. The core never asks twice in a row (after
@@ -69,20 +72,23 @@ const MAX_IMMEDIATE_TIMEOUTS: u32 = 4;
 /// When the bound above is hit, the driver sleeps this long before trying again.
 const STUCK_TIMER_BACKOFF: tenure_core::Duration = tenure_core::Duration::from_millis(1);
 
-/// Datagrams between peers. Delivery is best effort: loss, duplication and reordering are
-/// tolerated by the protocol.
-pub trait Transport {
-    /// Sends `envelope` to `envelope.to`. Never fails from the driver's point of view: a
-    /// datagram that cannot be sent is as good as lost, and counting such losses is the
-    /// transport's business.
-    fn send(&mut self, envelope: Envelope) -> impl Future<Output = ()>;
+/// Datagrams between peers, or requests to a store and their replies. Delivery is best
+/// effort: loss, duplication and reordering are tolerated by both cores.
+///
+/// `Out` and `In` are the core's [`Election::Outbound`] and [`Election::Inbound`]: envelopes
+/// for the quorum (the default), store requests and replies for a store lease.
+pub trait Transport<Out = Envelope, In = Envelope> {
+    /// Sends `message` (an envelope to `envelope.to`, or a request to the store). Never fails
+    /// from the driver's point of view: a message that cannot be sent is as good as lost, and
+    /// counting such losses is the transport's business.
+    fn send(&mut self, message: Out) -> impl Future<Output = ()>;
 
-    /// The next envelope that arrived for this node. Datagrams that fail authentication or
+    /// The next message that arrived for this node. Datagrams that fail authentication or
     /// decoding are the transport's to count and drop; they never reach the driver.
     ///
     /// Must be cancel-safe: the driver drops this future whenever another branch of its
-    /// `select!` wins, and no envelope may be lost by that.
-    fn recv(&mut self) -> impl Future<Output = Envelope>;
+    /// `select!` wins, and no message may be lost by that.
+    fn recv(&mut self) -> impl Future<Output = In>;
 }
 
 /// The node's own monotonic clock (protocol: Time). Instants of different nodes are never
@@ -104,6 +110,24 @@ pub trait Storage {
     /// Stores `state`. Resolves only once the state is durable (written and synced): the
     /// driver sends nothing that depends on it before then.
     fn store(&mut self, state: PersistentState) -> impl Future<Output = io::Result<()>>;
+}
+
+/// The storage of a core that persists nothing locally: a store lease, whose state lives in
+/// the store. It loads nothing, and refuses to store, which would be a programmer error that
+/// stops the driver (and so the child) rather than act on state that was not kept.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stateless;
+
+impl Storage for Stateless {
+    fn load(&mut self) -> io::Result<Option<PersistentState>> {
+        Ok(None)
+    }
+
+    async fn store(&mut self, state: PersistentState) -> io::Result<()> {
+        Err(io::Error::other(format!(
+            "a store lease persists nothing locally, yet {state:?} was to be stored"
+        )))
+    }
 }
 
 /// Where acting happens: the supervised child in the binary, a recorder in the simulation.
@@ -182,9 +206,10 @@ pub enum DriverError {
     Acting(#[source] io::Error),
 }
 
-/// The event loop of one node. See the module docs.
-pub struct Driver<T, C, S, A, O, E> {
-    node: Node,
+/// The event loop of one node, around either election core (`N`: the quorum [`Node`] by
+/// default, or a [`tenure_core::StoreLease`]). See the module docs.
+pub struct Driver<T, C, S, A, O, E, N = Node> {
+    node: N,
     transport: T,
     clock: C,
     storage: S,
@@ -238,7 +263,7 @@ const _: () = assert!(
     "a timer that is due is handled at once"
 );
 
-impl<T, C, S, A, O, E> Driver<T, C, S, A, O, E>
+impl<T, C, S, A, O, E> Driver<T, C, S, A, O, E, Node>
 where
     T: Transport,
     C: Clock,
@@ -270,7 +295,28 @@ where
                 .is_none_or(|vote| Some(vote) == loaded.voted_for),
             "the core boots with the stored vote or none"
         );
-        Ok(Driver {
+        Ok(Driver::with_election(node, parts))
+    }
+}
+
+impl<T, C, S, A, O, E, N> Driver<T, C, S, A, O, E, N>
+where
+    N: Election,
+    N::Outbound: SentTraffic,
+    N::Inbound: ReceivedTraffic,
+    T: Transport<N::Outbound, N::Inbound>,
+    C: Clock,
+    S: Storage,
+    A: ActingSink,
+    O: Observer<N::Outbound, N::Inbound>,
+    E: FnMut() -> u64,
+{
+    /// A driver around an election core that is already booted: a
+    /// [`tenure_core::StoreLease`], whose state lives in the store (its storage is never
+    /// written), or a [`Node`] built by the caller.
+    #[must_use]
+    pub fn with_election(node: N, parts: Parts<T, C, S, A, O, E>) -> Self {
+        Driver {
             node,
             transport: parts.transport,
             clock: parts.clock,
@@ -289,7 +335,7 @@ where
             health: Health::default(),
             health_policy: HealthPolicy::default(),
             health_checks: None,
-        })
+        }
     }
 
     /// This driver with health-gated acting (protocol: Health-gated acting): `checks` carries
@@ -312,7 +358,7 @@ where
 
     /// The election core, for inspection.
     #[must_use]
-    pub fn node(&self) -> &Node {
+    pub fn node(&self) -> &N {
         &self.node
     }
 
@@ -376,15 +422,14 @@ where
 
     // ----- Inputs ---------------------------------------------------------------------------
 
-    fn message(&mut self, envelope: Envelope) {
+    fn message(&mut self, envelope: N::Inbound) {
         let now = self.clock.now();
         if self.paused {
             // Renewed before every input that could start a campaign: a TimeoutNow too.
             self.hold_for_pause(now);
         }
-        let received = self.node.handle_message(now, envelope);
-        self.counters
-            .count_received(envelope.message.kind(), received);
+        let received = self.node.handle_inbound(now, envelope);
+        envelope.count_received(received, &mut self.counters);
         self.observer
             .observe(now, &Observation::Received(envelope, received));
     }
@@ -436,7 +481,7 @@ where
     /// election timer, a `TimeoutNow`), so it never runs out however long a healthy leader
     /// keeps this follower's timer from firing.
     fn hold_for_pause(&mut self, now: Instant) {
-        let lease = self.node.config().lease_duration();
+        let lease = self.node.lease_duration();
         self.node.handle_campaign_hold(now, now + lease);
     }
 
@@ -511,7 +556,7 @@ where
         now: Instant,
         acted: Option<Duration>,
     ) -> (Result<(), CommandError>, Duration) {
-        let lease = self.node.config().lease_duration();
+        let lease = self.node.lease_duration();
         if acted.is_some_and(|acted| acted >= lease.mul_ratio(CAMPAIGN_HOLD_RESET_LEASES.into(), 1))
         {
             self.lost_leaderships = 0;
@@ -564,7 +609,7 @@ where
                 }
                 Output::Send(envelope) => {
                     self.transport.send(envelope).await;
-                    self.counters.count_sent(envelope.message.kind());
+                    envelope.count_sent(&mut self.counters);
                     let now = self.clock.now();
                     self.observer.observe(now, &Observation::Sent(envelope));
                 }
@@ -752,23 +797,24 @@ fn campaign_hold_leases(losses: u32) -> u32 {
 /// The node's status at `now`. A free function so that the driver can hand the status, which
 /// borrows the counters, to its own observer.
 #[must_use]
-fn status<'a>(
-    node: &Node,
+fn status<'a, N: Election>(
+    node: &N,
     acting: ActingState,
     counters: &'a Counters,
     health: &'a Health,
     now: Instant,
 ) -> Status<'a> {
+    let summary = node.summary();
     Status {
         now,
-        id: node.id(),
-        role: node.role(),
-        term: node.term(),
-        voted_for: node.voted_for(),
-        leader: node.leader(),
+        id: summary.id,
+        role: summary.role,
+        term: summary.term,
+        voted_for: summary.voted_for,
+        leader: summary.leader,
         leadership: node.leadership(now),
-        promise_until: node.promise_until(),
-        quarantine_until: node.quarantine_until(),
+        promise_until: summary.promise_until,
+        quarantine_until: summary.quarantine_until,
         acting,
         counters,
         health,
@@ -776,5 +822,7 @@ fn status<'a>(
     }
 }
 
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;

@@ -2,18 +2,22 @@
 //! node's [`Status`] with its [`Counters`]. Logs, metrics and the HTTP status page of the binary,
 //! and the trace and oracle of the simulation, are all [`Observer`]s.
 
+use std::fmt::Debug;
+
 use tenure_core::{
     CommandError, DropReason, Duration, Envelope, Event, FencingToken, Instant, Leadership,
-    MessageKind, NodeId, PersistentState, Received, RoleKind, Term,
+    MessageKind, NodeId, PersistentState, Received, RoleKind, StoreOp, StoreOutcome, StoreReply,
+    StoreRequest, Term,
 };
 
 use crate::health::Health;
 
 /// Receives the driver's reports. Both methods default to doing nothing, and `()` is the
-/// observer that ignores everything.
-pub trait Observer {
+/// observer that ignores everything. `Out` and `In` are what the core sends and receives
+/// (envelopes by default; store requests and replies for a store lease).
+pub trait Observer<Out = Envelope, In = Envelope> {
     /// One step of the driver, at local time `now`, in the order taken.
-    fn observe(&mut self, now: Instant, observation: &Observation) {
+    fn observe(&mut self, now: Instant, observation: &Observation<Out, In>) {
         let _ = (now, observation);
     }
 
@@ -23,19 +27,19 @@ pub trait Observer {
     }
 }
 
-impl Observer for () {}
+impl<Out, In> Observer<Out, In> for () {}
 
 /// One step of the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Observation {
+pub enum Observation<Out = Envelope, In = Envelope> {
     /// The core reported an event.
     Event(Event),
     /// A state was made durable.
     Persisted(PersistentState),
-    /// An envelope was handed to the transport.
-    Sent(Envelope),
-    /// An envelope arrived and the core accepted or dropped it.
-    Received(Envelope, Received),
+    /// An envelope (or store request) was handed to the transport.
+    Sent(Out),
+    /// An envelope (or store reply) arrived and the core accepted or dropped it.
+    Received(In, Received),
     /// The sink was told to start acting.
     ActingStarted {
         fencing_token: FencingToken,
@@ -141,6 +145,11 @@ pub struct Counters {
     pub received: [u64; MessageKind::ALL.len()],
     /// Received messages the core dropped, indexed like [`DropReason::ALL`].
     pub dropped: [u64; DropReason::ALL.len()],
+    /// Store requests sent, indexed like [`StoreOp::KINDS`] (a store lease only).
+    pub store_requests: [u64; StoreOp::KINDS.len()],
+    /// Store replies received, indexed like [`StoreOutcome::KINDS`]; timeouts are the core's
+    /// and are not replies.
+    pub store_replies: [u64; StoreOutcome::KINDS.len()],
     /// States made durable.
     pub persisted: u64,
     /// Calls of `handle_timeout`.
@@ -163,15 +172,47 @@ impl Counters {
         self.dropped[reason_index(reason)]
     }
 
-    pub(super) fn count_sent(&mut self, kind: MessageKind) {
-        self.sent[kind_index(kind)] += 1;
-    }
-
-    pub(super) fn count_received(&mut self, kind: MessageKind, received: Received) {
-        self.received[kind_index(kind)] += 1;
+    fn count_dropped(&mut self, received: Received) {
         if let Received::Dropped(reason) = received {
             self.dropped[reason_index(reason)] += 1;
         }
+    }
+}
+
+/// What the driver counts of what the core sends: messages by kind for the quorum, requests
+/// by kind for a store lease.
+pub trait SentTraffic: Copy + Debug + Eq {
+    fn count_sent(&self, counters: &mut Counters);
+}
+
+/// What the driver counts of what the core receives, and of what the core made of it.
+pub trait ReceivedTraffic: Copy + Debug + Eq {
+    fn count_received(&self, received: Received, counters: &mut Counters);
+}
+
+impl SentTraffic for Envelope {
+    fn count_sent(&self, counters: &mut Counters) {
+        counters.sent[kind_index(self.message.kind())] += 1;
+    }
+}
+
+impl ReceivedTraffic for Envelope {
+    fn count_received(&self, received: Received, counters: &mut Counters) {
+        counters.received[kind_index(self.message.kind())] += 1;
+        counters.count_dropped(received);
+    }
+}
+
+impl SentTraffic for StoreRequest {
+    fn count_sent(&self, counters: &mut Counters) {
+        counters.store_requests[self.op.kind_index()] += 1;
+    }
+}
+
+impl ReceivedTraffic for StoreReply {
+    fn count_received(&self, received: Received, counters: &mut Counters) {
+        counters.store_replies[self.outcome.kind_index()] += 1;
+        counters.count_dropped(received);
     }
 }
 

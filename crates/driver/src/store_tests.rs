@@ -1,0 +1,297 @@
+//! The driver around a store lease (protocol: Store leases), on a paused tokio clock, with a
+//! transport that answers from a [`ReferenceStore`] at once, or fails every request.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tenure_core::{
+    ExpiryJudge, Record, ReferenceStore, StoreLease, StoreLeaseConfig, StoreLeaseParams, StoreOp,
+    StoreOutcome, StoreReply, StoreRequest,
+};
+use tokio::time::Instant as TokioInstant;
+
+use super::*;
+
+const LEASE: Duration = Duration::from_secs(2);
+const STOP_MARGIN: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Request(StoreOp),
+    Start(FencingToken),
+    Extend,
+    Stop,
+}
+
+type Log = Rc<RefCell<Vec<Step>>>;
+
+struct TestClock {
+    origin: TokioInstant,
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Instant {
+        let elapsed = TokioInstant::now() - self.origin;
+        Instant::from_nanos(1_000_000_000 + elapsed.as_nanos() as u64)
+    }
+
+    async fn sleep_until(&self, deadline: Instant) {
+        let nanos = deadline.as_nanos().saturating_sub(1_000_000_000);
+        tokio::time::sleep_until(self.origin + std::time::Duration::from_nanos(nanos)).await;
+    }
+}
+
+/// Applies each request to a shared store at once; with `failing`, answers every request
+/// [`StoreOutcome::Failed`] instead.
+struct StoreTransport {
+    log: Log,
+    store: Rc<RefCell<ReferenceStore>>,
+    failing: bool,
+    replies: mpsc::UnboundedSender<StoreReply>,
+    inbox: mpsc::UnboundedReceiver<StoreReply>,
+}
+
+impl Transport<StoreRequest, StoreReply> for StoreTransport {
+    async fn send(&mut self, request: StoreRequest) {
+        self.log.borrow_mut().push(Step::Request(request.op));
+        let outcome = if self.failing {
+            StoreOutcome::Failed
+        } else {
+            self.store.borrow_mut().apply(Instant::ZERO, request)
+        };
+        let _ = self.replies.send(StoreReply {
+            id: request.id,
+            outcome,
+        });
+    }
+
+    async fn recv(&mut self) -> StoreReply {
+        match self.inbox.recv().await {
+            Some(reply) => reply,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A child that is gone as soon as it is asked to stop.
+struct TestSink {
+    log: Log,
+    stopping: bool,
+}
+
+impl ActingSink for TestSink {
+    async fn start(&mut self, fencing_token: FencingToken, _until: Instant) -> io::Result<()> {
+        self.log.borrow_mut().push(Step::Start(fencing_token));
+        Ok(())
+    }
+
+    async fn extend(&mut self, _acting_until: Instant) -> io::Result<()> {
+        self.log.borrow_mut().push(Step::Extend);
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> io::Result<()> {
+        self.log.borrow_mut().push(Step::Stop);
+        self.stopping = true;
+        Ok(())
+    }
+
+    async fn stopped(&mut self) {
+        if self.stopping {
+            self.stopping = false;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+struct Harness {
+    log: Log,
+    store: Rc<RefCell<ReferenceStore>>,
+    commands: mpsc::Sender<Command>,
+    run: tokio::task::JoinHandle<Result<(), DriverError>>,
+}
+
+/// Spawns a driver around a store lease for node `id` on the current `LocalSet`.
+fn spawn(id: u32, store: Rc<RefCell<ReferenceStore>>, failing: bool) -> Harness {
+    let log: Log = Rc::default();
+    let params = StoreLeaseParams::for_lease(LEASE, STOP_MARGIN, ExpiryJudge::Contenders);
+    let config = StoreLeaseConfig::new(params).expect("valid store-lease config");
+    let clock = TestClock {
+        origin: TokioInstant::now(),
+    };
+    let core = StoreLease::new(config, NodeId(id), clock.now());
+    let (replies, inbox) = mpsc::unbounded_channel();
+    let parts = Parts {
+        transport: StoreTransport {
+            log: log.clone(),
+            store: store.clone(),
+            failing,
+            replies,
+            inbox,
+        },
+        clock,
+        storage: Stateless,
+        sink: TestSink {
+            log: log.clone(),
+            stopping: false,
+        },
+        observer: (),
+        entropy: || 0_u64,
+    };
+    let (commands, command_receiver) = mpsc::channel(4);
+    let driver = Driver::with_election(core, parts);
+    let run = tokio::task::spawn_local(driver.run(command_receiver));
+    Harness {
+        log,
+        store,
+        commands,
+        run,
+    }
+}
+
+fn new_store() -> Rc<RefCell<ReferenceStore>> {
+    Rc::new(RefCell::new(ReferenceStore::new(
+        ExpiryJudge::Contenders,
+        LEASE,
+    )))
+}
+
+async fn advance(millis: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_node_takes_a_vacant_store_and_acts_under_its_token() {
+    // protocol: Store leases
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let harness = spawn(1, new_store(), false);
+
+            // Phase 1: the first read finds the record vacant; the acquisition follows at once
+            // and the child starts under the store's token.
+            advance(1).await;
+            let steps = harness.log.borrow().clone();
+            assert_eq!(
+                steps[..3],
+                [
+                    Step::Request(StoreOp::Read),
+                    Step::Request(StoreOp::Acquire { version: 0 }),
+                    Step::Start(FencingToken(1)),
+                ]
+            );
+
+            // Phase 2: renewals every L/8 extend the child's deadline, and nothing stops it.
+            harness.log.borrow_mut().clear();
+            advance(2_000).await;
+            let steps = harness.log.borrow().clone();
+            let renewals = steps
+                .iter()
+                .filter(|step| matches!(step, Step::Request(StoreOp::Renew { .. })))
+                .count();
+            assert!(
+                (7..=9).contains(&renewals),
+                "{renewals} renewals in 2 s: {steps:?}"
+            );
+            assert!(steps.contains(&Step::Extend));
+            assert!(!steps.contains(&Step::Stop));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_stops_the_child_before_releasing_the_record() {
+    // protocol: Graceful handover
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let harness = spawn(1, new_store(), false);
+            advance(500).await;
+            harness.log.borrow_mut().clear();
+
+            harness
+                .commands
+                .send(Command::Shutdown)
+                .await
+                .expect("driver alive");
+            let result = tokio::time::timeout(std::time::Duration::from_secs(5), harness.run)
+                .await
+                .expect("the driver returns after a shutdown")
+                .expect("the driver task did not panic");
+            assert!(result.is_ok(), "{result:?}");
+
+            // The child is stopped first, the release follows, and the record is vacant.
+            let steps = harness.log.borrow().clone();
+            let stop = steps.iter().position(|step| *step == Step::Stop);
+            let release = steps
+                .iter()
+                .position(|step| matches!(step, Step::Request(StoreOp::Release { .. })));
+            assert!(stop.is_some() && release.is_some(), "{steps:?}");
+            assert!(stop < release, "stop before release: {steps:?}");
+            let record = harness.store.borrow().record(Instant::ZERO);
+            assert_eq!(record.holder, None);
+            assert_eq!(record.token, FencingToken(1));
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_that_fails_every_request_never_lets_the_node_act() {
+    // protocol: The store-lease acting rule
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let harness = spawn(1, new_store(), true);
+            advance(10_000).await;
+            let steps = harness.log.borrow().clone();
+            assert!(
+                steps.iter().all(|step| matches!(step, Step::Request(_))),
+                "{steps:?}"
+            );
+            // One read per poll interval at most: the store is not hammered.
+            assert!(steps.len() <= 10_000 / 250 + 1, "{} requests", steps.len());
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_node_takes_over_only_a_lease_after_the_holder_went_quiet() {
+    // protocol: Who judges expiry
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let store = new_store();
+            let first = spawn(1, store.clone(), false);
+            advance(100).await;
+            let second = spawn(2, store.clone(), false);
+
+            // Phase 1: while the first renews, the second only reads.
+            advance(3_000).await;
+            assert!(!second
+                .log
+                .borrow()
+                .iter()
+                .any(|s| matches!(s, Step::Start(_))));
+
+            // Phase 2: the first dies silently (its task is gone: no renewal, no release).
+            first.run.abort();
+            let died = TokioInstant::now();
+            let deadline = died + std::time::Duration::from_secs(4);
+            while !second.log.borrow().contains(&Step::Start(FencingToken(2))) {
+                assert!(TokioInstant::now() < deadline, "no takeover within 4 s");
+                advance(10).await;
+            }
+
+            // Phase 3: not before a whole lease after its latest sighting of a new version,
+            // and at most a lease plus a poll plus a renew interval after the death.
+            let took = TokioInstant::now() - died;
+            assert!(
+                took >= std::time::Duration::from_millis(2_000 - 250),
+                "{took:?}"
+            );
+            assert!(
+                took <= std::time::Duration::from_millis(2_000 + 250 + 250 + 20),
+                "{took:?}"
+            );
+            let Record { holder, token, .. } = store.borrow().record(Instant::ZERO);
+            assert_eq!((holder, token), (Some(NodeId(2)), FencingToken(2)));
+        })
+        .await;
+}
