@@ -76,6 +76,10 @@ pub struct StoreLease {
     campaign_hold_until: Option<Instant>,
     /// No acquisition before this instant: set by our own release.
     not_before: Instant,
+    /// The token of a tenure this node released, while the store may still show it held: a
+    /// release whose outcome is unknown is sent again once per poll interval for as long as a
+    /// read shows the record held by us under this token (protocol: Graceful handover).
+    releasing: Option<FencingToken>,
     /// The largest fencing token any reply showed: a store that hands out a smaller or equal
     /// one on acquisition is broken, and we refuse to act on it (protocol: The fencing token).
     highest_token: FencingToken,
@@ -129,6 +133,7 @@ impl StoreLease {
             observed: None,
             campaign_hold_until: None,
             not_before: now,
+            releasing: None,
             highest_token: FencingToken(0),
             outputs: VecDeque::new(),
             latest_now: LatestNow(now),
@@ -154,8 +159,11 @@ impl StoreLease {
                 }
             }
             StoreOutcome::Conflict(record) => {
-                self.conflict(now, outstanding, record);
-                Received::Accepted
+                if self.conflict(now, outstanding, record) {
+                    Received::Accepted
+                } else {
+                    Received::Dropped(DropReason::OutOfRange)
+                }
             }
             StoreOutcome::Failed => {
                 self.failed(now, outstanding);
@@ -191,14 +199,10 @@ impl StoreLease {
     pub fn handle_resign(&mut self, now: Instant) -> Result<(), CommandError> {
         self.advance_now(now);
         self.expire(now);
-        let Role::Holder(tenure) = &mut self.role else {
+        if !matches!(self.role, Role::Holder(_)) {
             return Err(CommandError::NotLeader);
-        };
-        if tenure.resigning_since.is_none() {
-            tenure.resigning_since = Some(now);
-            let term = Term(tenure.token.0);
-            self.push(Output::Event(Event::ResignRequested { term }));
         }
+        self.resign(now);
         self.check_invariants(now);
         Ok(())
     }
@@ -217,6 +221,7 @@ impl StoreLease {
         }
         self.outstanding = None;
         self.become_contender(now);
+        self.releasing = Some(tenure.token);
         self.send(
             now,
             StoreOp::Release {
@@ -322,13 +327,25 @@ impl StoreLease {
     /// An applied request. Returns `false`, and takes the reply as [`StoreOutcome::Failed`],
     /// when the record contradicts the request: a broken or hostile store never makes us act.
     fn applied(&mut self, now: Instant, outstanding: Outstanding, record: Record) -> bool {
+        // Where contenders judge expiry, a write they cannot see (one that left the version as
+        // it was) must not count: they would time the older write (protocol: Who judges
+        // expiry).
+        let new_version = |seen: Option<u64>| {
+            self.config.judge() == ExpiryJudge::Store || seen != Some(record.version)
+        };
         let consistent = match outstanding.op {
             StoreOp::Read => true,
             StoreOp::Release { .. } => record.holder.is_none(),
-            StoreOp::Acquire { .. } => {
-                record.holder == Some(self.id) && record.token > self.highest_token
+            StoreOp::Acquire { version } => {
+                record.holder == Some(self.id)
+                    && record.token > self.highest_token
+                    && new_version(Some(version))
             }
-            StoreOp::Renew { token } => record.holder == Some(self.id) && record.token == token,
+            StoreOp::Renew { token } => {
+                record.holder == Some(self.id)
+                    && record.token == token
+                    && new_version(self.observed.map(|observed| observed.record.version))
+            }
         };
         if !consistent {
             self.failed(now, outstanding);
@@ -340,6 +357,11 @@ impl StoreLease {
             StoreOp::Acquire { .. } => {
                 if self.role == Role::Contender {
                     self.become_holder(now, outstanding, record.token);
+                    if self.earliest_acquire_allowed() > now {
+                        // A hold began while the acquisition was in flight (a pause, a lost
+                        // child): the tenure is taken only to be handed back, never acted on.
+                        self.resign(now);
+                    }
                 }
             }
             StoreOp::Renew { token } => self.extend(now, outstanding, token),
@@ -347,7 +369,24 @@ impl StoreLease {
         true
     }
 
-    fn conflict(&mut self, now: Instant, outstanding: Outstanding, record: Record) {
+    /// A refused request. Returns `false`, and takes the reply as [`StoreOutcome::Failed`],
+    /// when the record shows that the compare-and-set should have applied: such a store is
+    /// not to be asked again at once.
+    fn conflict(&mut self, now: Instant, outstanding: Outstanding, record: Record) -> bool {
+        let contradicts = match outstanding.op {
+            StoreOp::Read => true,
+            StoreOp::Acquire { version } => {
+                record.version == version
+                    && (record.holder.is_none() || self.config.judge() == ExpiryJudge::Contenders)
+            }
+            StoreOp::Renew { token } | StoreOp::Release { token } => {
+                record.holder == Some(self.id) && record.token == token
+            }
+        };
+        if contradicts {
+            self.failed(now, outstanding);
+            return false;
+        }
         if let (Role::Holder(tenure), StoreOp::Renew { token }) = (self.role, outstanding.op) {
             if tenure.token == token {
                 // Someone else holds the election, or it expired: stop acting at once.
@@ -355,6 +394,13 @@ impl StoreLease {
             }
         }
         self.observe(now, record);
+        if let StoreOp::Acquire { .. } = outstanding.op {
+            // Lost a race: one acquisition per poll interval at most.
+            self.not_before = self
+                .not_before
+                .max(now + self.config.params().poll_interval);
+        }
+        true
     }
 
     fn failed(&mut self, now: Instant, outstanding: Outstanding) {
@@ -404,6 +450,12 @@ impl StoreLease {
             _ => now,
         };
         self.highest_token = self.highest_token.max(record.token);
+        if self
+            .releasing
+            .is_some_and(|token| record.holder != Some(self.id) || record.token != token)
+        {
+            self.releasing = None;
+        }
         self.observed = Some(Observed { record, seen_at });
         self.next_request_at = now + self.config.params().poll_interval;
     }
@@ -426,6 +478,18 @@ impl StoreLease {
             leader: Some(self.id),
         }));
         self.push(Output::Event(Event::LeaseAcquired { term }));
+    }
+
+    /// Phase one of a handover: acting ends now; the tenure is kept and renewed until the driver
+    /// reports the child gone.
+    fn resign(&mut self, now: Instant) {
+        if let Role::Holder(tenure) = &mut self.role {
+            if tenure.resigning_since.is_none() {
+                tenure.resigning_since = Some(now);
+                let term = Term(tenure.token.0);
+                self.push(Output::Event(Event::ResignRequested { term }));
+            }
+        }
     }
 
     /// Ends a tenure (a lapse, a conflict, a release): the former holder must see a version
@@ -475,9 +539,10 @@ impl StoreLease {
             Role::Holder(tenure) => StoreOp::Renew {
                 token: tenure.token,
             },
-            Role::Contender => match self.acquirable(now) {
-                Some(version) => StoreOp::Acquire { version },
-                None => StoreOp::Read,
+            Role::Contender => match (self.unreleased(), self.acquirable(now)) {
+                (Some(token), _) => StoreOp::Release { token },
+                (None, Some(version)) => StoreOp::Acquire { version },
+                (None, None) => StoreOp::Read,
             },
         };
         self.send(now, op);
@@ -497,6 +562,14 @@ impl StoreLease {
             from: self.id,
             op,
         }));
+    }
+
+    /// The token of our released tenure, if the latest record still shows it held by us: the
+    /// release is then sent again (it is guarded by the token, so it can end nothing newer).
+    fn unreleased(&self) -> Option<FencingToken> {
+        let token = self.releasing?;
+        let record = self.observed?.record;
+        (record.holder == Some(self.id) && record.token == token).then_some(token)
     }
 
     /// When the next request is due: a renewal, a read, or, for a contender, an acquisition
@@ -526,8 +599,13 @@ impl StoreLease {
             (Some(_), ExpiryJudge::Contenders) => observed.seen_at + self.config.lease_duration(),
             (Some(_), ExpiryJudge::Store) => never,
         };
+        expired_at.max(self.earliest_acquire_allowed())
+    }
+
+    /// The earliest instant a campaign hold or our own release allows an acquisition.
+    fn earliest_acquire_allowed(&self) -> Instant {
         let held = self.campaign_hold_until.unwrap_or(Instant::ZERO);
-        expired_at.max(held).max(self.not_before)
+        held.max(self.not_before)
     }
 
     /// Where a renewal's lease runs from: its send time (protocol: The store-lease acting

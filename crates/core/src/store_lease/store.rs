@@ -15,8 +15,9 @@ pub struct Record {
     /// The node that holds the election, or `None` when it is vacant (never held, released,
     /// or, where the store judges expiry, expired).
     pub holder: Option<NodeId>,
-    /// Changes with every write the store applies: contenders watch it to see that the holder
-    /// is alive.
+    /// Changes with every write the store applies, and never repeats, even across a failover
+    /// of the store: contenders watch it to see that the holder is alive (protocol: When the
+    /// store fails over).
     pub version: u64,
     /// The fencing token of the current or latest holder. Every acquisition gives a larger one.
     pub token: FencingToken,
