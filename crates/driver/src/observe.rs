@@ -87,6 +87,59 @@ pub enum Observation<Out = Envelope, In = Envelope> {
     Failed,
 }
 
+impl<Out, In> Observation<Out, In> {
+    /// The same observation under other traffic types, or `None` for [`Observation::Sent`] and
+    /// [`Observation::Received`], the only ones that carry traffic. An observer of a store
+    /// lease handles those two itself and shares the handling of every other step with the
+    /// quorum's.
+    #[must_use]
+    pub fn without_traffic<Out2, In2>(&self) -> Option<Observation<Out2, In2>> {
+        Some(match self {
+            Observation::Sent(_) | Observation::Received(..) => return None,
+            Observation::Event(event) => Observation::Event(*event),
+            Observation::Persisted(state) => Observation::Persisted(*state),
+            Observation::ActingStarted {
+                fencing_token,
+                acting_until,
+            } => Observation::ActingStarted {
+                fencing_token: *fencing_token,
+                acting_until: *acting_until,
+            },
+            Observation::ActingExtended { acting_until } => Observation::ActingExtended {
+                acting_until: *acting_until,
+            },
+            Observation::ActingStopRequested => Observation::ActingStopRequested,
+            Observation::ActingStopped => Observation::ActingStopped,
+            Observation::ChildLost(result) => Observation::ChildLost(*result),
+            Observation::HealthCheckFailed {
+                consecutive_failures,
+                failures,
+                reason,
+            } => Observation::HealthCheckFailed {
+                consecutive_failures: *consecutive_failures,
+                failures: *failures,
+                reason: reason.clone(),
+            },
+            Observation::HealthRecovered { after_failures } => Observation::HealthRecovered {
+                after_failures: *after_failures,
+            },
+            Observation::Unhealthy(result) => Observation::Unhealthy(*result),
+            Observation::CampaignHeld { losses, hold } => Observation::CampaignHeld {
+                losses: *losses,
+                hold: *hold,
+            },
+            Observation::ResignCommand(successor, result) => {
+                Observation::ResignCommand(*successor, *result)
+            }
+            Observation::Shutdown(result) => Observation::Shutdown(*result),
+            Observation::Paused { leading } => Observation::Paused { leading: *leading },
+            Observation::Resumed => Observation::Resumed,
+            Observation::HandedOver(result) => Observation::HandedOver(*result),
+            Observation::Failed => Observation::Failed,
+        })
+    }
+}
+
 /// The driver's view of the acting sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ActingState {

@@ -10,7 +10,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use tenure_node::cluster::{
-    Addresses, ClusterSpec as ProcessSpec, Output, ProcessCluster, Signal, Stop,
+    Addresses, ClusterSpec as ProcessSpec, Output, ProcessCluster, Signal, Stop, StoreBackend,
 };
 
 use crate::binary::tenure_binary;
@@ -40,6 +40,9 @@ pub struct ClusterSpec {
     pub extra_flags: Vec<String>,
     /// Protect `POST /step-down` with an admin token ([`ProcessCluster::admin_token`]).
     pub admin_token: bool,
+    /// Hold the election in a coordination store instead of the quorum (protocol: Store
+    /// leases).
+    pub backend: Option<StoreBackend>,
 }
 
 impl ClusterSpec {
@@ -55,6 +58,15 @@ impl ClusterSpec {
             directory_prefix: "tenure-test-".to_string(),
             extra_flags: Vec::new(),
             admin_token: false,
+            backend: None,
+        }
+    }
+
+    /// `size` nodes that hold their election in `backend`, each supervising `ledger_child`.
+    pub fn with_backend(size: usize, ledger_child: &str, backend: StoreBackend) -> ClusterSpec {
+        ClusterSpec {
+            backend: Some(backend),
+            ..ClusterSpec::new(size, ledger_child)
         }
     }
 
@@ -75,6 +87,7 @@ impl ClusterSpec {
             output: Output::LogFile,
             parent_death_signal: Signal::KILL,
             stop: Stop::Kill,
+            backend: self.backend.clone(),
         }
     }
 }

@@ -49,6 +49,8 @@ pub use ledger::{
     check_no_overlap, intervals, parse_ledger_line, read_ledger, Interval, LedgerEntry, LedgerEvent,
 };
 pub use prometheus::metric;
-pub use tenure_node::cluster::{free_tcp, free_udp, interrupt_flag, monotonic_nanos, Signal};
+pub use tenure_node::cluster::{
+    free_tcp, free_udp, interrupt_flag, monotonic_nanos, Signal, StoreBackend,
+};
 pub use tenure_node::split_mix::SplitMix64;
 pub use timing::{Timing, SLACK};

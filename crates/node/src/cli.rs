@@ -89,9 +89,10 @@ const ADMIN_AFTER_HELP: &str = "Example:\n  tenure step-down --http 10.0.0.1:810
 )]
 pub struct RunArgs {
     /// A TOML file with any of the settings below (keys as the flags, with '_' for '-':
-    /// id, listen, http, state_dir, cluster_key_file, insecure, lease, heartbeat, max_drift,
-    /// stop_grace, max_child_restarts, admin_token_file, log_format, log_level, command, and
-    /// a table "peers" of NAME = "HOST:PORT"). Flags and TENURE_* variables override it.
+    /// id, listen, http, state_dir, cluster_key_file, insecure, backend, election, lease,
+    /// heartbeat, max_drift, stop_grace, max_child_restarts, admin_token_file, log_format,
+    /// log_level, command, and a table "peers" of NAME = "HOST:PORT"). Flags and TENURE_*
+    /// variables override it.
     #[arg(long, env = "TENURE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -156,6 +157,30 @@ pub struct RunArgs {
         help_heading = "Cluster"
     )]
     pub insecure: bool,
+
+    /// Hold the election in a coordination store instead of among tenure nodes:
+    /// postgres://USER:PASSWORD@HOST:PORT/DB[?sslmode=require] or etcd://HOST:PORT[,HOST:PORT…].
+    /// Two nodes then suffice; --peer, --listen and the cluster key are not used. Safe only
+    /// with a store that never loses an acknowledged write (docs/backends.md). Prefer
+    /// TENURE_BACKEND or the config file for a URL with a password.
+    #[arg(
+        long,
+        env = "TENURE_BACKEND",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Store backend"
+    )]
+    pub backend: Option<String>,
+
+    /// The election's name in the store: nodes with the same --backend and --election compete
+    /// for one singleton; other names are other singletons. [default: default]
+    #[arg(
+        long,
+        env = "TENURE_ELECTION",
+        value_name = "NAME",
+        help_heading = "Store backend"
+    )]
+    pub election: Option<String>,
 
     /// How long a lease lasts. Crash failover takes about one lease plus up to a quarter lease
     /// of election jitter. Every node must use the same value: nodes with another lease cannot

@@ -88,8 +88,8 @@ async fn leader_name(State(state): State<Arc<HttpState>>) -> Json<Value> {
     let snapshot = state.shared.snapshot();
     let name = snapshot
         .leader
-        .and_then(|leader| state.shared.info.members.name(leader))
-        .unwrap_or("");
+        .and_then(|leader| state.shared.info.name_of(leader))
+        .unwrap_or_default();
     Json(json!({ "name": name }))
 }
 
@@ -152,7 +152,7 @@ async fn joined(State(state): State<Arc<HttpState>>) -> Response {
     let quarantined = state.shared.info.is_quarantined(now);
     let leader = snapshot
         .leader
-        .and_then(|leader| state.shared.info.members.name(leader));
+        .and_then(|leader| state.shared.info.name_of(leader));
     // A node whose datagrams a peer refuses (another process with its id, or a forged
     // incarnation) is not part of the cluster until it has moved above it and the refusals
     // have stopped (transport: Refused incarnations).
@@ -184,7 +184,7 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
     let info = &state.shared.info;
     let now = now();
     let acting = snapshot.is_acting(now);
-    let name = |id| info.members.name(id).map(str::to_string);
+    let name = |id| info.name_of(id);
     let refusal = info.transport.last_refusal();
     let peers: Vec<Value> = info
         .members
@@ -220,6 +220,11 @@ async fn status(State(state): State<Arc<HttpState>>) -> Json<Value> {
             .filter(|until| now < *until)
             .map(|until| until.saturating_duration_since(now).as_millis()),
         "paused": snapshot.paused,
+        "backend": info.store.as_ref().map(|store| json!({
+            "url": store.backend,
+            "election": store.election,
+            "expiry_judged_by": store.judge,
+        })),
         "supervises_child": info.supervises_child,
         "child_running": info.supervises_child
             && info.child.running.load(Ordering::Relaxed) > 0,
@@ -327,7 +332,7 @@ fn step_down_answer(
             StatusCode::CONFLICT,
             Json(json!({
                 "error": "this node is not the leader; send the request to the leader",
-                "leader": snapshot.leader.and_then(|id| members.name(id)),
+                "leader": snapshot.leader.and_then(|id| state.shared.info.name_of(id)),
             })),
         )
             .into_response(),

@@ -12,11 +12,14 @@
 //!   limits) and Prometheus metrics.
 //! - `cli`, `settings`, `small_file`, `members` and `run`: `tenure run`; `status_command`,
 //!   `demo`: the other subcommands; `http_client`: the small HTTP client they share.
+//! - `backend`: the coordination-store backends of `tenure run --backend` (PostgreSQL, etcd),
+//!   which run the store-lease core's requests against the real servers.
 //! - `cluster`: a local cluster of `tenure run` processes, which `tenure demo` runs and the test
 //!   harness (tenure-harness) builds on; `split_mix`: the seeded generator of the election
 //!   jitter, which the harness draws its faults from too.
 
 pub mod admin_command;
+pub mod backend;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
@@ -38,6 +41,7 @@ pub mod split_mix;
 pub mod state_file;
 pub mod status_command;
 pub mod storage;
+pub mod store_run;
 pub mod supervisor;
 pub mod transport;
 pub mod wire;

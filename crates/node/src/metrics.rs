@@ -7,7 +7,9 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use tenure_core::{DropReason as CoreDropReason, Instant, MessageKind, RoleKind};
+use tenure_core::{
+    DropReason as CoreDropReason, Instant, MessageKind, RoleKind, StoreOp, StoreOutcome,
+};
 use tenure_driver::HealthState;
 
 use crate::observer::{NodeInfo, Shared, Snapshot};
@@ -29,6 +31,7 @@ pub fn render(shared: &Shared, snapshot: &Snapshot, now: Instant) -> String {
     render_cluster(&mut out, shared, snapshot, now);
     render_election(&mut out, shared, snapshot, now);
     render_messages(&mut out, shared, snapshot, now);
+    render_store(&mut out, shared, snapshot, now);
     render_transport(&mut out, shared, snapshot, now);
     render_child(&mut out, shared, snapshot, now);
     render_reachability(&mut out, shared, snapshot, now);
@@ -201,6 +204,49 @@ fn render_messages(out: &mut Metrics, _shared: &Shared, snapshot: &Snapshot, _no
         &[],
         snapshot.term_jumps.last.map_or(0, |(_, term)| term.0),
     );
+}
+
+/// The store backend's metrics (protocol: Store leases), only with `--backend`: requests by
+/// kind, so that the store's load per node can be read off, and replies by outcome.
+fn render_store(out: &mut Metrics, shared: &Shared, snapshot: &Snapshot, _now: Instant) {
+    let Some(store) = &shared.info.store else {
+        return;
+    };
+    out.header(
+        "tenure_store_info",
+        "gauge",
+        "The store backend: its election and who judges expiry (1).",
+    );
+    out.sample(
+        "tenure_store_info",
+        &[("election", &store.election), ("judge", store.judge)],
+        1,
+    );
+    out.header(
+        "tenure_store_requests_total",
+        "counter",
+        "Requests sent to the store, by kind (read, acquire, renew, release).",
+    );
+    for (index, op) in StoreOp::KINDS.iter().enumerate() {
+        out.sample(
+            "tenure_store_requests_total",
+            &[("op", op)],
+            snapshot.counters.store_requests[index],
+        );
+    }
+    out.header(
+        "tenure_store_replies_total",
+        "counter",
+        "Replies from the store, by outcome: applied, conflict, or failed (outcome unknown; \
+         such a reply extends nothing).",
+    );
+    for (index, outcome) in StoreOutcome::KINDS.iter().enumerate() {
+        out.sample(
+            "tenure_store_replies_total",
+            &[("outcome", outcome)],
+            snapshot.counters.store_replies[index],
+        );
+    }
 }
 
 /// The transport metrics.
@@ -505,6 +551,7 @@ mod tests {
             supervises_child: true,
             health_checked: false,
             quarantine_until: Some(boot + LEASE),
+            store: None,
         };
         Shared::new(info, boot)
     }

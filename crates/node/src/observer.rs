@@ -25,6 +25,7 @@ use tracing::{debug, error, info, trace, warn};
 use crate::members::Members;
 use crate::supervisor::ChildStats;
 use crate::transport::{PeerTable, TransportStats};
+use tenure_core::{StoreOutcome, StoreReply, StoreRequest};
 use tenure_driver::{ActingState, Counters, Health, Observation, Observer, Status};
 
 /// Everything the HTTP API reads, shared between the driver's observer and the server.
@@ -53,9 +54,44 @@ pub struct NodeInfo {
     /// The end of the boot quarantine (protocol: Boot quarantine): the node grants no vote
     /// before it. `None` when there is none (the very first boot of a cluster of one).
     pub quarantine_until: Option<Instant>,
+    /// With `--backend`: the store that holds the election (protocol: Store leases).
+    pub store: Option<StoreInfo>,
+}
+
+/// What the status page shows of a store backend.
+#[derive(Debug)]
+pub struct StoreInfo {
+    /// The store's URL without its password.
+    pub backend: String,
+    pub election: String,
+    /// Who judges expiry: "contenders" or "store".
+    pub judge: &'static str,
+    /// This node's id in the store's record.
+    pub id: NodeId,
+    /// The names of the holders the store named, by id, as the adapter read them.
+    pub names: Arc<Mutex<std::collections::BTreeMap<NodeId, String>>>,
 }
 
 impl NodeInfo {
+    /// The name of node `id`: a member's, this node's own in the store, or a holder's the
+    /// store named.
+    pub fn name_of(&self, id: NodeId) -> Option<String> {
+        if let Some(name) = self.members.name(id) {
+            if self.store.is_none() {
+                return Some(name.to_string());
+            }
+        }
+        let store = self.store.as_ref()?;
+        if id == store.id {
+            return Some(self.members.own_name().to_string());
+        }
+        let names = store
+            .names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.get(&id).cloned()
+    }
+
     /// Whether the node is still in its boot quarantine at local time `now`.
     pub fn is_quarantined(&self, now: Instant) -> bool {
         self.quarantine_until.is_some_and(|until| now < until)
@@ -230,6 +266,10 @@ pub struct NodeObserver {
     /// With `--exit-on-daemon-failure`: where to ask for a shutdown once the daemon failed
     /// for good.
     exit_on_daemon_failure: Option<tokio::sync::mpsc::Sender<tenure_driver::Command>>,
+    /// With a store backend: requests in a row whose outcome was unknown (protocol: The
+    /// store-lease acting rule), so that an outage is logged once when it begins and once
+    /// when it ends.
+    store_failures: u32,
 }
 
 impl NodeObserver {
@@ -246,6 +286,7 @@ impl NodeObserver {
             last_role: RoleKind::Follower,
             quarantine_pending: true,
             exit_on_daemon_failure: None,
+            store_failures: 0,
         }
     }
 
@@ -475,7 +516,10 @@ impl NodeObserver {
     }
 
     fn name(&self, id: NodeId) -> String {
-        self.shared.info.members.display(id)
+        self.shared
+            .info
+            .name_of(id)
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn name_or_none(&self, id: Option<NodeId>) -> String {
@@ -573,6 +617,87 @@ impl Observer for NodeObserver {
     }
 }
 
+/// The observer of a node whose election is held in a store (protocol: Store leases): the
+/// store's traffic is its own, every other step is logged as for the quorum.
+impl Observer<StoreRequest, StoreReply> for NodeObserver {
+    fn observe(&mut self, now: Instant, observation: &Observation<StoreRequest, StoreReply>) {
+        match observation {
+            Observation::Sent(request) => {
+                trace!(
+                    op = request.op.name(),
+                    request = request.id,
+                    "store request sent"
+                );
+            }
+            Observation::Received(reply, received) => self.store_reply(reply, *received),
+            Observation::Event(Event::LeaseAcquired { term }) => {
+                info!(
+                    fencing_token = term.0,
+                    "the store granted this node the election: acting"
+                );
+            }
+            Observation::Event(Event::ResignRequested { term }) => {
+                info!(
+                    fencing_token = term.0,
+                    "resigning: stopping the child before releasing the election in the store"
+                );
+            }
+            Observation::HandedOver(Ok(())) => {
+                info!("handover: the child is gone; releasing the election in the store");
+            }
+            other => {
+                if let Some(common) = other.without_traffic::<Envelope, Envelope>() {
+                    Observer::<Envelope, Envelope>::observe(self, now, &common);
+                }
+            }
+        }
+    }
+
+    fn status(&mut self, status: &Status<'_>) {
+        Observer::<Envelope, Envelope>::status(self, status);
+    }
+}
+
+impl NodeObserver {
+    /// Logs the store's answers: the start and the end of an outage once each, and a reply
+    /// that contradicts its request as a warning.
+    fn store_reply(&mut self, reply: &StoreReply, received: Received) {
+        match (reply.outcome, received) {
+            (_, Received::Dropped(DropReason::Unexpected)) => {
+                debug!(
+                    request = reply.id,
+                    "a late store reply, for a request given up"
+                );
+            }
+            (_, Received::Dropped(reason)) => warn!(
+                request = reply.id,
+                reason = reason.name(),
+                "the store's reply contradicts the request; taken as a failure (a store that \
+                 loses writes, or a bug)"
+            ),
+            (StoreOutcome::Failed, Received::Accepted) => {
+                if self.store_failures == 0 {
+                    warn!(
+                        "the store did not answer, or the outcome is unknown (unreachable, \
+                         timed out, refused): no renewal counts until it answers, and a holder \
+                         stops acting when its window closes"
+                    );
+                }
+                self.store_failures = self.store_failures.saturating_add(1);
+            }
+            (StoreOutcome::Applied(_) | StoreOutcome::Conflict(_), Received::Accepted) => {
+                if self.store_failures > 0 {
+                    info!(
+                        failed_requests = self.store_failures,
+                        "the store answers again"
+                    );
+                }
+                self.store_failures = 0;
+            }
+        }
+    }
+}
+
 /// Logs what happened to the child and its acting period.
 fn log_acting(observation: &Observation) {
     match *observation {
@@ -645,6 +770,7 @@ mod tests {
             supervises_child: true,
             health_checked: false,
             quarantine_until: None,
+            store: None,
         };
         NodeObserver::new(Arc::new(Shared::new(info, Instant::ZERO)))
     }
@@ -655,7 +781,10 @@ mod tests {
             term: Term(term),
             leader,
         };
-        observer.observe(Instant::ZERO, &Observation::Event(event));
+        observer.observe(
+            Instant::ZERO,
+            &Observation::<Envelope, Envelope>::Event(event),
+        );
     }
 
     fn pre_vote_reply(observer: &mut NodeObserver, from: NodeId, term: u64, granted: bool) {

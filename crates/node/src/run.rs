@@ -61,6 +61,9 @@ impl std::fmt::Display for RunError {
 pub fn run(settings: RunSettings) -> Result<RunOutcome, RunError> {
     logging::init(settings.log_format, &settings.log_level);
     announce(&settings);
+    if settings.store.is_some() {
+        return crate::store_run::run(settings);
+    }
 
     // A failure to start is returned, not logged: the binary prints it as the one error line
     // of a refused start, as it does for configuration errors.
@@ -111,6 +114,7 @@ async fn run_node(
         supervises_child: settings.command.is_some(),
         health_checked: settings.health.is_some(),
         quarantine_until: boot_quarantine_until(&settings, &state_file, &clock),
+        store: None,
     };
     let shared = Arc::new(Shared::new(info, clock.now()));
     // Health check results go from the supervisor's checkers to the driver (protocol:
@@ -162,7 +166,7 @@ async fn run_node(
 
 /// The node's observer; with `--exit-on-daemon-failure` it asks for a shutdown through
 /// `commands` once the daemon failed for good.
-fn observer(
+pub(crate) fn observer(
     shared: &Arc<Shared>,
     settings: &RunSettings,
     commands: &mpsc::Sender<Command>,
@@ -188,16 +192,21 @@ async fn bind(settings: &RunSettings) -> Result<(UdpSocket, Option<TcpListener>)
              machine's"
         ))
     })?;
-    let http_listener = match settings.http {
-        Some(address) => Some(TcpListener::bind(address).await.map_err(|problem| {
-            RunError(format!(
-                "cannot serve the HTTP API on {address}: {problem}. Another process may use \
-                 the port, or the address is not one of this machine's"
-            ))
-        })?),
-        None => None,
+    Ok((socket, bind_http(settings).await?))
+}
+
+/// With `--http`, binds the HTTP API's listener; the error says what to check.
+pub(crate) async fn bind_http(settings: &RunSettings) -> Result<Option<TcpListener>, RunError> {
+    let Some(address) = settings.http else {
+        return Ok(None);
     };
-    Ok((socket, http_listener))
+    let listener = TcpListener::bind(address).await.map_err(|problem| {
+        RunError(format!(
+            "cannot serve the HTTP API on {address}: {problem}. Another process may use the \
+             port, or the address is not one of this machine's"
+        ))
+    })?;
+    Ok(Some(listener))
 }
 
 /// Until when the status reports the boot quarantine.
@@ -215,7 +224,7 @@ fn boot_quarantine_until(
 }
 
 /// Where acting happens: the supervised command, or nothing for an observer-only node.
-fn acting_sink(
+pub(crate) fn acting_sink(
     settings: &RunSettings,
     child_stats: Arc<ChildStats>,
     health_results: mpsc::Sender<tenure_driver::HealthCheck>,
@@ -242,7 +251,7 @@ fn acting_sink(
 }
 
 /// Serves the HTTP API on `listener` in the background.
-fn spawn_http(
+pub(crate) fn spawn_http(
     listener: TcpListener,
     shared: &Arc<Shared>,
     commands: &mpsc::Sender<Command>,
@@ -268,7 +277,10 @@ fn spawn_http(
 }
 
 /// Reports how the election loop ended.
-fn finish(result: Result<(), DriverError>, shared: &Shared) -> Result<RunOutcome, RunError> {
+pub(crate) fn finish(
+    result: Result<(), DriverError>,
+    shared: &Shared,
+) -> Result<RunOutcome, RunError> {
     shared.driver_ended();
     match result {
         Ok(()) if shared.daemon_failed() => {
@@ -288,7 +300,9 @@ fn finish(result: Result<(), DriverError>, shared: &Shared) -> Result<RunOutcome
 
 /// The first SIGTERM or SIGINT asks the driver to shut down gracefully; a second one exits at
 /// once. Exiting closes the guard's control pipe, so the guard still stops the daemon.
-fn handle_signals(commands: mpsc::Sender<Command>) -> Result<impl Future<Output = ()>, RunError> {
+pub(crate) fn handle_signals(
+    commands: mpsc::Sender<Command>,
+) -> Result<impl Future<Output = ()>, RunError> {
     let install = |kind: SignalKind| {
         signal(kind).map_err(|problem| RunError(format!("cannot handle signals: {problem}")))
     };
@@ -323,6 +337,14 @@ fn announce(settings: &RunSettings) {
         version = env!("CARGO_PKG_VERSION"),
         "tenure starting"
     );
+    if let Some(store) = &settings.store {
+        info!(
+            backend = %store.redacted_url(),
+            election = %store.election,
+            store_id = store.id.0,
+            "the election is held in a coordination store (docs/backends.md)"
+        );
+    }
     if BROKEN_VARIANTS_COMPILED {
         // Feature unification under `cargo test --workspace` compiles the core's test-only
         // variants into this binary; it never selects one, so it runs the correct protocol.
@@ -384,7 +406,7 @@ fn own_executable() -> Result<PathBuf, RunError> {
 
 /// Uniform `u64`s for the election jitter: SplitMix64 seeded from the operating system. The
 /// jitter needs no cryptographic quality, only independence between nodes.
-fn entropy() -> impl FnMut() -> u64 {
+pub(crate) fn entropy() -> impl FnMut() -> u64 {
     let mut seed = [0u8; 8];
     let state = match getrandom::fill(&mut seed) {
         Ok(()) => u64::from_le_bytes(seed),
@@ -396,7 +418,7 @@ fn entropy() -> impl FnMut() -> u64 {
 }
 
 /// The acting sink: the supervised daemon, or nothing for an observer-only node.
-enum NodeSink {
+pub(crate) enum NodeSink {
     Supervised(Box<Supervisor>),
     ObserverOnly(ObserverOnly),
 }
@@ -437,7 +459,7 @@ impl ActingSink for NodeSink {
 
 /// Acting without a child: leadership is only reported (`GET /`, `/ready`).
 #[derive(Default)]
-struct ObserverOnly {
+pub(crate) struct ObserverOnly {
     acting: bool,
 }
 

@@ -12,6 +12,7 @@
 mod core_config;
 mod describe;
 mod sources;
+mod store;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -39,6 +40,8 @@ pub use core_config::{
 };
 pub use sources::{check_config_text, Origin};
 use sources::{HealthSources, MergedSettings};
+use store::store_settings;
+pub use store::{store_id, StoreSettings, DEFAULT_ELECTION};
 
 /// Longest admin token file read; it is one short line.
 const MAX_SECRET_FILE: u64 = 4096;
@@ -77,7 +80,10 @@ pub struct RunSettings {
     /// `None` for a cluster of one without `--listen` (it needs no socket anyone can reach).
     pub listen: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    /// Unused with a store backend (which keeps no local state); then it may be empty.
     pub state_dir: PathBuf,
+    /// `--backend`: the election is held in a coordination store (protocol: Store leases).
+    pub store: Option<StoreSettings>,
     /// The key datagrams are sealed with, derived from the cluster key (see `datagram_key`).
     pub key: ClusterKey,
     pub key_source: KeySource,
@@ -131,12 +137,12 @@ impl RunSettings {
                  messages on, e.g. --listen 0.0.0.0:7101",
             ));
         }
-        let state_dir = merged.state_dir.clone().ok_or_else(|| {
-            error(
-                "--state-dir is required: an existing directory, private to this node, \
-                 that keeps its term and vote across restarts (e.g. /var/lib/tenure)",
-            )
-        })?;
+        let store = store_settings(
+            &merged,
+            members.own_name(),
+            merged.stop_grace + STOP_RESERVE,
+        )?;
+        let state_dir = state_dir(&merged, store.is_some())?;
         let mut warnings = membership_warnings(&members, &merged.peers, merged.listen);
         let (key, key_source) = cluster_key(&merged, &members, &mut warnings)?;
         let config = core_config(
@@ -163,6 +169,7 @@ impl RunSettings {
             listen: merged.listen,
             http: merged.http,
             state_dir,
+            store,
             key,
             key_source,
             config,
@@ -187,6 +194,19 @@ impl RunSettings {
     /// The stop margin handed to the core: `--stop-grace` plus `STOP_RESERVE`.
     pub fn stop_margin(&self) -> Duration {
         self.stop_grace + STOP_RESERVE
+    }
+}
+
+/// The state directory: required for the quorum, which keeps its term and vote there; not
+/// used with a store backend, whose state lives in the store.
+fn state_dir(merged: &MergedSettings, store: bool) -> Result<PathBuf, SettingsError> {
+    match (&merged.state_dir, store) {
+        (Some(state_dir), _) => Ok(state_dir.clone()),
+        (None, true) => Ok(PathBuf::new()),
+        (None, false) => Err(error(
+            "--state-dir is required: an existing directory, private to this node, that keeps \
+             its term and vote across restarts (e.g. /var/lib/tenure)",
+        )),
     }
 }
 

@@ -44,6 +44,7 @@ fn a_cluster_elects_one_leader_reports_its_child_and_leaves_nothing_behind() {
         stop: Stop::Terminate {
             grace: Duration::from_secs(5),
         },
+        backend: None,
     };
     let mut cluster = ProcessCluster::prepare(spec).unwrap();
     let marker = cluster.marker().to_string();

@@ -165,6 +165,7 @@ fn run(args: &Args) -> Result<(), String> {
         stop: Stop::Terminate {
             grace: Duration::from_secs(20),
         },
+        backend: None,
     })
     .map_err(|problem| format!("cannot prepare the cluster: {problem}"))?;
     cluster.set_child(vec![

@@ -28,4 +28,4 @@ pub use ports::{free_tcp, free_udp};
 pub use process::{monotonic_nanos, Signal};
 pub use process_cluster::{ClusterNode, ProcessCluster};
 pub use query::HttpRoute;
-pub use spec::{Addresses, ClusterSpec, Output, OutputLine, Stop, Stream};
+pub use spec::{Addresses, ClusterSpec, Output, OutputLine, Stop, StoreBackend, Stream};

@@ -18,7 +18,7 @@ use super::process::{
     exit_with_parent, is_alive, monotonic_nanos, processes_mentioning, signal, Signal,
 };
 use super::query::HttpRoute;
-use super::spec::{Addresses, ClusterSpec, Stop};
+use super::spec::{Addresses, ClusterSpec, Stop, StoreBackend};
 
 /// How long the guards and children of stopped nodes get to go by themselves before whatever
 /// is left of the cluster is killed outright: well above any stop grace in use.
@@ -126,6 +126,40 @@ impl ProcessCluster {
 
     /// The `tenure run` arguments of node `index`.
     pub fn arguments(&self, index: usize) -> Vec<OsString> {
+        let mut arguments = match &self.spec.backend {
+            Some(backend) => self.store_arguments(index, backend),
+            None => self.quorum_arguments(index),
+        };
+        if self.admin_token.is_some() {
+            arguments.push("--admin-token-file".into());
+            arguments.push(self.root.join("admin.token").into());
+        }
+        arguments.extend(self.spec.run_flags.iter().cloned());
+        if !self.child.is_empty() {
+            arguments.push("--".into());
+            arguments.extend(self.child.iter().cloned());
+        }
+        arguments
+    }
+
+    /// A store-backed node's own arguments: its name, its HTTP API and the store.
+    fn store_arguments(&self, index: usize, backend: &StoreBackend) -> Vec<OsString> {
+        let node = &self.nodes[index];
+        vec![
+            "run".into(),
+            "--id".into(),
+            node.name.clone().into(),
+            "--http".into(),
+            node.http.to_string().into(),
+            "--backend".into(),
+            backend.url.clone().into(),
+            "--election".into(),
+            backend.election.clone().into(),
+        ]
+    }
+
+    /// A quorum node's own arguments: its name, addresses, state directory, key and peers.
+    fn quorum_arguments(&self, index: usize) -> Vec<OsString> {
         let node = &self.nodes[index];
         let mut arguments: Vec<OsString> = vec![
             "run".into(),
@@ -142,20 +176,11 @@ impl ProcessCluster {
             arguments.push("--cluster-key-file".into());
             arguments.push(self.key_file.clone().into());
         }
-        if self.admin_token.is_some() {
-            arguments.push("--admin-token-file".into());
-            arguments.push(self.root.join("admin.token").into());
-        }
         for (other, peer) in self.nodes.iter().enumerate() {
             if other != index {
                 arguments.push("--peer".into());
                 arguments.push(format!("{}={}", peer.name, peer.advertised).into());
             }
-        }
-        arguments.extend(self.spec.run_flags.iter().cloned());
-        if !self.child.is_empty() {
-            arguments.push("--".into());
-            arguments.extend(self.child.iter().cloned());
         }
         arguments
     }

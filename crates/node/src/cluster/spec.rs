@@ -34,6 +34,19 @@ pub struct ClusterSpec {
     /// How [`ProcessCluster::stop_all`](super::ProcessCluster::stop_all), and dropping the
     /// cluster, stop the nodes.
     pub stop: Stop,
+    /// Hold the election in this coordination store instead of the quorum (protocol: Store
+    /// leases): the nodes then get `--backend` and `--election`, and no peers, listen address,
+    /// key or state directory.
+    pub backend: Option<StoreBackend>,
+}
+
+/// A coordination store the nodes of a cluster compete in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreBackend {
+    /// `--backend`: `postgres://…` or `etcd://…`.
+    pub url: String,
+    /// `--election`.
+    pub election: String,
 }
 
 /// The loopback addresses of the nodes.

@@ -111,6 +111,7 @@ impl Demo {
             stop: Stop::Terminate {
                 grace: SHUTDOWN_LIMIT,
             },
+            backend: None,
         };
         let mut cluster = ProcessCluster::prepare(spec)?;
         let marker = cluster.marker().to_string();

@@ -6,6 +6,22 @@ use std::time::Duration;
 
 use super::{human, KeySource, Origin, RunSettings};
 
+/// The rows of a store-backed node: who it is in the store, and the store without its password.
+fn describe_store(store: &super::StoreSettings, settings: &RunSettings, table: &mut Table<'_>) {
+    let judge = match store.judge {
+        tenure_core::ExpiryJudge::Contenders => "contenders, on their own clocks (PostgreSQL)",
+        tenure_core::ExpiryJudge::Store => "the store, by its lease TTL (etcd)",
+    };
+    let http = settings
+        .http
+        .map_or_else(|| "none (no HTTP API)".into(), |a| a.to_string());
+    table.row("id", settings.members.own_name(), Some("id"));
+    table.row("backend", store.redacted_url(), Some("backend"));
+    table.row("election", &store.election, Some("election"));
+    table.row("expiry judged by", judge, None);
+    table.row("http", http, Some("http"));
+}
+
 impl RunSettings {
     /// The settings in effect, one per line, with where each came from (`--dry-run`).
     pub fn describe(&self) -> String {
@@ -13,7 +29,10 @@ impl RunSettings {
             origins: &self.origins,
             text: String::new(),
         };
-        self.describe_cluster(&mut table);
+        match &self.store {
+            Some(store) => describe_store(store, self, &mut table),
+            None => self.describe_cluster(&mut table),
+        }
         self.describe_timing(&mut table);
         self.describe_child_and_outputs(&mut table);
         table.text
@@ -51,6 +70,17 @@ impl RunSettings {
     }
 
     fn describe_timing(&self, table: &mut Table<'_>) {
+        if self.store.is_some() {
+            let heartbeat = format!(
+                "{} (the holder renews, and each other node reads the store, this often)",
+                human(self.heartbeat)
+            );
+            table.row("lease", human(self.lease), Some("lease"));
+            table.row("heartbeat", heartbeat, Some("heartbeat"));
+            table.row("max drift", self.max_drift, Some("max_drift"));
+            table.row("stop grace", human(self.stop_grace), Some("stop_grace"));
+            return;
+        }
         let hold: Duration = self.config.lease_hold().into();
         let acting_window = hold.saturating_sub(self.stop_margin());
         let lease = format!(

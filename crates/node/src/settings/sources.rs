@@ -59,6 +59,10 @@ pub(super) struct MergedSettings {
     pub state_dir: Option<PathBuf>,
     pub cluster_key_file: Option<PathBuf>,
     pub insecure: bool,
+    /// `--backend`: the store's URL as given (it may hold a password: never logged).
+    pub backend: Option<String>,
+    /// `--election`.
+    pub election: Option<String>,
     /// `--exit-on-daemon-failure`.
     pub exit_on_daemon_failure: bool,
     pub lease: Duration,
@@ -95,7 +99,6 @@ impl MergedSettings {
         // Paths in the file are relative to the file.
         let directory = file_directory(args.config.as_deref());
         let in_file = |path: PathBuf| Ok(directory.join(path));
-
         let health = merge.health(&args, &file)?;
         let id = merge.pick(&ID, args.id, file.id.map(Ok))?;
         let file_peers = file.peers.map(|table| merge.file_peers(table));
@@ -109,6 +112,7 @@ impl MergedSettings {
             args.cluster_key_file,
             file.cluster_key_file.map(in_file),
         )?;
+        let store = merge.store((args.backend, file.backend), (args.election, file.election))?;
         let lease = merge.duration(&LEASE, args.lease, file.lease)?;
         let heartbeat = merge.duration(&HEARTBEAT, args.heartbeat, file.heartbeat)?;
         let max_drift = merge.pick(&MAX_DRIFT, args.max_drift, file.max_drift.map(Ok))?;
@@ -123,6 +127,8 @@ impl MergedSettings {
         let log_format = merge.pick(&LOG_FORMAT, args.log_format, file.log_format.map(Ok))?;
         let log_level = merge.pick(&LOG_LEVEL, args.log_level, file.log_level.map(Ok))?;
         let command = merge.command(args.command, file.command);
+        let exit_on_daemon_failure =
+            either(args.exit_on_daemon_failure, file.exit_on_daemon_failure);
         let (lease, heartbeat, max_drift, stop_grace) =
             merge.timing(lease, heartbeat, max_drift, stop_grace);
         Ok(MergedSettings {
@@ -133,10 +139,9 @@ impl MergedSettings {
             state_dir,
             cluster_key_file,
             insecure: args.insecure || file.insecure.unwrap_or(false),
-            exit_on_daemon_failure: either(
-                args.exit_on_daemon_failure,
-                file.exit_on_daemon_failure,
-            ),
+            backend: store.0,
+            election: store.1,
+            exit_on_daemon_failure,
             lease,
             heartbeat,
             max_drift,
@@ -208,6 +213,16 @@ const CLUSTER_KEY_FILE: Key = Key {
     key: "cluster_key_file",
     flag: "--cluster-key-file",
     variable: "TENURE_CLUSTER_KEY_FILE",
+};
+const BACKEND: Key = Key {
+    key: "backend",
+    flag: "--backend",
+    variable: "TENURE_BACKEND",
+};
+const ELECTION: Key = Key {
+    key: "election",
+    flag: "--election",
+    variable: "TENURE_ELECTION",
 };
 const LEASE: Key = Key {
     key: "lease",
@@ -292,6 +307,8 @@ struct FileSettings {
     state_dir: Option<PathBuf>,
     cluster_key_file: Option<PathBuf>,
     insecure: Option<bool>,
+    backend: Option<String>,
+    election: Option<String>,
     exit_on_daemon_failure: Option<bool>,
     lease: Option<String>,
     heartbeat: Option<String>,
@@ -343,6 +360,18 @@ impl Merge<'_> {
             }
             None => Ok(None),
         }
+    }
+
+    /// `--backend` and `--election` (protocol: Store leases).
+    /// Each is given as (command line, file).
+    fn store(
+        &mut self,
+        backend: (Option<String>, Option<String>),
+        election: (Option<String>, Option<String>),
+    ) -> Result<(Option<String>, Option<String>), SettingsError> {
+        let backend = self.pick(&BACKEND, backend.0, backend.1.map(Ok))?;
+        let election = self.pick(&ELECTION, election.0, election.1.map(Ok))?;
+        Ok((backend, election))
     }
 
     /// The timing as given, with the defaults filled in: the heartbeat and stop grace follow
