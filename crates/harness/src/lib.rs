@@ -15,6 +15,7 @@
 //!   and the overlap check;
 //! - `store`: the fenced store, which accepts a write only if its token is at least the
 //!   highest it has seen;
+//! - `stores`: the PostgreSQL and etcd that store-backed clusters compete in;
 //! - `analysis`: the chaos runner's checks over ledger, acknowledgements and store log;
 //! - `netns` and `proxy`: partitions, through network namespaces or a UDP fault proxy;
 //! - `procfs`, `prometheus`, `stats`: process inspection, `/metrics`, percentiles.
@@ -41,6 +42,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod stats;
 pub mod store;
+pub mod stores;
 pub mod timing;
 
 pub use binary::{run_tenure, tenure_binary};
