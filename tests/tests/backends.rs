@@ -1,8 +1,8 @@
 //! Clusters of real `tenure run --backend` processes competing in the real PostgreSQL and etcd
 //! that `scripts/stores.sh` runs on loopback (protocol: Store leases; docs/backends.md), put
 //! through the faults of docs/backends.md "When things go wrong": the holder killed, frozen,
-//! cut off from the store; the store restarted under load; a wrong password and a store that
-//! is not there at start.
+//! cut off from the store, or terminated (graceful handover); the store restarted under load;
+//! a wrong password and a store that is not there at start.
 //!
 //! Every fault runs with two and with three nodes against each store, each node supervising
 //! the ledger child, which writes to the fenced store every [`CHILD_PERIOD`] with its token.
