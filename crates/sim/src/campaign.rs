@@ -87,7 +87,7 @@ pub fn ci_plans(variant: Variant, jobs: usize) -> [Plan; 2] {
 }
 
 /// Seeds of the CI campaign's store runs, per judge of expiry.
-pub const CI_SEEDS_STORE: u64 = 600;
+pub const CI_SEEDS_STORE: u64 = 500;
 
 /// The CI campaign's store runs (protocol: Store leases): [`CI_SEEDS_STORE`] seeds of two
 /// nodes and a store, first with the contenders judging expiry, then with the store, each a

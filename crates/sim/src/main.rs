@@ -68,7 +68,7 @@ struct Cli {
     /// variants, or with --core store the store lease's).
     #[arg(long, default_value = "correct")]
     variant: String,
-    /// Run the CI campaign (5,000 seeds at 3 nodes, then 1,000 at 5, then 600 store runs per
+    /// Run the CI campaign (5,000 seeds at 3 nodes, then 1,000 at 5, then 500 store runs per
     /// judge) instead of --seeds and --nodes; with --variant, against that variant only (with
     /// --core store, the store runs only).
     #[arg(long, conflicts_with_all = ["reproduce", "seeds", "nodes", "first_seed", "max_drift"])]
