@@ -200,9 +200,12 @@ impl Setup {
         .expect("the defaults with ρ ≤ 10 % are valid")
     }
 
-    /// The time bounds of this setup.
+    /// The time bounds of this setup: the quorum's, or the store lease's.
     pub fn bounds(&self) -> RecoveryBounds {
-        RecoveryBounds::new(&self.config(), &self.timing)
+        match self.store_config() {
+            None => RecoveryBounds::new(&self.config(), &self.timing),
+            Some(config) => RecoveryBounds::for_store(&config, &self.timing),
+        }
     }
 
     /// The one command that reproduces this run.
