@@ -348,6 +348,7 @@ fn add_store_hosts(
             reference: ReferenceStore::new(config.judge(), config.lease_duration()),
             clock,
             boots: 0,
+            booted_at: SimTime::default(),
         });
         world.hosts.len()
     };

@@ -55,6 +55,9 @@ pub(crate) struct StoreState {
     pub(crate) clock: DriftClock,
     /// How often the store's host started.
     pub(crate) boots: u32,
+    /// When the store's host last started: a request sent before then was in flight on a
+    /// connection the restart dropped, and is never applied.
+    pub(crate) booted_at: SimTime,
 }
 
 impl StoreState {
@@ -74,6 +77,7 @@ pub(crate) async fn store_software(world: Shared) -> turmoil::Result {
         let mut world = world.borrow_mut();
         let boots = world.store.as_mut().map_or(0, |store| {
             store.boots += 1;
+            store.booted_at = SimTime::in_host();
             store.boots
         });
         world
@@ -92,19 +96,25 @@ pub(crate) async fn store_software(world: Shared) -> turmoil::Result {
         if now < sent_at {
             tokio::time::sleep(sent_at.since(now)).await;
         }
-        if let Some(reply) = serve(&world, request, boot) {
+        if let Some(reply) = serve(&world, request, boot, sent_at) {
             let _ = socket.send_to(&reply, from).await;
         }
     }
 }
 
 /// Applies `request` to the world's store now and returns the encoded reply, or `None` if
-/// the loss fault takes the reply (the request stays applied).
-fn serve(world: &Shared, request: StoreRequest, boot: u32) -> Option<Vec<u8>> {
+/// the loss fault takes the reply (the request stays applied), or if the request was sent
+/// before the store's latest restart (its connection died with the store; it is not applied).
+fn serve(world: &Shared, request: StoreRequest, boot: u32, sent_at: SimTime) -> Option<Vec<u8>> {
     let mut world = world.borrow_mut();
     let world = &mut *world;
     let now = SimTime::in_host();
     let store = world.store.as_mut()?;
+    if sent_at < store.booted_at {
+        let line = format!("store drops {request:?} of boot {boot}, sent before its restart");
+        world.trace.world(now, &line);
+        return None;
+    }
     let outcome = store.reference.apply(store.clock.local_at(now), request);
     world.trace.world(
         now,
