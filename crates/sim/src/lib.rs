@@ -25,6 +25,11 @@
 //! (global time and drifting clocks), [`oracle`] (the invariants), [`bounds`] (time bounds
 //! from the configuration), [`run`] (one run), [`campaign`] (many seeds, the summary) and the `tenure-sim` binary (the CLI).
 //! docs/simulation.md has the fault model, the invariants and measured figures.
+//!
+//! Store runs ([`Core::Store`], `--core store`) drive the store-lease core instead
+//! (protocol: Store leases): the nodes' drivers talk to a simulated store on a host of its own
+//! (`store`), which serves `tenure_core::ReferenceStore` with either judge of expiry, and the
+//! same oracle judges them without the quorum's own checks ([`oracle::Oracle::for_store`]).
 
 // Without tokio_unstable turmoil cannot seed the hosts' runtimes, and a seed would no longer
 // determine a run.

@@ -239,11 +239,11 @@ impl Oracle {
         }
     }
 
-    /// This oracle for a store run: the quorum's own checks (`lease_backed`, `single_vote`,
-    /// `term_monotonic`) are off, every other check is the same.
-    pub fn for_store(mut self) -> Oracle {
+    /// Makes this the oracle of a store run: the quorum's own checks (`lease_backed`,
+    /// `single_vote`, `term_monotonic`) are off, every other check is the same. Called before
+    /// the run starts.
+    pub fn for_store(&mut self) {
         self.quorum = false;
-        self
     }
 
     /// The first violation, if any. The run stops at it.

@@ -338,11 +338,7 @@ fn add_store_hosts(
     let clock = DriftClock::new(rng.range(0, 1 << 50), rate);
     let nodes = {
         let mut world = world.borrow_mut();
-        let oracle = std::mem::replace(
-            &mut world.oracle,
-            Oracle::new(0, Duration::ZERO, Rng::new(0)),
-        );
-        world.oracle = oracle.for_store();
+        world.oracle.for_store();
         world.store = Some(StoreState {
             config,
             reference: ReferenceStore::new(config.judge(), config.lease_duration()),
