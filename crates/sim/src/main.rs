@@ -18,8 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use clap::ValueEnum;
+use clap::{Parser, ValueEnum};
 use tenure_sim::campaign::{campaign, progress_line, Plan};
 use tenure_sim::{
     run, Core, ExpiryJudge, Schedule, Setup, StoreVariant, Timing, Variant, DEFAULT_RUN_MS,
