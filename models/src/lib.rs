@@ -33,6 +33,7 @@
 mod action;
 mod bounds;
 mod check;
+mod children;
 mod clock;
 mod model;
 mod network;
@@ -43,7 +44,7 @@ mod trace;
 pub use action::{Action, DisplayEnvelope, Jitter};
 pub use bounds::{SearchBounds, SuiteMember};
 pub use check::{
-    check, format_bytes, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
+    check, format_bytes, Checkable, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
 };
 pub use clock::{
     global_instant, local_time, timing, Drift, DriftSpec, DRIFT_TICKS, GRAIN, MAX_DRIFT,
