@@ -39,12 +39,14 @@ mod model;
 mod network;
 mod properties;
 mod state;
+mod store;
 mod trace;
 
 pub use action::{Action, DisplayEnvelope, Jitter};
 pub use bounds::{SearchBounds, SuiteMember};
 pub use check::{
-    check, format_bytes, Checkable, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
+    check, format_bytes, CheckOptions, CheckReport, Checkable, Progress, PropertyResult, StopWhen,
+    Strategy,
 };
 pub use clock::{
     global_instant, local_time, timing, Drift, DriftSpec, DRIFT_TICKS, GRAIN, MAX_DRIFT,
@@ -54,4 +56,9 @@ pub use model::{order_name, ModelSpec, TenureModel};
 pub use network::{InFlight, Network};
 pub use properties::{explain, ALWAYS, SOMETIMES};
 pub use state::{Child, ClusterState, History, NodeView, Pending};
+pub use store::{
+    explain_store, judge_name, render_store_trace, store_timing, Call, ReplyInFlight, StoreAction,
+    StoreBounds, StoreHistory, StoreModel, StoreSlot, StoreSpec, StoreState, StoreSuiteMember,
+    STORE_ALWAYS, STORE_SOMETIMES,
+};
 pub use trace::render as render_trace;

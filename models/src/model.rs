@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use stateright::{Model, Property};
 use tenure_core::{
-    Config, ConfigParams, ElectionOrder, Envelope, FencingToken, Instant, Message, Node, NodeId, Output,
-    RoleKind, Term, Variant, MAX_CLUSTER_SIZE,
+    Config, ConfigParams, ElectionOrder, Envelope, FencingToken, Instant, Message, Node, NodeId,
+    Output, RoleKind, Term, Variant, MAX_CLUSTER_SIZE,
 };
 
 use crate::action::{Action, Jitter};
