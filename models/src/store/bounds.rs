@@ -27,14 +27,32 @@ pub struct StoreBounds {
 }
 
 impl StoreBounds {
-    /// The default suite of the store model: each run is checked under both judges.
-    pub const SUITE: [StoreSuiteMember; 3] = [
+    /// The default suite of the store model, each run under both judges: together they reach
+    /// every kind of fault the model has, and each catches some broken variant (see
+    /// `docs/verification.md`). Two faults with a slow request or reply in the same run take
+    /// about half a minute per judge, so that combination is a documented command rather
+    /// than a member.
+    pub const SUITE: [StoreSuiteMember; 4] = [
         StoreSuiteMember {
             name: "store-faults",
-            covers: "two faults (lost requests or replies, one crash) over four leases",
+            covers: "two faults (lost or failed requests and replies, one crash) over three \
+                     leases",
             bounds: StoreBounds {
-                horizon: 12,
+                horizon: 10,
                 max_faults: 2,
+                max_crashes: 1,
+                max_resigns: 0,
+                max_holds: 0,
+                max_delays: 0,
+            },
+        },
+        StoreSuiteMember {
+            name: "store-slow",
+            covers: "a request applied, or a reply delivered, at any instant until its sender \
+                     gives it up, with one fault",
+            bounds: StoreBounds {
+                horizon: 9,
+                max_faults: 1,
                 max_crashes: 1,
                 max_resigns: 0,
                 max_holds: 0,
@@ -46,7 +64,7 @@ impl StoreBounds {
             covers: "a request applied after its sender gave it up, or a duplicated reply, \
                      with one fault",
             bounds: StoreBounds {
-                horizon: 10,
+                horizon: 9,
                 max_faults: 1,
                 max_crashes: 1,
                 max_resigns: 0,
@@ -58,12 +76,12 @@ impl StoreBounds {
             name: "store-handover",
             covers: "a graceful resignation and release, with one fault",
             bounds: StoreBounds {
-                horizon: 10,
+                horizon: 9,
                 max_faults: 1,
                 max_crashes: 1,
                 max_resigns: 1,
                 max_holds: 0,
-                max_delays: 1,
+                max_delays: 0,
             },
         },
     ];
