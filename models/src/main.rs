@@ -66,7 +66,8 @@ struct ModelArgs {
     #[arg(long, value_enum, default_value_t = Judges::Both)]
     judge: Judges,
     /// Store lease, store judge: the store's clock may run slow, nominal or fast (within ±ρ),
-    /// each an initial state. Without it the store's clock is nominal.
+    /// each an initial state. Without it the store's clock is fast, the worst case the rule
+    /// allows.
     #[arg(long)]
     store_drift: bool,
     /// How followers time the first election after a leader (protocol: Election timing):

@@ -66,15 +66,16 @@ pub struct StoreSpec {
 }
 
 impl StoreSpec {
-    /// Two contenders, one slow and one fast, the correct core, a nominal store clock and the
-    /// first bounds of the suite.
+    /// Two contenders, one slow and one fast, the correct core, the first bounds of the suite,
+    /// and a fast store clock: the fastest the store judge's rule allows (protocol: Who judges
+    /// expiry), so that the store expires a holder as early as it may.
     pub fn default_check(judge: ExpiryJudge) -> StoreSpec {
         StoreSpec {
             nodes: 2,
             variant: StoreVariant::Correct,
             judge,
             drifts: DriftSpec::Fixed(vec![Drift::Slow, Drift::Fast]),
-            store_drifts: vec![Drift::Nominal],
+            store_drifts: vec![Drift::Fast],
             bounds: StoreBounds::DEFAULT,
         }
     }
@@ -543,69 +544,18 @@ impl Model for StoreModel {
                 take(&mut next.calls, &call)?;
                 self.apply(&mut next, call);
             }
-            StoreAction::LoseRequest(call) => {
-                take(&mut next.calls, &call)?;
-                if call.answered {
-                    next.faults += 1;
-                }
-            }
-            StoreAction::DelayRequest(call) => {
-                take(&mut next.calls, &call)?;
-                insert_sorted(&mut next.calls, Call { slow: true, ..call });
-                next.delays += 1;
-            }
-            StoreAction::DelayReply(reply) => {
-                take(&mut next.replies, &reply)?;
-                insert_sorted(
-                    &mut next.replies,
-                    ReplyInFlight {
-                        slow: true,
-                        ..reply
-                    },
-                );
-                next.delays += 1;
-            }
-            StoreAction::HoldRequest(call) => {
-                take(&mut next.calls, &call)?;
-                insert_sorted(&mut next.calls, Call { held: true, ..call });
-                next.holds += 1;
-            }
             StoreAction::Deliver(reply) => {
                 take(&mut next.replies, &reply)?;
                 self.deliver(&mut next, reply.to, reply.reply)?;
             }
-            StoreAction::Duplicate(reply) => {
-                take(&mut next.replies, &reply)?;
-                let copy = ReplyInFlight {
-                    duplicate: true,
-                    ..reply
-                };
-                insert_sorted(&mut next.replies, copy);
-                next.holds += 1;
-                self.deliver(&mut next, reply.to, reply.reply)?;
-            }
-            StoreAction::LoseReply(reply) => {
-                take(&mut next.replies, &reply)?;
-                next.faults += 1;
-            }
-            StoreAction::FailRequest(call) => {
-                take(&mut next.calls, &call)?;
-                next.faults += 1;
-                let failed = StoreReply {
-                    id: call.request.id,
-                    outcome: StoreOutcome::Failed,
-                };
-                self.deliver(&mut next, call.request.from, failed)?;
-            }
-            StoreAction::FailReply(reply) => {
-                take(&mut next.replies, &reply)?;
-                next.faults += 1;
-                let failed = StoreReply {
-                    id: reply.reply.id,
-                    outcome: StoreOutcome::Failed,
-                };
-                self.deliver(&mut next, reply.to, failed)?;
-            }
+            StoreAction::LoseRequest(_)
+            | StoreAction::FailRequest(_)
+            | StoreAction::DelayRequest(_)
+            | StoreAction::HoldRequest(_) => self.request_fault(&mut next, action)?,
+            StoreAction::LoseReply(_)
+            | StoreAction::FailReply(_)
+            | StoreAction::DelayReply(_)
+            | StoreAction::Duplicate(_) => self.reply_fault(&mut next, action)?,
             action => self.operate(&mut next, action)?,
         }
         self.observe(&mut next);
@@ -622,6 +572,82 @@ impl Model for StoreModel {
 }
 
 impl StoreModel {
+    /// What befalls a request on its way: it is lost, fails unapplied, is slow or is held.
+    fn request_fault(&self, next: &mut StoreState, action: StoreAction) -> Option<()> {
+        match action {
+            StoreAction::LoseRequest(call) => {
+                take(&mut next.calls, &call)?;
+                if call.answered {
+                    next.faults += 1;
+                }
+            }
+            StoreAction::DelayRequest(call) => {
+                take(&mut next.calls, &call)?;
+                insert_sorted(&mut next.calls, Call { slow: true, ..call });
+                next.delays += 1;
+            }
+            StoreAction::HoldRequest(call) => {
+                take(&mut next.calls, &call)?;
+                insert_sorted(&mut next.calls, Call { held: true, ..call });
+                next.holds += 1;
+            }
+            StoreAction::FailRequest(call) => {
+                take(&mut next.calls, &call)?;
+                next.faults += 1;
+                let failed = StoreReply {
+                    id: call.request.id,
+                    outcome: StoreOutcome::Failed,
+                };
+                self.deliver(next, call.request.from, failed)?;
+            }
+            _ => unreachable!("next_state passes only these"),
+        }
+        Some(())
+    }
+
+    /// What befalls a reply on its way: it is lost, turns into a failure, is slow, or is
+    /// delivered and duplicated.
+    fn reply_fault(&self, next: &mut StoreState, action: StoreAction) -> Option<()> {
+        match action {
+            StoreAction::DelayReply(reply) => {
+                take(&mut next.replies, &reply)?;
+                insert_sorted(
+                    &mut next.replies,
+                    ReplyInFlight {
+                        slow: true,
+                        ..reply
+                    },
+                );
+                next.delays += 1;
+            }
+            StoreAction::Duplicate(reply) => {
+                take(&mut next.replies, &reply)?;
+                let copy = ReplyInFlight {
+                    duplicate: true,
+                    ..reply
+                };
+                insert_sorted(&mut next.replies, copy);
+                next.holds += 1;
+                self.deliver(next, reply.to, reply.reply)?;
+            }
+            StoreAction::LoseReply(reply) => {
+                take(&mut next.replies, &reply)?;
+                next.faults += 1;
+            }
+            StoreAction::FailReply(reply) => {
+                take(&mut next.replies, &reply)?;
+                next.faults += 1;
+                let failed = StoreReply {
+                    id: reply.reply.id,
+                    outcome: StoreOutcome::Failed,
+                };
+                self.deliver(next, reply.to, failed)?;
+            }
+            _ => unreachable!("next_state passes only these"),
+        }
+        Some(())
+    }
+
     /// Crashes, restarts and the operator's resignation.
     fn operate(&self, next: &mut StoreState, action: StoreAction) -> Option<()> {
         match action {
