@@ -1,6 +1,6 @@
 //! Rules of the store model itself, and the pinned size of one small configuration: a change
 //! of the model, the store-lease core or the reference store that moves the state space shows
-//! here (STYLE: models pin their `unique_state_count`).
+//! here: models pin their `unique_state_count`.
 
 use std::time::Duration;
 
