@@ -9,6 +9,10 @@
 //! next instant at which anything can change, fire a due timer, apply one output, crash,
 //! restart, and a graceful resignation in two phases.
 //!
+//! [`StoreModel`] does the same for the store-lease core: the real [`tenure_core::StoreLease`]
+//! of two or three contenders against the real [`tenure_core::ReferenceStore`], on the same
+//! clocks, children and acting properties (see `docs/verification.md`, Store leases).
+//!
 //! # The step protocol
 //!
 //! Every input action feeds one input to one real core at that node's local time (global time
