@@ -8,7 +8,7 @@ use crate::leadership::Leadership;
 use crate::message::Envelope;
 use crate::node::{CommandError, Node};
 use crate::output::{Output, PersistentState, Received, RoleKind};
-use crate::store_lease::{StoreLease, StoreReply, StoreRequest};
+use crate::store_lease::{StoreLease, StoreOp, StoreReply, StoreRequest};
 use crate::time::{Duration, Instant};
 
 /// An election core, in the `handle_*` / `poll_*` shape: no I/O, time and entropy as
@@ -48,6 +48,11 @@ pub trait Election {
     fn summary(&self) -> Summary;
     /// What must survive a restart (nothing, for a store lease).
     fn persistent_state(&self) -> PersistentState;
+    /// Whether the request that hands this node's tenure over is still on its way: a store
+    /// release sent and not yet answered or timed out. A node that shuts down waits for it, or
+    /// the next holder waits a whole lease for the record to expire (protocol: Graceful
+    /// handover). The quorum's Resign and TimeoutNow leave when they are sent.
+    fn handover_in_flight(&self) -> bool;
 
     /// Whether this node may act at `now`.
     fn is_acting(&self, now: Instant) -> bool {
@@ -122,6 +127,9 @@ impl Election for Node {
     fn persistent_state(&self) -> PersistentState {
         Node::persistent_state(self)
     }
+    fn handover_in_flight(&self) -> bool {
+        false
+    }
 }
 
 impl Election for StoreLease {
@@ -167,5 +175,9 @@ impl Election for StoreLease {
     }
     fn persistent_state(&self) -> PersistentState {
         PersistentState::default()
+    }
+    fn handover_in_flight(&self) -> bool {
+        self.outstanding()
+            .is_some_and(|request| matches!(request.op, StoreOp::Release { .. }))
     }
 }

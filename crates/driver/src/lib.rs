@@ -221,6 +221,9 @@ pub struct Driver<T, C, S, A, O, E, N = Node> {
     /// idle before [`Node::handle_acting_stopped`].
     resign_pending: bool,
     shutting_down: bool,
+    /// The latest a shutdown waits for the core's handover request to be answered: a lease
+    /// after the child was gone (set then).
+    shutdown_wait_until: Option<Instant>,
     /// In maintenance mode ([`Command::Pause`]).
     paused: bool,
     counters: Counters,
@@ -327,6 +330,7 @@ where
             acting: ActingState::Idle,
             resign_pending: false,
             shutting_down: false,
+            shutdown_wait_until: None,
             paused: false,
             counters: Counters::default(),
             acting_since: None,
@@ -375,7 +379,7 @@ where
             let mut status = status(&self.node, self.acting, &self.counters, &self.health, now);
             status.paused = self.paused;
             self.observer.status(&status);
-            if self.shutting_down && self.acting == ActingState::Idle && !self.resign_pending {
+            if self.shutdown_complete(now) {
                 return Ok(());
             }
 
@@ -418,6 +422,21 @@ where
                 }
             }
         }
+    }
+
+    /// Whether a requested shutdown is complete: the child is gone, the handover done, and the
+    /// request that hands the tenure over (a store release) answered or given up, or a lease
+    /// has passed waiting for it (protocol: Graceful handover). Waiting risks nothing: this
+    /// node no longer acts, and without the release the next holder waits a whole lease.
+    fn shutdown_complete(&mut self, now: Instant) -> bool {
+        if !self.shutting_down || self.acting != ActingState::Idle || self.resign_pending {
+            return false;
+        }
+        if !self.node.handover_in_flight() {
+            return true;
+        }
+        let lease = self.node.lease_duration();
+        now >= *self.shutdown_wait_until.get_or_insert(now + lease)
     }
 
     // ----- Inputs ---------------------------------------------------------------------------

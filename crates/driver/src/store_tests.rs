@@ -1,7 +1,7 @@
 //! The driver around a store lease (protocol: Store leases), on a paused tokio clock, with a
 //! transport that answers from a [`ReferenceStore`] at once, or fails every request.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use tenure_core::{
@@ -41,12 +41,26 @@ impl Clock for TestClock {
     }
 }
 
-/// Applies each request to a shared store at once; with `failing`, answers every request
-/// [`StoreOutcome::Failed`] instead.
+/// How the test store answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answers {
+    /// Applies each request at once.
+    AtOnce,
+    /// Applies each request after this long, as a store across a network does, and only if the
+    /// node is still there to send it: a request still queued when the driver returns is lost,
+    /// as it is when the process exits.
+    After(std::time::Duration),
+    /// Answers every request [`StoreOutcome::Failed`].
+    Failing,
+    /// Never answers: a store cut off.
+    Silent,
+}
+
+/// Applies each request to a shared store, as [`Answers`] says.
 struct StoreTransport {
     log: Log,
     store: Rc<RefCell<ReferenceStore>>,
-    failing: bool,
+    answers: Rc<Cell<Answers>>,
     replies: mpsc::UnboundedSender<StoreReply>,
     inbox: mpsc::UnboundedReceiver<StoreReply>,
 }
@@ -54,15 +68,29 @@ struct StoreTransport {
 impl Transport<StoreRequest, StoreReply> for StoreTransport {
     async fn send(&mut self, request: StoreRequest) {
         self.log.borrow_mut().push(Step::Request(request.op));
-        let outcome = if self.failing {
-            StoreOutcome::Failed
-        } else {
-            self.store.borrow_mut().apply(Instant::ZERO, request)
+        let (store, replies) = (self.store.clone(), self.replies.clone());
+        let answer = move |outcome: Option<StoreOutcome>| {
+            let outcome =
+                outcome.unwrap_or_else(|| store.borrow_mut().apply(Instant::ZERO, request));
+            let _ = replies.send(StoreReply {
+                id: request.id,
+                outcome,
+            });
         };
-        let _ = self.replies.send(StoreReply {
-            id: request.id,
-            outcome,
-        });
+        match self.answers.get() {
+            Answers::Silent => {}
+            Answers::AtOnce => answer(None),
+            Answers::Failing => answer(Some(StoreOutcome::Failed)),
+            Answers::After(delay) => {
+                let replies = self.replies.clone();
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(delay).await;
+                    if !replies.is_closed() {
+                        answer(None);
+                    }
+                });
+            }
+        }
     }
 
     async fn recv(&mut self) -> StoreReply {
@@ -108,13 +136,16 @@ impl ActingSink for TestSink {
 struct Harness {
     log: Log,
     store: Rc<RefCell<ReferenceStore>>,
+    /// How the store answers from now on.
+    answers: Rc<Cell<Answers>>,
     commands: mpsc::Sender<Command>,
     run: tokio::task::JoinHandle<Result<(), DriverError>>,
 }
 
 /// Spawns a driver around a store lease for node `id` on the current `LocalSet`.
-fn spawn(id: u32, store: Rc<RefCell<ReferenceStore>>, failing: bool) -> Harness {
+fn spawn(id: u32, store: Rc<RefCell<ReferenceStore>>, answers: Answers) -> Harness {
     let log: Log = Rc::default();
+    let answers = Rc::new(Cell::new(answers));
     let params = StoreLeaseParams::for_lease(LEASE, STOP_MARGIN, ExpiryJudge::Contenders);
     let config = StoreLeaseConfig::new(params).expect("valid store-lease config");
     let clock = TestClock {
@@ -126,7 +157,7 @@ fn spawn(id: u32, store: Rc<RefCell<ReferenceStore>>, failing: bool) -> Harness 
         transport: StoreTransport {
             log: log.clone(),
             store: store.clone(),
-            failing,
+            answers: answers.clone(),
             replies,
             inbox,
         },
@@ -145,6 +176,7 @@ fn spawn(id: u32, store: Rc<RefCell<ReferenceStore>>, failing: bool) -> Harness 
     Harness {
         log,
         store,
+        answers,
         commands,
         run,
     }
@@ -166,7 +198,7 @@ async fn a_lone_node_takes_a_vacant_store_and_acts_under_its_token() {
     // protocol: Store leases
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(1, new_store(), false);
+            let harness = spawn(1, new_store(), Answers::AtOnce);
 
             // Phase 1: the first read finds the record vacant; the acquisition follows at once
             // and the child starts under the store's token.
@@ -204,7 +236,7 @@ async fn a_shutdown_stops_the_child_before_releasing_the_record() {
     // protocol: Graceful handover
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(1, new_store(), false);
+            let harness = spawn(1, new_store(), Answers::AtOnce);
             advance(500).await;
             harness.log.borrow_mut().clear();
 
@@ -235,11 +267,80 @@ async fn a_shutdown_stops_the_child_before_releasing_the_record() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_shutdown_returns_only_once_a_slow_store_has_applied_the_release() {
+    // protocol: Graceful handover
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let harness = spawn(
+                1,
+                new_store(),
+                Answers::After(std::time::Duration::from_millis(40)),
+            );
+            advance(500).await;
+            assert_eq!(
+                harness.store.borrow().record(Instant::ZERO).holder,
+                Some(NodeId(1))
+            );
+
+            harness
+                .commands
+                .send(Command::Shutdown)
+                .await
+                .expect("driver alive");
+            let result = tokio::time::timeout(std::time::Duration::from_secs(5), harness.run)
+                .await
+                .expect("the driver returns after a shutdown")
+                .expect("the driver task did not panic");
+            assert!(result.is_ok(), "{result:?}");
+
+            // Returning before the release reached the store would leave the record held for
+            // a whole lease: the next node would wait for expiry instead of taking it at once.
+            let record = harness.store.borrow().record(Instant::ZERO);
+            assert_eq!(record.holder, None, "{:?}", harness.log.borrow());
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_gives_up_on_a_store_that_never_answers_the_release() {
+    // protocol: Graceful handover
+    tokio::task::LocalSet::new()
+        .run_until(async {
+            let harness = spawn(1, new_store(), Answers::AtOnce);
+            advance(500).await;
+            harness.answers.set(Answers::Silent);
+
+            let asked = TokioInstant::now();
+            harness
+                .commands
+                .send(Command::Shutdown)
+                .await
+                .expect("driver alive");
+            let result = tokio::time::timeout(std::time::Duration::from_secs(30), harness.run)
+                .await
+                .expect("the driver returns after a shutdown")
+                .expect("the driver task did not panic");
+            assert!(result.is_ok(), "{result:?}");
+
+            // The child went first; the release was sent and given up after its timeout.
+            let waited = TokioInstant::now() - asked;
+            assert!(waited <= LEASE.into(), "waited {waited:?}");
+            let steps = harness.log.borrow().clone();
+            let stop = steps.iter().position(|step| *step == Step::Stop);
+            let release = steps
+                .iter()
+                .position(|step| matches!(step, Step::Request(StoreOp::Release { .. })));
+            assert!(stop.is_some() && stop < release, "{steps:?}");
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_store_that_fails_every_request_never_lets_the_node_act() {
     // protocol: The store-lease acting rule
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(1, new_store(), true);
+            let harness = spawn(1, new_store(), Answers::Failing);
             advance(10_000).await;
             let steps = harness.log.borrow().clone();
             assert!(
@@ -258,9 +359,9 @@ async fn a_second_node_takes_over_only_a_lease_after_the_holder_went_quiet() {
     tokio::task::LocalSet::new()
         .run_until(async {
             let store = new_store();
-            let first = spawn(1, store.clone(), false);
+            let first = spawn(1, store.clone(), Answers::AtOnce);
             advance(100).await;
-            let second = spawn(2, store.clone(), false);
+            let second = spawn(2, store.clone(), Answers::AtOnce);
 
             // Phase 1: while the first renews, the second only reads.
             advance(3_000).await;

@@ -64,8 +64,12 @@ pub fn ensure() -> Result<&'static Stores, String> {
     static STORES: OnceLock<Result<Stores, String>> = OnceLock::new();
     STORES
         .get_or_init(|| {
-            let from_environment = [POSTGRES_URL, POSTGRES_LIMITED_URL, ETCD_ENDPOINTS]
-                .map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)));
+            let from_environment =
+                [POSTGRES_URL, POSTGRES_LIMITED_URL, ETCD_ENDPOINTS].map(|name| {
+                    std::env::var(name)
+                        .ok()
+                        .map(|value| (name.to_string(), value))
+                });
             let variables = if from_environment.iter().all(Option::is_some) {
                 from_environment.into_iter().flatten().collect()
             } else {

@@ -69,7 +69,7 @@ pub struct StoreInfo {
     /// This node's id in the store's record.
     pub id: NodeId,
     /// The names of the holders the store named, by id, as the adapter read them.
-    pub names: Arc<Mutex<std::collections::BTreeMap<NodeId, String>>>,
+    pub names: crate::backend::HolderNames,
 }
 
 impl NodeInfo {
@@ -85,11 +85,7 @@ impl NodeInfo {
         if id == store.id {
             return Some(self.members.own_name().to_string());
         }
-        let names = store
-            .names
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        names.get(&id).cloned()
+        store.names.get(id)
     }
 
     /// Whether the node is still in its boot quarantine at local time `now`.

@@ -7,13 +7,13 @@
 //! the credentials or cannot be reached stops the node with one error and exit status 1,
 //! before any child could start.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tenure_core::StoreLease;
 use tokio::sync::mpsc;
 use tracing::info;
 
-use crate::backend::{self, AnyStoreClient, StoreTransport};
+use crate::backend::{self, AnyStoreClient, HolderNames, Identity, StoreTransport};
 use crate::clock::BootClock;
 use crate::members::Members;
 use crate::observer::{NodeInfo, Shared, StoreInfo};
@@ -42,8 +42,13 @@ async fn run_node(settings: RunSettings) -> Result<RunOutcome, RunError> {
         ));
     };
     let clock = BootClock::new();
-    let names = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
-    let transport = connect(&store).await?;
+    let identity = Identity {
+        id: store.id,
+        name: settings.members.own_name().to_string(),
+        names: HolderNames::default(),
+    };
+    let names = identity.names.clone();
+    let transport = connect(&store, identity).await?;
     let http_listener = bind_http(&settings).await?;
     let child_stats = Arc::new(ChildStats::default());
     let shared = Arc::new(Shared::new(
@@ -82,11 +87,14 @@ async fn run_node(settings: RunSettings) -> Result<RunOutcome, RunError> {
 /// password, a missing database or right, a TLS refusal) is the one error of a refused start;
 /// a store that cannot be reached yet is not: its requests fail, so the node does not act, and
 /// it is logged once until the store answers.
-async fn connect(store: &StoreSettings) -> Result<StoreTransport<AnyStoreClient>, RunError> {
+async fn connect(
+    store: &StoreSettings,
+    identity: Identity,
+) -> Result<StoreTransport<AnyStoreClient>, RunError> {
     let params = store.config.params();
     let lease = std::time::Duration::from_nanos(params.lease_duration.as_nanos());
     let timeout = std::time::Duration::from_nanos(params.request_timeout.as_nanos());
-    let client = backend::connect(&store.backend, &store.election, lease, timeout)
+    let client = backend::connect(&store.backend, &store.election, lease, timeout, identity)
         .await
         .map_err(|problem| {
             RunError(format!(
@@ -108,7 +116,7 @@ fn node_info(
     settings: &RunSettings,
     store: &StoreSettings,
     child: Arc<ChildStats>,
-    names: Arc<Mutex<std::collections::BTreeMap<tenure_core::NodeId, String>>>,
+    names: HolderNames,
 ) -> NodeInfo {
     let members: Members = settings.members.clone();
     NodeInfo {

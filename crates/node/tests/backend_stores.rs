@@ -25,8 +25,8 @@ use tenure_core::{
     StoreOutcome, StoreRequest,
 };
 use tenure_node::backend::{
-    BackendError, ElectionName, Etcd, Postgres, PostgresTarget, StoreClient, StoreCounters,
-    StoreTransport, POSTGRES_DDL,
+    BackendError, ElectionName, Etcd, HolderNames, Identity, Postgres, PostgresTarget, StoreClient,
+    StoreCounters, StoreTransport, POSTGRES_DDL,
 };
 use tokio::time::Instant;
 
@@ -154,13 +154,18 @@ const SCRIPT: [(u32, Step, Kind, Kind); 22] = [
 /// Runs [`SCRIPT`] on `clients` (one per node, ids 1 to 3) and on the reference store, and
 /// checks that they agree: exactly where contenders judge expiry; where the store judges, on
 /// outcomes and holders, with the store's own versions and tokens mapped onto the reference's.
-async fn check_against_reference<C: StoreClient>(judge: ExpiryJudge, clients: &mut [C; 3]) {
+/// Returns the nodes whose acquisitions applied.
+async fn check_against_reference<C: StoreClient>(
+    judge: ExpiryJudge,
+    clients: &mut [C; 3],
+) -> Vec<NodeId> {
     let mut reference = ReferenceStore::new(judge, CoreDuration::from_secs(3600));
     let mut reference_knowledge = [Knowledge::default(); 3];
     let mut client_knowledge = [Knowledge::default(); 3];
     let mut tokens = TokenMap::default();
     let mut versions = VersionMap::default();
     let mut acquired_tokens = Vec::new();
+    let mut acquirers = Vec::new();
     for (index, &(node, step, contenders, store)) in SCRIPT.iter().enumerate() {
         let slot = node as usize - 1;
         let from = NodeId(node);
@@ -192,6 +197,7 @@ async fn check_against_reference<C: StoreClient>(judge: ExpiryJudge, clients: &m
         }
         if let (StoreOp::Acquire { .. }, StoreOutcome::Applied(record)) = (client_op, outcome) {
             acquired_tokens.push(record.token);
+            acquirers.push(from);
         }
         reference_knowledge[slot].learn(reference_op, expected);
         client_knowledge[slot].learn(client_op, outcome);
@@ -200,6 +206,28 @@ async fn check_against_reference<C: StoreClient>(judge: ExpiryJudge, clients: &m
         acquired_tokens.windows(2).all(|pair| pair[0] < pair[1]),
         "the fencing tokens of successive acquisitions must increase: {acquired_tokens:?}"
     );
+    acquirers
+}
+
+/// Node `id`'s identity, named `n{id}`, noting names in `names`.
+fn identity(id: u32, names: &HolderNames) -> Identity {
+    Identity {
+        id: NodeId(id),
+        name: format!("n{id}"),
+        names: names.clone(),
+    }
+}
+
+/// Every node that acquired is known by its name: the status pages name the holder.
+fn assert_named(acquirers: &[NodeId], names: &HolderNames) {
+    assert!(!acquirers.is_empty(), "the script acquires");
+    for id in acquirers {
+        assert_eq!(
+            names.get(*id),
+            Some(format!("n{}", id.0)),
+            "the name of {id:?}"
+        );
+    }
 }
 
 fn kind_of(outcome: StoreOutcome) -> Kind {
@@ -301,12 +329,20 @@ async fn postgres_answers_as_the_reference_store() {
         return;
     };
     let election = fresh_election("reference");
+    let names = HolderNames::default();
     let mut clients = [
-        postgres(&target, &election).await,
-        postgres(&target, &election).await,
-        postgres(&target, &election).await,
+        postgres(&target, &election)
+            .await
+            .with_identity(identity(1, &names)),
+        postgres(&target, &election)
+            .await
+            .with_identity(identity(2, &names)),
+        postgres(&target, &election)
+            .await
+            .with_identity(identity(3, &names)),
     ];
-    check_against_reference(ExpiryJudge::Contenders, &mut clients).await;
+    let acquirers = check_against_reference(ExpiryJudge::Contenders, &mut clients).await;
+    assert_named(&acquirers, &names);
 }
 
 #[tokio::test]
@@ -315,12 +351,20 @@ async fn etcd_answers_as_the_reference_store() {
         return;
     };
     let election = fresh_election("reference");
+    let names = HolderNames::default();
     let mut clients = [
-        etcd(&endpoints, &election, LONG_LEASE).await,
-        etcd(&endpoints, &election, LONG_LEASE).await,
-        etcd(&endpoints, &election, LONG_LEASE).await,
+        etcd(&endpoints, &election, LONG_LEASE)
+            .await
+            .with_identity(identity(1, &names)),
+        etcd(&endpoints, &election, LONG_LEASE)
+            .await
+            .with_identity(identity(2, &names)),
+        etcd(&endpoints, &election, LONG_LEASE)
+            .await
+            .with_identity(identity(3, &names)),
     ];
-    check_against_reference(ExpiryJudge::Store, &mut clients).await;
+    let acquirers = check_against_reference(ExpiryJudge::Store, &mut clients).await;
+    assert_named(&acquirers, &names);
 }
 
 async fn postgres(target: &PostgresTarget, election: &ElectionName) -> Postgres {

@@ -4,7 +4,8 @@
 //! etcd judges expiry (`ExpiryJudge::Store`): it deletes the key when the lease's TTL runs out,
 //! and contenders take only an absent key. The record maps onto the key so:
 //!
-//! - `holder`: the key's value, a node id in decimal; `None` when the key is absent.
+//! - `holder`: the key's value, a node id in decimal, then a space and the node's name (its
+//!   `--id`, for the status pages); `None` when the key is absent.
 //! - `version`: the key's `mod_revision`, 0 when it is absent. A renewal (a lease keep-alive)
 //!   does not change it: with the store judging expiry, contenders never watch the version.
 //! - `token`: the key's `create_revision`, the etcd revision of the acquisition, which is
@@ -37,7 +38,7 @@ use tenure_core::{FencingToken, NodeId, Record, StoreOp, StoreOutcome, StoreRequ
 
 use crate::backend::outage::Outage;
 use crate::backend::url::ElectionName;
-use crate::backend::{error_chain, BackendError, StoreClient};
+use crate::backend::{error_chain, BackendError, Identity, StoreClient};
 
 /// The leases of tenures acquired through one client that it remembers. One node holds one
 /// tenure at a time; a few more cover tests that share a client between node ids.
@@ -63,9 +64,34 @@ pub struct Etcd {
     /// midway, and its client is in an unknown state.
     interrupted: bool,
     outage: Outage,
+    identity: Option<Identity>,
 }
 
 impl Etcd {
+    /// Writes `identity.name` beside its id when it acquires, and notes the holders' names the
+    /// key shows in `identity.names`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Etcd {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The key's value for a tenure of `from`: its id, and its name if it is this node.
+    fn value_of(&self, from: NodeId) -> String {
+        match Identity::name_for(self.identity.as_ref(), from) {
+            Some(name) => format!("{} {name}", from.0),
+            None => from.0.to_string(),
+        }
+    }
+
+    /// The record a key holds, noting the holder's name.
+    fn record(&self, value: Option<&KeyValue>) -> Result<Record, Failure> {
+        if let Some((id, name)) = value.and_then(holder_and_name) {
+            Identity::note(self.identity.as_ref(), id, name);
+        }
+        record(value)
+    }
+
     /// A client of the etcd cluster at `endpoints` (`HOST:PORT`) for `election`, whose leases
     /// last `lease_duration` rounded up to whole seconds. `timeout` bounds each connection
     /// attempt and each request. It connects lazily: a cluster that cannot be reached is no
@@ -97,6 +123,7 @@ impl Etcd {
             leases: BTreeMap::new(),
             interrupted: false,
             outage: Outage::new("etcd"),
+            identity: None,
         };
         etcd.client = Some(
             etcd.new_client()
@@ -141,7 +168,7 @@ impl Etcd {
 
     async fn read(&self, client: &mut Client) -> Result<Record, Failure> {
         let response = client.get(self.key.as_str(), None).await?;
-        record(response.kvs().first())
+        self.record(response.kvs().first())
     }
 
     async fn acquire(
@@ -161,7 +188,11 @@ impl Etcd {
                 CompareOp::Equal,
                 0,
             )])
-            .and_then([TxnOp::put(self.key.as_str(), from.0.to_string(), Some(put))])
+            .and_then([TxnOp::put(
+                self.key.as_str(),
+                self.value_of(from),
+                Some(put),
+            )])
             .or_else([TxnOp::get(self.key.as_str(), None)]);
         let response = match client.txn(transaction).await {
             Ok(response) => response,
@@ -175,7 +206,7 @@ impl Etcd {
         if !response.succeeded() {
             self.revoke_in_background(client, lease);
             let current = first_range_value(&response);
-            return Ok(StoreOutcome::Conflict(record(current.as_ref())?));
+            return Ok(StoreOutcome::Conflict(self.record(current.as_ref())?));
         }
         let revision = response
             .header()
@@ -206,7 +237,7 @@ impl Etcd {
                 let response = client.get(self.key.as_str(), None).await?;
                 match response.kvs().first() {
                     Some(value) if is_tenure(value, from, token) => value.lease(),
-                    other => return Ok(StoreOutcome::Conflict(record(other)?)),
+                    other => return Ok(StoreOutcome::Conflict(self.record(other)?)),
                 }
             }
         };
@@ -219,7 +250,7 @@ impl Etcd {
         };
         let response = client.get(self.key.as_str(), None).await?;
         let value = response.kvs().first();
-        let current = record(value)?;
+        let current = self.record(value)?;
         if alive
             && value.is_some_and(|value| is_tenure(value, from, token) && value.lease() == lease)
         {
@@ -243,14 +274,14 @@ impl Etcd {
         let transaction = Txn::new()
             .when([
                 Compare::create_revision(key, CompareOp::Equal, revision),
-                Compare::value(key, CompareOp::Equal, from.0.to_string()),
+                Compare::value(key, CompareOp::Equal, self.value_of(from)),
             ])
             .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
             .or_else([TxnOp::get(key, None)]);
         let response = client.txn(transaction).await?;
         let value = first_range_value(&response);
         if !response.succeeded() {
-            return Ok(StoreOutcome::Conflict(record(value.as_ref())?));
+            return Ok(StoreOutcome::Conflict(self.record(value.as_ref())?));
         }
         let remembered = self.leases.remove(&(from, token));
         if let Some(lease) = value.as_ref().map(KeyValue::lease).or(remembered) {
@@ -343,11 +374,14 @@ fn is_tenure(value: &KeyValue, from: NodeId, token: FencingToken) -> bool {
 
 /// The node id a key's value names, if it is one.
 fn holder(value: &KeyValue) -> Option<NodeId> {
-    std::str::from_utf8(value.value())
-        .ok()?
-        .parse::<u32>()
-        .ok()
-        .map(NodeId)
+    holder_and_name(value).map(|(id, _)| id)
+}
+
+/// The node id a key's value names, and the name after it (empty if there is none).
+fn holder_and_name(value: &KeyValue) -> Option<(NodeId, &str)> {
+    let text = std::str::from_utf8(value.value()).ok()?;
+    let (id, name) = text.split_once(' ').unwrap_or((text, ""));
+    Some((NodeId(id.parse::<u32>().ok()?), name))
 }
 
 /// The record a key holds (see the module docs), or the vacant record when it is absent.

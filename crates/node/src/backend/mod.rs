@@ -30,13 +30,15 @@ mod postgres_tls;
 mod transport;
 mod url;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 #[cfg(doc)]
 use tenure_core::StoreReply;
-use tenure_core::{StoreOutcome, StoreRequest};
+use tenure_core::{NodeId, StoreOutcome, StoreRequest};
 
 pub use etcd::{etcd_key, Etcd};
 pub use postgres::{Postgres, POSTGRES_DDL, POSTGRES_TABLE};
@@ -45,6 +47,69 @@ pub use url::{
     Backend, BackendUrlError, ElectionName, ElectionNameError, PostgresTarget, TlsMode,
     MAX_ELECTION_NAME_LENGTH, MAX_ETCD_ENDPOINTS,
 };
+
+/// The names of the nodes that held the election, by their ids in the store, as the store
+/// showed them: a node writes its name beside its id when it acquires (a PostgreSQL column, the
+/// etcd key's value), so that every node's status page names the holder. Shared between the
+/// client, which fills it, and the status page, which reads it.
+#[derive(Clone, Debug, Default)]
+pub struct HolderNames(Arc<Mutex<BTreeMap<NodeId, String>>>);
+
+/// At most this many names are kept: more means ids churn (nodes renamed again and again), and
+/// then the oldest are forgotten.
+const MAX_HOLDER_NAMES: usize = 64;
+
+impl HolderNames {
+    /// Notes that the store names `id` as `name`.
+    pub fn record(&self, id: NodeId, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if names.get(&id).is_some_and(|known| known == name) {
+            return;
+        }
+        if names.len() >= MAX_HOLDER_NAMES {
+            names.pop_first();
+        }
+        names.insert(id, name.to_string());
+    }
+
+    /// The name the store gave `id`, if it gave one.
+    #[must_use]
+    pub fn get(&self, id: NodeId) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// Who this node is in the store: its id, and the name it writes beside it.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub id: NodeId,
+    pub name: String,
+    /// Where the names the store shows are noted.
+    pub names: HolderNames,
+}
+
+impl Identity {
+    /// The name to write beside `from` when it acquires: this node's, if `from` is this node.
+    fn name_for(identity: Option<&Identity>, from: NodeId) -> Option<&str> {
+        identity
+            .filter(|identity| identity.id == from && !identity.name.is_empty())
+            .map(|identity| identity.name.as_str())
+    }
+
+    /// Notes that the store names `id` as `name`, if there is an identity to note it in.
+    fn note(identity: Option<&Identity>, id: NodeId, name: &str) {
+        if let Some(identity) = identity {
+            identity.names.record(id, name);
+        }
+    }
+}
 
 /// Runs store requests against one store, for one election.
 pub trait StoreClient: Send + 'static {
@@ -75,20 +140,26 @@ impl StoreClient for AnyStoreClient {
 
 /// Opens a client of `backend` for `election`. `lease_duration` is the core's lease (etcd's
 /// lease TTL is it, rounded up to whole seconds); `timeout` bounds each connection attempt and
-/// each request. A store that cannot be reached is no error (its requests fail until it
+/// each request; `identity` is the name written beside this node's id, and where the names
+/// the store shows are noted. A store that cannot be reached is no error (its requests fail until it
 /// can); a configuration that can never work is (see [`BackendError`]).
 pub async fn connect(
     backend: &Backend,
     election: &ElectionName,
     lease_duration: Duration,
     timeout: Duration,
+    identity: Identity,
 ) -> Result<AnyStoreClient, BackendError> {
     Ok(match backend {
         Backend::Postgres(target) => AnyStoreClient::Postgres(Box::new(
-            Postgres::connect(target, election, timeout).await?,
+            Postgres::connect(target, election, timeout)
+                .await?
+                .with_identity(identity),
         )),
         Backend::Etcd { endpoints } => AnyStoreClient::Etcd(Box::new(
-            Etcd::connect(endpoints, election, lease_duration, timeout).await?,
+            Etcd::connect(endpoints, election, lease_duration, timeout)
+                .await?
+                .with_identity(identity),
         )),
     })
 }
@@ -175,4 +246,36 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_names_keep_the_latest_name_and_stay_bounded() {
+        let names = HolderNames::default();
+        names.record(NodeId(7), "n1");
+        names.record(NodeId(7), "renamed");
+        names.record(NodeId(8), "");
+        assert_eq!(names.get(NodeId(7)).as_deref(), Some("renamed"));
+        assert_eq!(names.get(NodeId(8)), None, "an empty name is no name");
+        for id in 100..100 + 2 * MAX_HOLDER_NAMES as u32 {
+            names.record(NodeId(id), "n");
+        }
+        let kept = (0..1000).filter(|&id| names.get(NodeId(id)).is_some()).count();
+        assert_eq!(kept, MAX_HOLDER_NAMES);
+    }
+
+    #[test]
+    fn only_this_node_writes_its_name() {
+        let identity = Identity {
+            id: NodeId(3),
+            name: "n3".to_string(),
+            names: HolderNames::default(),
+        };
+        assert_eq!(Identity::name_for(Some(&identity), NodeId(3)), Some("n3"));
+        assert_eq!(Identity::name_for(Some(&identity), NodeId(4)), None);
+        assert_eq!(Identity::name_for(None, NodeId(3)), None);
+    }
 }

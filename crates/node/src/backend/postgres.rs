@@ -29,18 +29,20 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::backend::outage::Outage;
 use crate::backend::url::{ElectionName, PostgresTarget};
-use crate::backend::{error_chain, postgres_tls, BackendError, StoreClient};
+use crate::backend::{error_chain, postgres_tls, BackendError, Identity, StoreClient};
 
 /// The table tenure keeps its elections in, one row per election.
 pub const POSTGRES_TABLE: &str = "tenure_elections";
 
 /// The table, as tenure creates it when it is missing. A user without the right to create it
 /// needs the database owner to run this (and to grant `SELECT, INSERT, UPDATE` on it).
-/// `updated_at` is for people reading the table; tenure never reads it.
+/// `holder_name` is the holder's `--id`, for the status pages; `updated_at` is for people
+/// reading the table, and tenure never reads it.
 pub const POSTGRES_DDL: &str = "\
 CREATE TABLE IF NOT EXISTS tenure_elections (
     election text PRIMARY KEY,
     holder bigint,
+    holder_name text,
     version bigint NOT NULL CHECK (version >= 0),
     token bigint NOT NULL CHECK (token >= 0),
     updated_at timestamptz NOT NULL DEFAULT now()
@@ -51,29 +53,29 @@ CREATE TABLE IF NOT EXISTS tenure_elections (
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 // The casts to bigint let a table whose `holder` is an `integer` work too.
-const READ: &str = "SELECT holder::bigint, version::bigint, token::bigint \
+const READ: &str = "SELECT holder::bigint, version::bigint, token::bigint, holder_name::text \
                     FROM tenure_elections WHERE election = $1";
 // Every write stores a fresh random version (1 to 2^52), never `version + 1`: a write that the
 // primary showed and then lost at a failover must not be confused with a later one that would
 // have the same number (protocol: When the store fails over).
 const ACQUIRE: &str = "UPDATE tenure_elections \
-                       SET holder = $2::bigint, version = \
+                       SET holder = $2::bigint, holder_name = $4::text, version = \
                                floor(random() * 4503599627370496)::bigint + 1, \
                            token = token + 1, \
                            updated_at = now() \
                        WHERE election = $1 AND version = $3::bigint \
-                       RETURNING holder::bigint, version::bigint, token::bigint";
+                       RETURNING holder::bigint, version::bigint, token::bigint, holder_name::text";
 const RENEW: &str = "UPDATE tenure_elections \
                      SET version = floor(random() * 4503599627370496)::bigint + 1, \
                          updated_at = now() \
                      WHERE election = $1 AND holder = $2::bigint AND token = $3::bigint \
-                     RETURNING holder::bigint, version::bigint, token::bigint";
+                     RETURNING holder::bigint, version::bigint, token::bigint, holder_name::text";
 const RELEASE: &str = "UPDATE tenure_elections \
-                       SET holder = NULL, \
+                       SET holder = NULL, holder_name = NULL, \
                            version = floor(random() * 4503599627370496)::bigint + 1, \
                            updated_at = now() \
                        WHERE election = $1 AND holder = $2::bigint AND token = $3::bigint \
-                       RETURNING holder::bigint, version::bigint, token::bigint";
+                       RETURNING holder::bigint, version::bigint, token::bigint, holder_name::text";
 const INSERT_ROW: &str = "INSERT INTO tenure_elections (election, holder, version, token) \
                           VALUES ($1, NULL, 0, 0) ON CONFLICT (election) DO NOTHING";
 const TABLE_EXISTS: &str = "SELECT to_regclass('tenure_elections') IS NOT NULL";
@@ -90,9 +92,18 @@ pub struct Postgres {
     /// midway, and its connection is in an unknown state.
     interrupted: bool,
     outage: Outage,
+    identity: Option<Identity>,
 }
 
 impl Postgres {
+    /// Writes `identity.name` beside its id when it acquires, and notes the holders' names the
+    /// rows show in `identity.names`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Postgres {
+        self.identity = Some(identity);
+        self
+    }
+
     /// Connects to `target` for `election`: sets the statement timeout, creates the table if
     /// it is missing, inserts the election's row if it is missing, and prepares the
     /// statements. `timeout` bounds the connection (and every later one) and each request.
@@ -115,6 +126,7 @@ impl Postgres {
             connection: None,
             interrupted: false,
             outage: Outage::new("postgres"),
+            identity: None,
         };
         let opened = tokio::time::timeout(
             timeout,
@@ -164,8 +176,15 @@ impl Postgres {
             StoreOp::Renew { token } => (&statements.renew, Some(token.0)),
             StoreOp::Release { token } => (&statements.release, Some(token.0)),
         };
+        // Only this node's own acquisitions carry its name.
+        let name = Identity::name_for(self.identity.as_ref(), request.from);
         let row = match operand.map(i64::try_from) {
             None => client.query_opt(statement, &[&election]).await?,
+            Some(Ok(operand)) if matches!(request.op, StoreOp::Acquire { .. }) => {
+                client
+                    .query_opt(statement, &[&election, &from, &operand, &name])
+                    .await?
+            }
             Some(Ok(operand)) => {
                 client
                     .query_opt(statement, &[&election, &from, &operand])
@@ -174,7 +193,7 @@ impl Postgres {
             Some(Err(_)) => None,
         };
         if let Some(row) = row {
-            return Ok(StoreOutcome::Applied(decode(&row)?));
+            return Ok(StoreOutcome::Applied(decode(&row, self.identity.as_ref())?));
         }
         // A read that finds no row, or a refused write followed by one: someone deleted the
         // row by hand.
@@ -182,7 +201,10 @@ impl Postgres {
             return Err(Failure::RowMissing);
         }
         match client.query_opt(&statements.read, &[&election]).await? {
-            Some(row) => Ok(StoreOutcome::Conflict(decode(&row)?)),
+            Some(row) => Ok(StoreOutcome::Conflict(decode(
+                &row,
+                self.identity.as_ref(),
+            )?)),
             None => Err(Failure::RowMissing),
         }
     }
@@ -358,11 +380,12 @@ async fn create_table(client: &Client) -> Result<(), tokio_postgres::Error> {
     }
 }
 
-/// The record a row holds.
-fn decode(row: &Row) -> Result<Record, Failure> {
+/// The record a row holds; the holder's name, if the row gives one, is noted in `identity`.
+fn decode(row: &Row, identity: Option<&Identity>) -> Result<Record, Failure> {
     let holder: Option<i64> = row.try_get(0)?;
     let version: i64 = row.try_get(1)?;
     let token: i64 = row.try_get(2)?;
+    let name: Option<String> = row.try_get(3)?;
     let holder = match holder {
         None => None,
         Some(holder) => {
@@ -371,6 +394,9 @@ fn decode(row: &Row) -> Result<Record, Failure> {
             })?))
         }
     };
+    if let (Some(holder), Some(name)) = (holder, &name) {
+        Identity::note(identity, holder, name);
+    }
     Ok(Record {
         holder,
         version: u64::try_from(version).map_err(|_| Failure::Corrupt("a negative version"))?,
