@@ -78,7 +78,7 @@ impl Bench<'_> {
 }
 
 /// Node `index`'s store requests so far, by kind (`REQUEST_KINDS`), from its `/metrics`.
-pub(crate) fn node_requests(cluster: &tenure_harness::Cluster, index: usize) -> Option<[u64; 4]> {
+fn node_requests(cluster: &tenure_harness::Cluster, index: usize) -> Option<[u64; 4]> {
     parse_requests(&cluster.get(index, "/metrics").ok()?.body)
 }
 

@@ -15,7 +15,6 @@ use tenure_harness::stores::{self, fresh_election, Stores};
 use tenure_harness::{Cluster, Healthy};
 
 use crate::session::Bench;
-use crate::store_load::node_requests;
 use crate::store_results::{etcd_ttl, store_timing, BackendKind, LockSeries, StoreSeries};
 use crate::tenure::Measured;
 use crate::{failed, Failure, STEP_LIMIT};
@@ -167,9 +166,8 @@ impl Bench<'_> {
 }
 
 /// Whether a store-backed cluster is at rest: every node runs and answers `/status`; exactly
-/// one acts; every other node has read the record since it started (its `/status` does not
-/// name the holder: `leader` is null on a contender); and exactly one child runs according to
-/// `ledger`: the holder's, with its token.
+/// one acts; every node names it as the holder (so every contender has read the record since
+/// it started); and exactly one child runs according to `ledger`: the holder's, with its token.
 fn store_healthy(cluster: &Cluster, ledger: &mut LedgerTail) -> Option<Healthy> {
     ledger.poll();
     let mut statuses = Vec::new();
@@ -189,9 +187,7 @@ fn store_healthy(cluster: &Cluster, ledger: &mut LedgerTail) -> Option<Healthy> 
         return None;
     };
     let holder = cluster.nodes[leader].name.as_str();
-    let agreed = (0..cluster.nodes.len())
-        .filter(|index| *index != leader)
-        .all(|index| node_requests(cluster, index).is_some_and(|requests| requests[0] > 0));
+    let agreed = statuses.iter().all(|status| status["leader"] == holder);
     let running = ledger.running();
     let [child] = running[..] else {
         return None;
