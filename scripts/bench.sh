@@ -20,7 +20,7 @@
 # backends, and `etcdctl lock` on the same etcd, in the PostgreSQL and etcd of
 # scripts/stores.sh: those the TENURE_TEST_* variables name (`eval "$(scripts/stores.sh env)"`
 # for servers already running), else `scripts/stores.sh start` installs and starts them. About
-# 10 minutes at the defaults (2 and 3 nodes, 10 rounds, 30 s of steady load).
+# 5 minutes at the defaults (2 and 3 nodes, 10 rounds, 30 s of steady load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
