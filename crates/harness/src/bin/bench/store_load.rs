@@ -1,15 +1,17 @@
 //! The load a store-backed cluster puts on its store: over a steady window (one holder, the
 //! others contending), the requests every node counts in its own `/metrics`
 //! (`tenure_store_requests_total`, by kind), and beside them what the store itself counted:
-//! PostgreSQL's committed and rolled-back transactions of the database (`pg_stat_database`),
-//! etcd's handled KV and Lease RPCs (`grpc_server_handled_total`). The store's figures are
-//! whole-store: any other client of the same server adds to them.
+//! PostgreSQL's scans of tenure's table (`pg_stat_user_tables`: every statement of tenure's
+//! reads one row by key, and the table is so small that it is scanned), etcd's handled KV and
+//! Lease RPCs (`grpc_server_handled_total`). The store's figures cover every user of the
+//! table or the server: another election or client at the same time adds to them.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tenure_harness::metric;
 use tenure_harness::stores::Stores;
+use tenure_node::backend::POSTGRES_TABLE;
 
 use crate::session::Bench;
 use crate::store_results::{BackendKind, NodeRequests, StoreLoad};
@@ -103,11 +105,10 @@ fn difference(before: &[u64; 4], after: &[u64; 4]) -> [u64; 4] {
 /// The store's own count of requests so far, and what it counts.
 fn store_counter(backend: BackendKind, stores: &Stores) -> Option<(f64, String)> {
     match backend {
-        BackendKind::Postgres => postgres_transactions(&stores.postgres_url).map(|count| {
+        BackendKind::Postgres => postgres_scans(&stores.postgres_url).map(|count| {
             (
                 count,
-                "transactions of the database (pg_stat_database xact_commit + xact_rollback, \
-                 less the one of each reading)"
+                "statements on tenure_elections (pg_stat_user_tables seq_scan + idx_scan)"
                     .to_string(),
             )
         }),
@@ -120,24 +121,27 @@ fn store_counter(backend: BackendKind, stores: &Stores) -> Option<(f64, String)>
     }
 }
 
-/// `xact_commit + xact_rollback` of the URL's database, by `psql`. The reading is itself a
-/// transaction, counted in the next reading (its statistics are flushed when psql exits), so
-/// one is taken off. Other backends flush their statistics at most once a second.
-fn postgres_transactions(url: &str) -> Option<f64> {
-    let query = "SELECT xact_commit + xact_rollback FROM pg_stat_database \
-                 WHERE datname = current_database()";
+/// The scans of tenure's table in the URL's database, by `psql`: one per read, acquisition,
+/// renewal or release (each finds its row by the election's key; a table of a few rows is
+/// scanned sequentially, a large one through its primary key). Statistics that are not
+/// tenure's own (autovacuum, other tables, other databases) are left out; backends flush
+/// theirs at most once a second, which blurs the window's edges by up to a second.
+fn postgres_scans(url: &str) -> Option<f64> {
+    let query = format!(
+        "SELECT COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) FROM pg_stat_user_tables \
+         WHERE relname = '{POSTGRES_TABLE}'"
+    );
     let seconds = STATISTICS_TIMEOUT.as_secs();
     let output = command_output(
         Command::new("psql")
-            .args(["-X", "-A", "-t", "-c", query, url])
+            .args(["-X", "-A", "-t", "-c", &query, url])
             .env("PGCONNECT_TIMEOUT", seconds.to_string())
             .env(
                 "PGOPTIONS",
                 format!("-c statement_timeout={}", seconds * 1000),
             ),
     )?;
-    let count: f64 = output.trim().parse().ok()?;
-    Some(count - 1.0)
+    output.trim().parse().ok()
 }
 
 /// etcd's handled KV and Lease RPCs so far, from its `/metrics`.
