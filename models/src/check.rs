@@ -2,14 +2,51 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 
-use crate::action::Action;
 use crate::model::{ModelSpec, TenureModel};
-use crate::state::ClusterState;
 use crate::trace;
+
+/// A model that `check` can run: the quorum model ([`TenureModel`]) or the store model
+/// ([`crate::StoreModel`]).
+pub trait Checkable:
+    Model<State: Clone + PartialEq + Hash + Send + Sync + 'static, Action: Clone + PartialEq>
+    + Send
+    + Sync
+    + 'static
+{
+    /// What the model checks, as its report names it.
+    type Spec: Clone + fmt::Debug;
+
+    /// What this model checks.
+    fn checked_spec(&self) -> &Self::Spec;
+
+    /// The model with its `Sometimes` properties latched (each reports only the first state
+    /// it holds in; see [`TenureModel::latch_sometimes`]).
+    fn latched(self) -> Self;
+
+    /// A readable trace of `path`, ending with why the last state violates `violated`.
+    fn render(path: &Path<Self::State, Self::Action>, violated: Option<&str>) -> String;
+}
+
+impl Checkable for TenureModel {
+    type Spec = ModelSpec;
+
+    fn checked_spec(&self) -> &ModelSpec {
+        self.spec()
+    }
+
+    fn latched(self) -> TenureModel {
+        self.latch_sometimes()
+    }
+
+    fn render(path: &Path<Self::State, Self::Action>, violated: Option<&str>) -> String {
+        trace::render(path, violated)
+    }
+}
 
 /// How the checker walks the state space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -82,15 +119,14 @@ impl fmt::Display for Progress {
 }
 
 /// The outcome of one property.
-#[derive(Clone, Debug)]
-pub struct PropertyResult {
+pub struct PropertyResult<M: Model = TenureModel> {
     pub name: &'static str,
     pub expectation: Expectation,
     /// For an `Always`, a counterexample; for a `Sometimes`, an example.
-    pub discovery: Option<Path<ClusterState, Action>>,
+    pub discovery: Option<Path<M::State, M::Action>>,
 }
 
-impl PropertyResult {
+impl<M: Model> PropertyResult<M> {
     /// An `Always` without counterexample, or a `Sometimes` with an example.
     pub fn passed(&self) -> bool {
         match self.expectation {
@@ -101,9 +137,8 @@ impl PropertyResult {
 }
 
 /// Everything a check found.
-#[derive(Clone, Debug)]
-pub struct CheckReport {
-    pub spec: ModelSpec,
+pub struct CheckReport<M: Checkable = TenureModel> {
+    pub spec: M::Spec,
     pub strategy: Strategy,
     pub threads: usize,
     pub unique_states: usize,
@@ -114,17 +149,17 @@ pub struct CheckReport {
     pub peak_memory: Option<u64>,
     /// Whether the checker stopped early at a discovery rather than visiting every state.
     pub stopped_early: bool,
-    pub results: Vec<PropertyResult>,
+    pub results: Vec<PropertyResult<M>>,
 }
 
-impl CheckReport {
+impl<M: Checkable> CheckReport<M> {
     /// Every `Always` holds and every `Sometimes` was reached.
     pub fn passed(&self) -> bool {
         self.results.iter().all(PropertyResult::passed)
     }
 
     /// The result for `name`.
-    pub fn result(&self, name: &str) -> Option<&PropertyResult> {
+    pub fn result(&self, name: &str) -> Option<&PropertyResult<M>> {
         self.results.iter().find(|result| result.name == name)
     }
 
@@ -137,18 +172,18 @@ impl CheckReport {
 }
 
 /// Checks `model` and reports progress through `on_progress` every `progress_interval`.
-pub fn check(
-    model: TenureModel,
+pub fn check<M: Checkable>(
+    model: M,
     options: &CheckOptions,
     on_progress: impl FnMut(&Progress),
-) -> CheckReport {
-    let spec = model.spec().clone();
+) -> CheckReport<M> {
+    let spec = model.checked_spec().clone();
     let finish_when = match &options.stop_when {
         StopWhen::AnyViolation => HasDiscoveries::AnyFailures,
         StopWhen::Discovered(name) => HasDiscoveries::AnyOf(BTreeSet::from([*name])),
     };
     let builder = model
-        .latch_sometimes()
+        .latched()
         .checker()
         .threads(options.threads.max(1))
         .finish_when(finish_when);
@@ -159,13 +194,13 @@ pub fn check(
     }
 }
 
-fn collect(
-    spec: ModelSpec,
+fn collect<M: Checkable>(
+    spec: M::Spec,
     options: &CheckOptions,
-    checker: impl Checker<TenureModel>,
+    checker: impl Checker<M>,
     started: Instant,
     mut on_progress: impl FnMut(&Progress),
-) -> CheckReport {
+) -> CheckReport<M> {
     let mut next_report = started + options.progress_interval;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(50));
@@ -183,7 +218,7 @@ fn collect(
     let checker = checker.join();
     let elapsed = started.elapsed();
     let mut discoveries = checker.discoveries();
-    let results: Vec<PropertyResult> = checker
+    let results: Vec<PropertyResult<M>> = checker
         .model()
         .properties()
         .into_iter()
@@ -249,7 +284,7 @@ pub fn format_bytes(bytes: u64) -> String {
 }
 
 /// The summary the `check` command prints, with a trace for every failed property.
-impl fmt::Display for CheckReport {
+impl<M: Checkable> fmt::Display for CheckReport<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -307,7 +342,7 @@ impl fmt::Display for CheckReport {
                 )?,
                 (Expectation::Always, Some(path)) => {
                     writeln!(f, "\ncounterexample to {}:", result.name)?;
-                    write!(f, "{}", trace::render(path, Some(result.name)))?;
+                    write!(f, "{}", M::render(path, Some(result.name)))?;
                 }
                 _ => {}
             }
@@ -316,6 +351,6 @@ impl fmt::Display for CheckReport {
     }
 }
 
-fn steps(path: &Path<ClusterState, Action>) -> usize {
+fn steps<S: Clone, A: Clone>(path: &Path<S, A>) -> usize {
     path.clone().into_actions().len()
 }

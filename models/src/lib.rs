@@ -9,6 +9,10 @@
 //! next instant at which anything can change, fire a due timer, apply one output, crash,
 //! restart, and a graceful resignation in two phases.
 //!
+//! [`StoreModel`] does the same for the store-lease core: the real [`tenure_core::StoreLease`]
+//! of two or three contenders against the real [`tenure_core::ReferenceStore`], on the same
+//! clocks, children and acting properties (see `docs/verification.md`, Store leases).
+//!
 //! # The step protocol
 //!
 //! Every input action feeds one input to one real core at that node's local time (global time
@@ -33,17 +37,20 @@
 mod action;
 mod bounds;
 mod check;
+mod children;
 mod clock;
 mod model;
 mod network;
 mod properties;
 mod state;
+mod store;
 mod trace;
 
 pub use action::{Action, DisplayEnvelope, Jitter};
 pub use bounds::{SearchBounds, SuiteMember};
 pub use check::{
-    check, format_bytes, CheckOptions, CheckReport, Progress, PropertyResult, StopWhen, Strategy,
+    check, format_bytes, CheckOptions, CheckReport, Checkable, Progress, PropertyResult, StopWhen,
+    Strategy,
 };
 pub use clock::{
     global_instant, local_time, timing, Drift, DriftSpec, DRIFT_TICKS, GRAIN, MAX_DRIFT,
@@ -53,4 +60,9 @@ pub use model::{order_name, ModelSpec, TenureModel};
 pub use network::{InFlight, Network};
 pub use properties::{explain, ALWAYS, SOMETIMES};
 pub use state::{Child, ClusterState, History, NodeView, Pending};
+pub use store::{
+    explain_store, judge_name, render_store_trace, store_timing, Call, ReplyInFlight, StoreAction,
+    StoreBounds, StoreHistory, StoreModel, StoreSlot, StoreSpec, StoreState, StoreSuiteMember,
+    STORE_ALWAYS, STORE_SOMETIMES,
+};
 pub use trace::render as render_trace;

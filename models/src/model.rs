@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use stateright::{Model, Property};
 use tenure_core::{
-    Config, ConfigParams, ElectionOrder, Envelope, Instant, Message, Node, NodeId, Output,
-    RoleKind, Term, Variant, MAX_CLUSTER_SIZE,
+    Config, ConfigParams, ElectionOrder, Envelope, FencingToken, Instant, Message, Node, NodeId,
+    Output, RoleKind, Term, Variant, MAX_CLUSTER_SIZE,
 };
 
 use crate::action::{Action, Jitter};
 use crate::bounds::SearchBounds;
+use crate::children::supervise;
 use crate::clock::TICKS_PER_UNIT;
 use crate::clock::{global_instant, local_time, timing, Drift, DriftSpec, MAX_DRIFT};
 use crate::network::Network;
 use crate::properties;
-use crate::state::{Child, ClusterState, History, NodeSlot, Pending};
+use crate::state::{ClusterState, History, NodeSlot, Pending};
 
 /// What to check: the cluster, the core variant, the clocks and the bounds.
 #[derive(Clone, Debug, PartialEq)]
@@ -265,9 +266,9 @@ impl TenureModel {
         } = next;
         for slot in nodes.iter_mut() {
             let now = local_time(*time, slot.rate);
-            // The guard's SIGKILL has ended every child whose deadline has come.
-            slot.children.retain(|child| now < child.until);
             let Some(core) = &slot.core else {
+                // The guard's SIGKILL has ended every child whose deadline has come.
+                slot.children.retain(|child| now < child.until);
                 continue;
             };
             let term = core.term();
@@ -284,40 +285,7 @@ impl TenureModel {
             let acting = core
                 .leadership(now)
                 .filter(|leadership| leadership.is_acting(now));
-            let current = slot.children.iter_mut().find(|child| !child.stopping);
-            match (acting, current) {
-                (Some(leadership), Some(child)) if child.token == leadership.fencing_token => {
-                    // A renewal moves the guard's deadline.
-                    child.lease_until = leadership.lease_until;
-                    child.until = leadership.acting_until + timing::CHILD_EXIT_MAX;
-                }
-                (acting, current) => {
-                    if let Some(child) = current {
-                        // The node stopped acting: SIGTERM now, SIGKILL by the deadline.
-                        child.stopping = true;
-                        child.until = child.until.min(now + timing::CHILD_EXIT_MAX);
-                    }
-                    if let Some(leadership) = acting {
-                        // fencing_monotonic: a new acting interval starts with this token.
-                        let token = leadership.fencing_token;
-                        if history
-                            .highest_token_acted
-                            .is_some_and(|highest| highest >= token)
-                        {
-                            history.fencing_violated = true;
-                        }
-                        history.highest_token_acted = history.highest_token_acted.max(Some(token));
-                        history.acting_intervals = (history.acting_intervals + 1).min(3);
-                        slot.children.push(Child {
-                            token,
-                            lease_until: leadership.lease_until,
-                            until: leadership.acting_until + timing::CHILD_EXIT_MAX,
-                            stopping: false,
-                        });
-                        slot.children.sort_unstable();
-                    }
-                }
-            }
+            supervise(&mut slot.children, acting, now, &mut history.acting);
         }
         normalise_history(next);
     }
@@ -438,12 +406,9 @@ fn normalise_history(state: &mut ClusterState) {
             })
             .collect();
     }
-    if history
-        .highest_token_acted
-        .is_some_and(|highest| highest.0 < lowest_token_to_act.0)
-    {
-        history.highest_token_acted = None;
-    }
+    history
+        .acting
+        .forget_below(FencingToken(lowest_token_to_act.0));
 }
 
 fn next_term(term: Term) -> Term {

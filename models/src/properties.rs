@@ -9,6 +9,7 @@
 use stateright::Property;
 use tenure_core::Invariant;
 
+use crate::children::children_are_safe;
 use crate::model::TenureModel;
 use crate::state::ClusterState;
 
@@ -122,20 +123,13 @@ fn acting_safety(_: &TenureModel, state: &ClusterState) -> bool {
     {
         return false;
     }
-    let mut running = 0;
-    for (_, child) in state.children() {
-        if child.until > child.lease_until {
-            return false;
-        }
-        running += 1;
-    }
-    running <= 1
+    children_are_safe(state.children().map(|(_, child)| child))
 }
 
 /// `fencing_monotonic`: every acting interval started with a token above every token that
 /// acted before it (the check happens when an interval starts; see `History`).
 fn fencing_monotonic(_: &TenureModel, state: &ClusterState) -> bool {
-    !state.history.fencing_violated
+    !state.history.acting.fencing_violated
 }
 
 /// `term_monotonic`: a running node's term is at least the highest it ever had, also across
@@ -184,7 +178,7 @@ fn handover_after_resign(model: &TenureModel, state: &ClusterState) -> bool {
 
 /// A third acting interval: two failovers (or handovers) in a row.
 fn two_failovers(model: &TenureModel, state: &ClusterState) -> bool {
-    model.sometimes(3, || state.history.acting_intervals >= 3)
+    model.sometimes(3, || state.history.acting.acting_intervals >= 3)
 }
 
 fn someone_acts(state: &ClusterState) -> bool {

@@ -8,6 +8,7 @@ use tenure_core::{
 };
 
 use crate::action::DisplayEnvelope;
+use crate::children::ActingLedger;
 use crate::clock::local_time;
 use crate::network::Network;
 
@@ -106,13 +107,9 @@ pub struct History {
     /// its term again (every node is past it and none is a candidate in it), unless the term
     /// already has two leaders.
     pub(crate) leaders: Vec<(Term, NodeId)>,
-    /// The highest fencing token that acted so far, or `None` when every token that could
-    /// still act is higher than any that did (then the exact value no longer matters).
-    pub(crate) highest_token_acted: Option<FencingToken>,
-    /// An acting interval started with a token not above one that acted before.
-    pub(crate) fencing_violated: bool,
-    /// How many acting intervals started, counted up to 3.
-    pub(crate) acting_intervals: u8,
+    /// The acting intervals that began: the highest token that acted, whether a token failed
+    /// to rise, how many began.
+    pub(crate) acting: ActingLedger,
     /// A node crashed while acting.
     pub(crate) crashed_while_acting: bool,
     /// A leader completed a graceful resignation (`handle_acting_stopped`).
@@ -130,7 +127,7 @@ impl History {
 
     /// The highest token that acted, while it still matters.
     pub fn highest_token_acted(&self) -> Option<FencingToken> {
-        self.highest_token_acted
+        self.acting.highest_token_acted
     }
 }
 

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use tenure_core::{Config, PPM};
+use tenure_core::{Config, StoreLeaseConfig, PPM};
 
 use crate::health::HealthTiming;
 use crate::run::Timing;
@@ -59,6 +59,34 @@ impl RecoveryBounds {
 }
 
 impl RecoveryBounds {
+    /// The bounds of a store run (protocol: Store-lease timing) on a network with `timing`.
+    ///
+    /// - failover: the holder's latest applied renewal comes before the fault. A contender
+    ///   first sees its version within a poll interval and a round trip (where the contenders
+    ///   judge), or the store expires it a lease after it was applied on the store's clock
+    ///   (where the store judges), then waits a lease on its own clock, or until its next
+    ///   read; then one acquisition round trip. One more poll interval for a read lost to a
+    ///   timeout on the way.
+    /// - handover: the child's exit (at most the stop margin), the release's round trip, the
+    ///   contender's next read and its acquisition; plus one poll interval.
+    /// - liveness: as a failover (a node restarted at the heal treats a record naming itself
+    ///   like anyone's), plus the two poll intervals a node that released the record waits.
+    pub fn for_store(config: &StoreLeaseConfig, timing: &Timing) -> RecoveryBounds {
+        let drift = u64::from(config.params().max_drift_ppm);
+        let real =
+            |local: tenure_core::Duration| -> Duration { local.mul_ratio(PPM, PPM - drift).into() };
+        let hop = timing.max_latency + 2 * timing.tick;
+        let round_trip = 2 * hop;
+        let lease = config.lease_duration();
+        let poll = real(config.params().poll_interval);
+        let failover = real(lease) + 2 * poll + 2 * round_trip;
+        RecoveryBounds {
+            failover,
+            handover: Duration::from(config.stop_margin()) + 2 * poll + 2 * round_trip + hop,
+            liveness: failover + 2 * poll,
+        }
+    }
+
     /// From the hang of an acting leader's daemon until another node acts (protocol:
     /// Health-gated acting): its checks fail `failures` times in a row (checks run in global
     /// time, one tick of delivery each), then a handover as for a resignation.
@@ -86,5 +114,21 @@ mod tests {
         assert_eq!(bounds.failover.as_millis(), 4_015);
         assert_eq!(bounds.handover.as_millis(), 1_910);
         assert_eq!(bounds.liveness.as_millis(), 6_035);
+    }
+
+    #[test]
+    fn the_default_store_lease_on_the_default_network() {
+        let params = tenure_core::StoreLeaseParams::for_lease(
+            tenure_core::Duration::from_secs(2),
+            tenure_core::Duration::from_millis(500),
+            tenure_core::ExpiryJudge::Contenders,
+        );
+        let config = StoreLeaseConfig::new(params).expect("valid");
+        let bounds = RecoveryBounds::for_store(&config, &Timing::default());
+        // L = 2 s, polls of 250 ms, ρ = 1 %, hop = 40 + 2·20 ms:
+        // failover = 2.0202 + 2·0.2525 + 2·0.16 s, and so on.
+        assert_eq!(bounds.failover.as_millis(), 2_845);
+        assert_eq!(bounds.handover.as_millis(), 1_405);
+        assert_eq!(bounds.liveness.as_millis(), 3_350);
     }
 }

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tenure_core::Variant;
+use tenure_core::{ExpiryJudge, StoreVariant, Variant};
 
 use crate::oracle::{Check, Violation};
-use crate::run::{run, Setup, Timing};
+use crate::run::{judge_name, run, Core, Setup, Timing};
 use crate::schedule::FaultKind;
 
 /// What to run.
@@ -21,6 +21,8 @@ pub struct Plan {
     pub seeds: u64,
     pub nodes: u8,
     pub variant: Variant,
+    /// The election core the nodes run (a store run's variant is in it).
+    pub core: Core,
     /// Simulated length of each run.
     pub end_ms: u32,
     pub timing: Timing,
@@ -30,6 +32,34 @@ pub struct Plan {
     pub stop_at_first_violation: bool,
     /// ρ for every seed, instead of the seed's own draw.
     pub max_drift: Option<f64>,
+}
+
+impl Plan {
+    /// The setup of `seed` under this plan.
+    pub fn setup(&self, seed: u64) -> Setup {
+        let mut setup = match self.core {
+            Core::Quorum => Setup::from_seed(seed, self.nodes, self.variant, self.end_ms),
+            Core::Store { judge, variant } => {
+                Setup::store_from_seed(seed, self.nodes, judge, variant, self.end_ms)
+            }
+        };
+        setup.timing = self.timing;
+        if let Some(max_drift) = self.max_drift {
+            setup = setup.with_max_drift(max_drift);
+        }
+        setup
+    }
+
+    /// What runs, for reports: the quorum's variant, or the store lease's judge and variant.
+    pub fn describe(&self) -> String {
+        match self.core {
+            Core::Quorum => format!("variant {}", self.variant),
+            Core::Store { judge, variant } => format!(
+                "store lease judged by the {}, variant {variant}",
+                judge_name(judge)
+            ),
+        }
+    }
 }
 
 /// Seeds of the CI campaign at 3 nodes (`tenure-sim --ci`).
@@ -51,8 +81,31 @@ pub fn ci_plans(variant: Variant, jobs: usize) -> [Plan; 2] {
         jobs,
         stop_at_first_violation: false,
         max_drift: None,
+        core: Core::Quorum,
     };
     [plan(3, CI_SEEDS_3_NODES), plan(5, CI_SEEDS_5_NODES)]
+}
+
+/// Seeds of the CI campaign's store runs, per judge of expiry.
+pub const CI_SEEDS_STORE: u64 = 500;
+
+/// The CI campaign's store runs (protocol: Store leases): [`CI_SEEDS_STORE`] seeds of two
+/// nodes and a store, first with the contenders judging expiry, then with the store, each a
+/// minute of simulated time with the seed's own ρ, clocks and schedule.
+pub fn store_ci_plans(variant: StoreVariant, jobs: usize) -> [Plan; 2] {
+    let plan = |judge| Plan {
+        first_seed: 0,
+        seeds: CI_SEEDS_STORE,
+        nodes: 2,
+        variant: Variant::Correct,
+        end_ms: crate::run::DEFAULT_RUN_MS,
+        timing: Timing::default(),
+        jobs,
+        stop_at_first_violation: false,
+        max_drift: None,
+        core: Core::store(judge, variant),
+    };
+    [plan(ExpiryJudge::Contenders), plan(ExpiryJudge::Store)]
 }
 
 /// One violating seed.
@@ -118,16 +171,7 @@ pub fn campaign(plan: &Plan, mut progress: impl FnMut(&Progress)) -> Summary {
                 if index >= plan.seeds || stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let mut setup = Setup::from_seed(
-                    plan.first_seed + index,
-                    plan.nodes,
-                    plan.variant,
-                    plan.end_ms,
-                );
-                setup.timing = plan.timing;
-                if let Some(max_drift) = plan.max_drift {
-                    setup = setup.with_max_drift(max_drift);
-                }
+                let setup = plan.setup(plan.first_seed + index);
                 let outcome = run(&setup);
                 if outcome.violation.is_some() && plan.stop_at_first_violation {
                     stop.store(true, Ordering::Relaxed);
@@ -206,12 +250,12 @@ impl Summary {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "tenure-sim: {} seeds ({}..{}), {} nodes, variant {}, {} s each",
+            "tenure-sim: {} seeds ({}..{}), {} nodes, {}, {} s each",
             self.seeds_run,
             plan.first_seed,
             plan.first_seed + plan.seeds,
             plan.nodes,
-            plan.variant,
+            plan.describe(),
             plan.end_ms / 1_000
         );
         let _ = writeln!(
@@ -277,6 +321,10 @@ impl Summary {
         let _ = writeln!(json, "  \"seeds\": {},", self.seeds_run);
         let _ = writeln!(json, "  \"nodes\": {},", plan.nodes);
         let _ = writeln!(json, "  \"variant\": {},", quote(plan.variant.name()));
+        if let Core::Store { judge, variant } = plan.core {
+            let _ = writeln!(json, "  \"store_judge\": {},", quote(judge_name(judge)));
+            let _ = writeln!(json, "  \"store_variant\": {},", quote(variant.name()));
+        }
         let _ = writeln!(json, "  \"run_seconds\": {},", f64::from(plan.end_ms) / 1e3);
         let _ = writeln!(json, "  \"tick_ms\": {},", plan.timing.tick.as_millis());
         let _ = writeln!(json, "  \"jobs\": {},", plan.jobs);
@@ -401,6 +449,7 @@ mod tests {
                 jobs: 1,
                 stop_at_first_violation: false,
                 max_drift: None,
+                core: Core::Quorum,
             },
             seeds_run: 0,
             simulated: Duration::ZERO,

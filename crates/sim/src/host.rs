@@ -14,6 +14,8 @@
 //! (a timer, a datagram, the child's exit) first waits for the pause to end. Commands are
 //! never sent to a paused host.
 
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 
@@ -22,7 +24,7 @@ use tenure_core::{
 };
 use tenure_driver::replay::ReplayWindow;
 use tenure_driver::{
-    ActingSink, Clock, Driver, HealthCheck, Observation, Observer, Parts, Status, Storage,
+    ActingSink, Clock, Command, Driver, HealthCheck, Observation, Observer, Parts, Status, Storage,
     Transport,
 };
 use tokio::sync::{mpsc, Notify};
@@ -35,7 +37,7 @@ use crate::time::SimTime;
 use crate::world::{CrashPoint, Fate, Held, Shared};
 
 /// The UDP port every node listens on.
-const PORT: u16 = 7_000;
+pub(crate) const PORT: u16 = 7_000;
 
 /// A simulated datagram: see [`encode`].
 pub(crate) type Datagram = Vec<u8>;
@@ -68,22 +70,7 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
         .map(|peer| SocketAddr::new(turmoil::lookup(crate::oracle::name(peer)), PORT))
         .collect();
     let (commands, command_receiver) = mpsc::channel(4);
-    {
-        let mut world = world.borrow_mut();
-        let now = SimTime::in_host();
-        let host = &mut world.hosts[node];
-        host.commands = Some(commands);
-        host.paused_until = None;
-        host.boots += 1;
-        host.inbox.clear();
-        host.crash_requested = false;
-        host.sends_before_crash = None;
-        let boots = host.boots;
-        world.trace.world(
-            now,
-            &format!("{} boots (#{boots})", crate::oracle::name(node)),
-        );
-    }
+    boot(&world, node, commands);
     let mut entropy = Rng::new(entropy_seed);
     let incarnation = u64::from(world.borrow().hosts[node].boots);
     let parts = Parts {
@@ -107,13 +94,11 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
             world: world.clone(),
             node,
         },
-        sink: Recorder {
-            world: world.clone(),
+        sink: Recorder::new(
+            world.clone(),
             node,
-            acting: None,
-            health: health_checks.then_some((health, health_sender)),
-            checker: None,
-        },
+            health_checks.then_some((health, health_sender)),
+        ),
         observer: SimObserver {
             world: world.clone(),
             node,
@@ -130,6 +115,25 @@ pub(crate) async fn software(world: Shared, node: usize) -> turmoil::Result {
     Ok(())
 }
 
+/// Records a boot of host `node` in the world: its command channel, a fresh start (no pause,
+/// no released datagrams, no crash point reached), and a line in the trace.
+pub(crate) fn boot(world: &Shared, node: usize, commands: mpsc::Sender<Command>) {
+    let mut world = world.borrow_mut();
+    let now = SimTime::in_host();
+    let host = &mut world.hosts[node];
+    host.commands = Some(commands);
+    host.paused_until = None;
+    host.boots += 1;
+    host.inbox.clear();
+    host.crash_requested = false;
+    host.sends_before_crash = None;
+    let boots = host.boots;
+    world.trace.world(
+        now,
+        &format!("{} boots (#{boots})", crate::oracle::name(node)),
+    );
+}
+
 /// Health check results queued for the driver at most: it reads them as they come while it
 /// acts, and the checks stop with the child.
 const HEALTH_RESULTS_QUEUE: usize = 8;
@@ -140,7 +144,7 @@ pub(crate) fn node_id(node: usize) -> NodeId {
 }
 
 /// Resolves once host `node` is not paused.
-async fn unfrozen(world: &Shared, node: usize) {
+pub(crate) async fn unfrozen(world: &Shared, node: usize) {
     loop {
         let now = SimTime::in_host();
         let Some(until) = world.borrow().paused(node, now) else {
@@ -469,8 +473,8 @@ async fn crash_point_after_send(world: &Shared, node: usize) {
 // ----- Clock ----------------------------------------------------------------------------------
 
 pub(crate) struct SimClock {
-    world: Shared,
-    node: usize,
+    pub(crate) world: Shared,
+    pub(crate) node: usize,
 }
 
 impl Clock for SimClock {
@@ -547,6 +551,21 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    /// The sink of one boot of `node`, with the health checks of runs that check health.
+    pub(crate) fn new(
+        world: Shared,
+        node: usize,
+        health: Option<(HealthTiming, mpsc::Sender<HealthCheck>)>,
+    ) -> Recorder {
+        Recorder {
+            world,
+            node,
+            acting: None,
+            health,
+            checker: None,
+        }
+    }
+
     fn stop_checks(&mut self) {
         if let Some(checker) = self.checker.take() {
             checker.abort();
@@ -657,12 +676,17 @@ async fn check_health(
 // ----- Observer -------------------------------------------------------------------------------
 
 pub(crate) struct SimObserver {
-    world: Shared,
-    node: usize,
+    pub(crate) world: Shared,
+    pub(crate) node: usize,
 }
 
-impl Observer for SimObserver {
-    fn observe(&mut self, now: Instant, observation: &Observation) {
+/// The same observer for either core: the trace hashes whatever traffic the core has.
+impl<Out, In> Observer<Out, In> for SimObserver
+where
+    Out: Hash + Debug,
+    In: Hash + Debug,
+{
+    fn observe(&mut self, now: Instant, observation: &Observation<Out, In>) {
         let at = SimTime::in_host();
         let mut world = self.world.borrow_mut();
         world.trace.observed(at, self.node, now, observation);

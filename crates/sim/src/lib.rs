@@ -25,6 +25,11 @@
 //! (global time and drifting clocks), [`oracle`] (the invariants), [`bounds`] (time bounds
 //! from the configuration), [`run`] (one run), [`campaign`] (many seeds, the summary) and the `tenure-sim` binary (the CLI).
 //! docs/simulation.md has the fault model, the invariants and measured figures.
+//!
+//! Store runs ([`Core::Store`], `--core store`) drive the store-lease core instead
+//! (protocol: Store leases): the nodes' drivers talk to a simulated store on a host of its own
+//! (`store`), which serves `tenure_core::ReferenceStore` with either judge of expiry, and the
+//! same oracle judges them without the quorum's own checks ([`oracle::Oracle::for_store`]).
 
 // Without tokio_unstable turmoil cannot seed the hosts' runtimes, and a seed would no longer
 // determine a run.
@@ -43,6 +48,7 @@ pub mod oracle;
 pub mod rng;
 pub mod run;
 pub mod schedule;
+mod store;
 pub mod time;
 mod trace;
 mod world;
@@ -50,6 +56,7 @@ mod world;
 pub use bounds::RecoveryBounds;
 pub use health::HealthTiming;
 pub use oracle::{Check, Failover, Violation};
-pub use run::{run, Outcome, Setup, Timing, DEFAULT_RUN_MS};
+pub use run::{judge_name, run, Core, Outcome, Setup, Timing, DEFAULT_RUN_MS};
 pub use schedule::{Fault, FaultKind, Schedule, Target, Timed};
-pub use tenure_core::{Invariant, Variant};
+pub use store::STORE_HOST;
+pub use tenure_core::{ExpiryJudge, Invariant, StoreVariant, Variant};

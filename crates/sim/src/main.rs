@@ -5,6 +5,8 @@
 //!                                      [--jobs J] [--json FILE]
 //! cargo run --release -p tenure-sim -- --reproduce SEED [--nodes N] [--variant NAME]
 //!                                      [--schedule 'TEXT'] [--trace FILE]
+//! cargo run --release -p tenure-sim -- --core store [--judge contenders|store] [--nodes 2]
+//!                                      [--variant NAME] (--seeds N | --reproduce SEED)
 //! ```
 //!
 //! A campaign shows a progress bar on stderr, prints a summary and exits non-zero if any seed
@@ -16,9 +18,29 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tenure_sim::campaign::{campaign, progress_line, Plan};
-use tenure_sim::{run, Schedule, Setup, Timing, Variant, DEFAULT_RUN_MS};
+use tenure_sim::{
+    run, Core, ExpiryJudge, Schedule, Setup, StoreVariant, Timing, Variant, DEFAULT_RUN_MS,
+};
+
+/// The election core of `--core`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CoreName {
+    /// The quorum among tenure nodes.
+    Quorum,
+    /// A store lease against a simulated coordination store (protocol: Store leases).
+    Store,
+}
+
+/// Who judges expiry in a store run (`--judge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum JudgeName {
+    /// The contenders, on their own clocks (the PostgreSQL backend).
+    Contenders,
+    /// The store, on its clock (etcd's lease TTL).
+    Store,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,14 +54,22 @@ struct Cli {
     /// The first seed; the campaign runs first_seed..first_seed+seeds.
     #[arg(long, default_value_t = 0)]
     first_seed: u64,
-    /// Cluster size.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(3..=5))]
-    nodes: u8,
-    /// Which variant of the core to run: correct, or a deliberately broken one.
+    /// Cluster size: 3 to 5 for the quorum (default 3), 2 to 5 for a store lease (default 2).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=5))]
+    nodes: Option<u8>,
+    /// Which election core the nodes run.
+    #[arg(long, value_enum, default_value = "quorum")]
+    core: CoreName,
+    /// With --core store: who judges that a holder's tenure is over.
+    #[arg(long, value_enum, default_value = "contenders")]
+    judge: JudgeName,
+    /// Which variant of the core to run: correct, or a deliberately broken one (the quorum's
+    /// variants, or with --core store the store lease's).
     #[arg(long, default_value = "correct")]
-    variant: Variant,
-    /// Run the CI campaign (5,000 seeds at 3 nodes, then 1,000 at 5) instead of --seeds and
-    /// --nodes; with --variant, against that variant.
+    variant: String,
+    /// Run the CI campaign (5,000 seeds at 3 nodes, then 1,000 at 5, then 500 store runs per
+    /// judge) instead of --seeds and --nodes; with --variant, against that variant only (with
+    /// --core store, the store runs only).
     #[arg(long, conflicts_with_all = ["reproduce", "seeds", "nodes", "first_seed", "max_drift"])]
     ci: bool,
     /// Stop a campaign at its first violation (the exit status is the same).
@@ -72,8 +102,77 @@ struct Cli {
     trace: Option<PathBuf>,
 }
 
+/// What `--core`, `--judge`, `--variant` and `--nodes` select: the core, the quorum's
+/// variant (correct in store runs) and the cluster size.
+fn selection(cli: &Cli) -> Result<(Core, Variant, u8), String> {
+    match cli.core {
+        CoreName::Quorum => {
+            let nodes = cli.nodes.unwrap_or(3);
+            if nodes < 3 {
+                return Err("the quorum needs --nodes 3 to 5".into());
+            }
+            let variant = cli.variant.parse().map_err(|error| format!("{error}"))?;
+            Ok((Core::Quorum, variant, nodes))
+        }
+        CoreName::Store => {
+            let judge = match cli.judge {
+                JudgeName::Contenders => ExpiryJudge::Contenders,
+                JudgeName::Store => ExpiryJudge::Store,
+            };
+            let variant: StoreVariant = cli.variant.parse()?;
+            Ok((
+                Core::store(judge, variant),
+                Variant::Correct,
+                cli.nodes.unwrap_or(2),
+            ))
+        }
+    }
+}
+
+/// The plans to run: the CI campaign's, or one of `--seeds`.
+fn plans(cli: &Cli, core: Core, variant: Variant, nodes: u8, timing: Timing) -> Vec<Plan> {
+    let jobs = cli.jobs.max(1);
+    if cli.ci {
+        return match core {
+            Core::Quorum if variant != Variant::Correct => {
+                tenure_sim::campaign::ci_plans(variant, jobs).to_vec()
+            }
+            Core::Quorum => {
+                let mut plans = tenure_sim::campaign::ci_plans(variant, jobs).to_vec();
+                plans.extend(tenure_sim::campaign::store_ci_plans(
+                    StoreVariant::Correct,
+                    jobs,
+                ));
+                plans
+            }
+            Core::Store { variant, .. } => {
+                tenure_sim::campaign::store_ci_plans(variant, jobs).to_vec()
+            }
+        };
+    }
+    vec![Plan {
+        first_seed: cli.first_seed,
+        seeds: cli.seeds,
+        nodes,
+        variant,
+        core,
+        end_ms: cli.duration_ms,
+        timing,
+        jobs,
+        stop_at_first_violation: false,
+        max_drift: cli.max_drift,
+    }]
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (core, variant, nodes) = match selection(&cli) {
+        Ok(selection) => selection,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
     if cli
         .max_drift
         .is_some_and(|max_drift| !(0.0..=0.1).contains(&max_drift))
@@ -94,23 +193,10 @@ fn main() -> ExitCode {
         ..Timing::default()
     };
     if let Some(seed) = cli.reproduce {
-        return reproduce(&cli, seed, timing);
+        let plan = &plans(&cli, core, variant, nodes, timing)[0];
+        return reproduce(&cli, plan.setup(seed));
     }
-    let plans = if cli.ci {
-        tenure_sim::campaign::ci_plans(cli.variant, cli.jobs.max(1)).to_vec()
-    } else {
-        vec![Plan {
-            first_seed: cli.first_seed,
-            seeds: cli.seeds,
-            nodes: cli.nodes,
-            variant: cli.variant,
-            end_ms: cli.duration_ms,
-            timing,
-            jobs: cli.jobs.max(1),
-            stop_at_first_violation: false,
-            max_drift: cli.max_drift,
-        }]
-    };
+    let plans = plans(&cli, core, variant, nodes, timing);
     let started = Instant::now();
     let mut failed = false;
     for mut plan in plans {
@@ -136,15 +222,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn reproduce(cli: &Cli, seed: u64, timing: Timing) -> ExitCode {
-    let mut setup = Setup::from_seed(seed, cli.nodes, cli.variant, cli.duration_ms);
-    if let Some(max_drift) = cli.max_drift {
-        setup = setup.with_max_drift(max_drift);
-    }
+fn reproduce(cli: &Cli, mut setup: Setup) -> ExitCode {
+    let seed = setup.seed;
     if let Some(schedule) = &cli.schedule {
         setup = setup.with_schedule(schedule.clone());
     }
-    setup.timing = timing;
     setup.keep_trace = true;
     let started = Instant::now();
     let outcome = run(&setup);
@@ -217,19 +299,22 @@ fn run_campaign(cli: &Cli, plan: &Plan) -> bool {
     print!("{}", summary.render());
     if let Some(found) = summary.found.first() {
         // The first violation in full: its run again, this time with the trace kept.
-        let mut setup = Setup::from_seed(found.seed, plan.nodes, plan.variant, plan.end_ms);
-        if let Some(max_drift) = plan.max_drift {
-            setup = setup.with_max_drift(max_drift);
-        }
+        let mut setup = plan.setup(found.seed);
         setup.timing = timing;
         setup.keep_trace = true;
         println!("\nfirst violation in full:");
         print!("{}", run(&setup).report(&setup));
     }
     if let Some(path) = &cli.json {
-        // With --ci, one file per cluster size.
+        // With --ci, one file per cluster size, and per judge for the store runs.
         let path = if cli.ci {
-            path.with_extension(format!("{}-nodes.json", plan.nodes))
+            let core = match plan.core {
+                Core::Quorum => String::new(),
+                Core::Store { judge, .. } => {
+                    format!("store-{}-", tenure_sim::judge_name(judge))
+                }
+            };
+            path.with_extension(format!("{core}{}-nodes.json", plan.nodes))
         } else {
             path.clone()
         };

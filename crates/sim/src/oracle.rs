@@ -10,6 +10,14 @@
 //!   lease until the lease's end on the node's clock, or until the node hands over;
 //! - terms and votes, from the status and from every durable write.
 //!
+//! The same oracle judges store runs (protocol: Store leases), where a node's "term" is the
+//! latest fencing token it saw and its lease is its tenure (`lease_until`, the latest applied
+//! renewal's send time plus the lease hold): acting overlap, acting within the lease, leases
+//! that overlap, one holder per token and fencing apply as they are. Three checks belong to the
+//! quorum alone and are off there ([`Oracle::for_store`]): `lease_backed` (no promises back a
+//! store lease; the store does), `single_vote` (nobody votes) and `term_monotonic` (a store
+//! lease persists nothing, so a restarted node has seen no token yet).
+//!
 //! Local instants are converted to global time through each host's [`DriftClock`], which
 //! knows every rate change, so an interval's end is exact once it has passed and a safe
 //! estimate (after the present) before.
@@ -133,6 +141,8 @@ pub struct Oracle {
     failovers: Vec<Failover>,
     liveness: Option<Liveness>,
     violation: Option<Violation>,
+    /// Whether the quorum's own checks apply (promises, votes, terms): not in store runs.
+    quorum: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -225,7 +235,15 @@ impl Oracle {
             failovers: Vec::new(),
             liveness: None,
             violation: None,
+            quorum: true,
         }
+    }
+
+    /// Makes this the oracle of a store run: the quorum's own checks (`lease_backed`,
+    /// `single_vote`, `term_monotonic`) are off, every other check is the same. Called before
+    /// the run starts.
+    pub fn for_store(&mut self) {
+        self.quorum = false;
     }
 
     /// The first violation, if any. The run stops at it.
@@ -342,7 +360,7 @@ impl Oracle {
         self.views[node].running = true;
         self.views[node].bound_until = status.promise_until.max(status.quarantine_until);
         let term = self.views[node].term;
-        if status.term < term {
+        if self.quorum && status.term < term {
             let detail = format!(
                 "{} went from term {} back to {}",
                 name(node),
@@ -505,7 +523,9 @@ impl Oracle {
         self.admit();
         self.check_acting(now, clocks);
         self.check_leases(clocks);
-        self.check_promises(now, clocks);
+        if self.quorum {
+            self.check_promises(now, clocks);
+        }
         self.check_liveness(now, clocks);
         self.retire(now, clocks);
     }

@@ -7,7 +7,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use tenure_core::{Config, ConfigParams, Variant, PPM};
+use tenure_core::{
+    Config, ConfigParams, ExpiryJudge, Record, ReferenceStore, StoreLeaseConfig, StoreLeaseParams,
+    StoreVariant, Variant, PPM,
+};
 use tenure_driver::Command;
 use tokio::sync::oneshot;
 use turmoil::Sim;
@@ -17,6 +20,7 @@ use crate::host::{node_id, software};
 use crate::oracle::{name, Check, Failover, Oracle, Violation};
 use crate::rng::Rng;
 use crate::schedule::{Due, Fault, Schedule, Target, START};
+use crate::store::{store_node_software, store_software, StoreState, STORE_HOST};
 use crate::time::{DriftClock, SimTime};
 use crate::trace::Trace;
 use crate::world::{HostState, Network, Shared, World};
@@ -48,11 +52,42 @@ impl Default for Timing {
     }
 }
 
+/// Which election core the nodes of a run drive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Core {
+    /// The quorum among the nodes (`tenure_core::Node`); `Setup::variant` selects its variant.
+    #[default]
+    Quorum,
+    /// A store lease (`tenure_core::StoreLease`) against a simulated store that judges expiry
+    /// as `judge` says (protocol: Store leases), with the core's `variant`.
+    Store {
+        judge: ExpiryJudge,
+        variant: StoreVariant,
+    },
+}
+
+impl Core {
+    /// The store-lease core with `judge` and `variant`.
+    pub fn store(judge: ExpiryJudge, variant: StoreVariant) -> Core {
+        Core::Store { judge, variant }
+    }
+}
+
+/// The command-line name of a judge of expiry (`--judge`).
+pub fn judge_name(judge: ExpiryJudge) -> &'static str {
+    match judge {
+        ExpiryJudge::Contenders => "contenders",
+        ExpiryJudge::Store => "store",
+    }
+}
+
 /// Everything a run depends on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
     pub seed: u64,
+    /// The quorum core's variant; `Variant::Correct` in store runs, whose variant is in `core`.
     pub variant: Variant,
+    pub core: Core,
     pub schedule: Schedule,
     /// ρ of the configuration, which also bounds every simulated clock's rate.
     pub max_drift: f64,
@@ -83,6 +118,8 @@ pub struct Outcome {
     pub trace_hash: u64,
     /// The trace as text, if the setup asked for it.
     pub trace: Vec<String>,
+    /// In a store run, the store's record at the end of the run.
+    pub store_record: Option<Record>,
 }
 
 impl Setup {
@@ -96,6 +133,7 @@ impl Setup {
         Setup {
             seed,
             variant,
+            core: Core::Quorum,
             schedule,
             max_drift,
             timing: Timing::default(),
@@ -103,6 +141,37 @@ impl Setup {
             custom_schedule: false,
             custom_max_drift: false,
         }
+    }
+
+    /// The setup of a store run of `seed`: `nodes` nodes (two is the usual deployment) and a
+    /// store that judges expiry as `judge` says, with a schedule of the faults that mean
+    /// something there ([`Schedule::random_store`]). ρ is drawn as for a quorum run.
+    pub fn store_from_seed(
+        seed: u64,
+        nodes: u8,
+        judge: ExpiryJudge,
+        variant: StoreVariant,
+        end_ms: u32,
+    ) -> Setup {
+        let mut setup = Setup::from_seed(seed, nodes, Variant::Correct, end_ms);
+        setup.schedule = Schedule::random_store(&mut Rng::new(seed).fork(1), nodes, end_ms);
+        setup.core = Core::store(judge, variant);
+        setup
+    }
+
+    /// The store-lease configuration of a store run: the quorum's lease, stop margin and ρ,
+    /// with the store lease's default intervals (L/8).
+    pub fn store_config(&self) -> Option<StoreLeaseConfig> {
+        let Core::Store { judge, variant } = self.core else {
+            return None;
+        };
+        let config = self.config();
+        let params = StoreLeaseParams {
+            max_drift_ppm: config.max_drift_ppm(),
+            variant,
+            ..StoreLeaseParams::for_lease(config.lease_duration(), config.stop_margin(), judge)
+        };
+        Some(StoreLeaseConfig::new(params).expect("the defaults with ρ ≤ 10 % are valid"))
     }
 
     /// This setup with ρ = `max_drift` instead of the drawn one (every other draw of the seed
@@ -131,9 +200,12 @@ impl Setup {
         .expect("the defaults with ρ ≤ 10 % are valid")
     }
 
-    /// The time bounds of this setup.
+    /// The time bounds of this setup: the quorum's, or the store lease's.
     pub fn bounds(&self) -> RecoveryBounds {
-        RecoveryBounds::new(&self.config(), &self.timing)
+        match self.store_config() {
+            None => RecoveryBounds::new(&self.config(), &self.timing),
+            Some(config) => RecoveryBounds::for_store(&config, &self.timing),
+        }
     }
 
     /// The one command that reproduces this run.
@@ -142,6 +214,12 @@ impl Setup {
             "cargo run --release -p tenure-sim -- --reproduce {} --nodes {}",
             self.seed, self.schedule.nodes
         );
+        if let Core::Store { judge, variant } = self.core {
+            command += &format!(" --core store --judge {}", judge_name(judge));
+            if variant != StoreVariant::Correct {
+                command += &format!(" --variant {variant}");
+            }
+        }
         if self.variant != Variant::Correct {
             command += &format!(" --variant {}", self.variant);
         }
@@ -211,8 +289,70 @@ pub fn run(setup: &Setup) -> Outcome {
                 simulated: Duration::ZERO,
                 trace_hash: 0,
                 trace: Vec::new(),
+                store_record: None,
             }
         }
+    }
+}
+
+/// Draws the clocks of `nodes` nodes with ρ = `drift` ppm. Half the seeds pin every clock at
+/// exactly 1 − ρ or 1 + ρ (a random side per node, both sides taken): the extremes are where a
+/// lease computed without the drift factor outlasts the promises under it. The other half draw
+/// any rate within ±ρ.
+fn draw_clocks(clock_rng: &mut Rng, nodes: usize, drift: u64) -> Vec<DriftClock> {
+    let pinned = clock_rng.chance(1, 2);
+    let mut sides: Vec<bool> = (0..nodes).map(|_| clock_rng.chance(1, 2)).collect();
+    if nodes > 1 && sides.iter().all(|fast| *fast == sides[0]) {
+        sides[0] = !sides[0];
+    }
+    (0..nodes)
+        .map(|node| {
+            // An arbitrary boot offset of up to about two weeks.
+            let offset = clock_rng.range(0, 1 << 50);
+            let rate = clock_rng.range(PPM - drift, PPM + drift);
+            let rate = match (pinned, sides[node]) {
+                (false, _) => rate,
+                (true, true) => PPM + drift,
+                (true, false) => PPM - drift,
+            };
+            DriftClock::new(offset, rate)
+        })
+        .collect()
+}
+
+/// A store run's hosts: the store, whose clock runs at a rate drawn within ±ρ (pinned at
+/// either extreme on half the seeds, where a store that judges expiry is closest to cutting a
+/// tenure short), then the nodes; and an oracle without the quorum's own checks.
+fn add_store_hosts(
+    sim: &mut Sim<'static>,
+    world: &Shared,
+    config: StoreLeaseConfig,
+    rng: &mut Rng,
+    drift: u64,
+) {
+    let rate = match rng.range(0, 3) {
+        0 => PPM - drift,
+        1 => PPM + drift,
+        _ => rng.range(PPM - drift, PPM + drift),
+    };
+    let clock = DriftClock::new(rng.range(0, 1 << 50), rate);
+    let nodes = {
+        let mut world = world.borrow_mut();
+        world.oracle.for_store();
+        world.store = Some(StoreState {
+            config,
+            reference: ReferenceStore::new(config.judge(), config.lease_duration()),
+            clock,
+            boots: 0,
+            booted_at: SimTime::default(),
+        });
+        world.hosts.len()
+    };
+    let store_world = world.clone();
+    sim.host(STORE_HOST, move || store_software(store_world.clone()));
+    for node in 0..nodes {
+        let world = world.clone();
+        sim.host(name(node), move || store_node_software(world.clone(), node));
     }
 }
 
@@ -253,27 +393,7 @@ impl<'a> Runner<'a> {
         let turmoil_seed = rng.fork(6).next_u64();
 
         let drift = u64::from(config.max_drift_ppm());
-        // Half the seeds pin every clock at exactly 1 − ρ or 1 + ρ (a random side per node,
-        // both sides taken): the extremes are where a lease computed without the drift
-        // factor outlasts the promises under it. The other half draw any rate within ±ρ.
-        let pinned = clock_rng.chance(1, 2);
-        let mut sides: Vec<bool> = (0..nodes).map(|_| clock_rng.chance(1, 2)).collect();
-        if nodes > 1 && sides.iter().all(|fast| *fast == sides[0]) {
-            sides[0] = !sides[0];
-        }
-        let clocks = (0..nodes)
-            .map(|node| {
-                // An arbitrary boot offset of up to about two weeks.
-                let offset = clock_rng.range(0, 1 << 50);
-                let rate = clock_rng.range(PPM - drift, PPM + drift);
-                let rate = match (pinned, sides[node]) {
-                    (false, _) => rate,
-                    (true, true) => PPM + drift,
-                    (true, false) => PPM - drift,
-                };
-                DriftClock::new(offset, rate)
-            })
-            .collect();
+        let clocks = draw_clocks(&mut clock_rng, nodes, drift);
         // A child exits within the stop margin as the fastest clock measures it, so that one
         // killed at its deadline is gone before its lease ends (protocol: The deadline guard).
         let stop_margin = config.stop_margin().mul_ratio(PPM, PPM + drift);
@@ -290,6 +410,7 @@ impl<'a> Runner<'a> {
             health_checks: setup.schedule.checks_health(),
             hung: Vec::new(),
             outage: false,
+            store: None,
         }));
 
         let mut sim = turmoil::Builder::new()
@@ -302,9 +423,14 @@ impl<'a> Runner<'a> {
             // A fresh order of hosts every step, drawn from the seed: more interleavings.
             .enable_random_order()
             .build();
-        for node in 0..nodes {
-            let world = world.clone();
-            sim.host(name(node), move || software(world.clone(), node));
+        match setup.store_config() {
+            None => {
+                for node in 0..nodes {
+                    let world = world.clone();
+                    sim.host(name(node), move || software(world.clone(), node));
+                }
+            }
+            Some(config) => add_store_hosts(&mut sim, &world, config, &mut rng.fork(7), drift),
         }
         let timeline = setup.schedule.timeline();
         let faults = setup.schedule.faults.len();
@@ -370,7 +496,9 @@ impl<'a> Runner<'a> {
     fn finish(self) -> Outcome {
         let mut world = self.world.borrow_mut();
         let trace = std::mem::replace(&mut world.trace, Trace::new(false));
+        let now = self.now();
         Outcome {
+            store_record: world.store.as_ref().map(|store| store.record(now)),
             seed: self.setup.seed,
             nodes: self.setup.schedule.nodes,
             variant: self.setup.variant,
@@ -409,10 +537,9 @@ impl<'a> Runner<'a> {
             },
             Fault::Isolate { target, .. } => {
                 let node = self.resolve(due.fault, &[target], now)[0];
-                for other in (0..self.nodes).filter(|other| *other != node) {
-                    self.link(node, other, due.phase == START);
-                }
+                self.isolate(node, due.phase == START);
             }
+            Fault::StoreRestart { .. } => self.restart_store(due.phase == START, now),
             Fault::Split { mask, .. } => {
                 let inside = |node: usize| mask & (1 << node) != 0;
                 for a in (0..self.nodes).filter(|node| inside(*node)) {
@@ -644,7 +771,11 @@ impl<'a> Runner<'a> {
             for b in a + 1..self.nodes {
                 self.sim.repair(name(a), name(b));
             }
+            if self.setup.core != Core::Quorum {
+                self.sim.repair(name(a), STORE_HOST);
+            }
         }
+        self.restart_store(false, now);
         self.active.iter_mut().for_each(|active| *active = false);
         {
             let mut world = self.world.borrow_mut();
@@ -696,6 +827,42 @@ impl<'a> Runner<'a> {
                 .collect();
         }
         self.resolved[fault].clone()
+    }
+
+    /// Cuts (or mends) every link of `node`: to the other nodes and, in a store run, to the
+    /// store, its only link that carries anything there.
+    fn isolate(&mut self, node: usize, cut: bool) {
+        for other in (0..self.nodes).filter(|other| *other != node) {
+            self.link(node, other, cut);
+        }
+        if self.setup.core != Core::Quorum {
+            if cut {
+                self.sim.partition(name(node), STORE_HOST);
+            } else {
+                self.sim.repair(name(node), STORE_HOST);
+            }
+        }
+    }
+
+    /// The store restart fault: the store's host dies (`down`) or starts again. Its record is
+    /// kept in the world; what was in flight to or from it is lost with the host.
+    fn restart_store(&mut self, down: bool, now: SimTime) {
+        if self.setup.core == Core::Quorum {
+            return;
+        }
+        let running = self.sim.is_host_running(STORE_HOST);
+        let what = match (down, running) {
+            (true, true) => {
+                self.sim.crash(STORE_HOST);
+                "store crashes"
+            }
+            (false, false) => {
+                self.sim.bounce(STORE_HOST);
+                "store restarts"
+            }
+            _ => return,
+        };
+        self.world.borrow_mut().trace.world(now, what);
     }
 
     fn link(&mut self, a: usize, b: usize, cut: bool) {

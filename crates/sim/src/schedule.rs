@@ -118,6 +118,10 @@ pub enum Fault {
     /// Every daemon's health checks fail at once, fast, for `ms`: a database they all need is
     /// down (protocol: Campaign holds).
     Outage { ms: u32 },
+    /// Store runs only: the store's host dies and starts again after `down_ms`. Its record
+    /// survives, as a durable store's would; requests in flight to it and replies it had yet
+    /// to send are lost.
+    StoreRestart { down_ms: u32 },
 }
 
 /// The kind of a fault, for reports (failover times are grouped by it).
@@ -144,6 +148,7 @@ pub enum FaultKind {
     MuteHeartbeats,
     Hang,
     Outage,
+    StoreRestart,
 }
 
 /// A fault and when it strikes.
@@ -181,7 +186,7 @@ pub(crate) struct Due {
 
 impl FaultKind {
     /// Every kind, in report order.
-    pub const ALL: [FaultKind; 21] = [
+    pub const ALL: [FaultKind; 22] = [
         FaultKind::Crash,
         FaultKind::Isolate,
         FaultKind::Split,
@@ -203,6 +208,7 @@ impl FaultKind {
         FaultKind::MuteHeartbeats,
         FaultKind::Hang,
         FaultKind::Outage,
+        FaultKind::StoreRestart,
     ];
 
     /// The snake_case name used in schedules and reports.
@@ -229,6 +235,7 @@ impl FaultKind {
             FaultKind::MuteHeartbeats => "mute_heartbeats",
             FaultKind::Hang => "hang",
             FaultKind::Outage => "outage",
+            FaultKind::StoreRestart => "store_restart",
         }
     }
 }
@@ -258,21 +265,23 @@ impl Fault {
             Fault::MuteHeartbeats { .. } => FaultKind::MuteHeartbeats,
             Fault::Hang { .. } => FaultKind::Hang,
             Fault::Outage { .. } => FaultKind::Outage,
+            Fault::StoreRestart { .. } => FaultKind::StoreRestart,
         }
     }
 
     /// A random fault for a cluster of `nodes`. The weights favour what breaks leases:
     /// crashes, pauses, isolation and partitions of the leader, clock drift and restarts.
     ///
-    /// Hangs and outages are not drawn (the weights cover the first 19 kinds only): a run
+    /// Hangs, outages and store restarts are not drawn (the weights cover the first 19 kinds
+    /// only; store runs draw from [`Fault::random_store`]). Hangs and outages are not: a run
     /// whose daemons failed their checks just before the heal may have every node holding its
     /// campaigns (protocol: Campaign holds) for longer than the liveness bound allows, which
     /// that bound does not yet account for. They run in schedules written by hand.
     pub fn random(rng: &mut Rng, nodes: u8) -> Fault {
         const WEIGHTS: [u64; 19] = [14, 10, 5, 5, 6, 5, 4, 6, 5, 4, 10, 6, 5, 5, 3, 3, 12, 6, 4];
         const _: () = assert!(
-            WEIGHTS.len() + 2 == FaultKind::ALL.len(),
-            "every kind but the last two (hang, outage) is drawn"
+            WEIGHTS.len() + 3 == FaultKind::ALL.len(),
+            "every kind but the last three (hang, outage, store_restart) is drawn"
         );
         let leader_or_any = |rng: &mut Rng| {
             if rng.chance(2, 3) {
@@ -387,8 +396,84 @@ impl Fault {
                 target: leader_or_any(rng),
                 ms: ms(rng, 300, 8_000),
             },
-            // The draw indexes the weights, which stop before these two kinds.
-            FaultKind::Hang | FaultKind::Outage => unreachable!("hangs and outages are not drawn"),
+            // The draw indexes the weights, which stop before these three kinds.
+            FaultKind::Hang | FaultKind::Outage | FaultKind::StoreRestart => {
+                unreachable!("hangs, outages and store restarts are not drawn")
+            }
+        }
+    }
+
+    /// A random fault for a store run of `nodes` nodes (protocol: Store leases). Only the
+    /// faults that mean something there are drawn: a node's only link is to the store, so an
+    /// isolation cuts a node off from the store, and partitions among the nodes change nothing.
+    /// The weights favour what threatens the acting rule: a holder cut off from the store, a
+    /// paused holder whose child runs on, slow replies, drift and store restarts.
+    pub fn random_store(rng: &mut Rng, nodes: u8) -> Fault {
+        const KINDS: [FaultKind; 10] = [
+            FaultKind::Crash,
+            FaultKind::Isolate,
+            FaultKind::Loss,
+            FaultKind::Latency,
+            FaultKind::Pause,
+            FaultKind::Drift,
+            FaultKind::Resign,
+            FaultKind::Shutdown,
+            FaultKind::StoreRestart,
+            FaultKind::RollingRestart,
+        ];
+        const WEIGHTS: [u64; 10] = [10, 14, 6, 10, 12, 6, 5, 5, 8, 2];
+        let leader_or_any = |rng: &mut Rng| {
+            if rng.chance(2, 3) {
+                Target::Leader
+            } else {
+                Target::Node(rng.range(0, u64::from(nodes) - 1) as u8)
+            }
+        };
+        let ms = |rng: &mut Rng, low: u64, high: u64| rng.range(low, high) as u32;
+        match KINDS[rng.weighted(&WEIGHTS)] {
+            FaultKind::Crash => Fault::Crash {
+                target: leader_or_any(rng),
+                down_ms: ms(rng, 100, 8_000),
+            },
+            FaultKind::Isolate => Fault::Isolate {
+                target: leader_or_any(rng),
+                ms: ms(rng, 100, 8_000),
+            },
+            FaultKind::Loss => Fault::Loss {
+                permille: rng.range(50, 600) as u16,
+                ms: ms(rng, 500, 10_000),
+            },
+            // Mostly spikes around the request timeout (L/8), where a reply comes late but
+            // is still taken; sometimes far beyond it.
+            FaultKind::Latency => Fault::Latency {
+                max_ms: if rng.chance(2, 3) {
+                    ms(rng, 100, 400)
+                } else {
+                    ms(rng, 400, 3_000)
+                },
+                ms: ms(rng, 500, 10_000),
+            },
+            FaultKind::Pause => Fault::Pause {
+                target: leader_or_any(rng),
+                ms: ms(rng, 100, 6_000),
+            },
+            FaultKind::Drift => Fault::Drift {
+                slow: leader_or_any(rng),
+            },
+            FaultKind::Resign => Fault::Resign {
+                target: Target::Leader,
+            },
+            FaultKind::Shutdown => Fault::Shutdown {
+                target: leader_or_any(rng),
+                down_ms: ms(rng, 100, 5_000),
+            },
+            FaultKind::StoreRestart => Fault::StoreRestart {
+                down_ms: ms(rng, 0, 4_000),
+            },
+            _ => Fault::RollingRestart {
+                gap_ms: ms(rng, 1_000, 5_000),
+                down_ms: ms(rng, 100, 2_000),
+            },
         }
     }
 
@@ -413,6 +498,7 @@ impl Fault {
             | Fault::Hold { ms, .. }
             | Fault::MuteHeartbeats { ms, .. }
             | Fault::Outage { ms }
+            | Fault::StoreRestart { down_ms: ms }
             | Fault::ClusterRestart { down_ms: ms } => vec![(0, START), (ms, END)],
             // The crash-point fault's restart follows the crash, whenever that comes.
             Fault::Pause { .. }
@@ -467,6 +553,27 @@ impl Schedule {
             faults.push(Timed {
                 at_ms,
                 fault: Fault::random(rng, nodes),
+            });
+            at_ms += rng.range(300, 6_000) as u32;
+        }
+        Schedule {
+            nodes,
+            faults,
+            heal_ms,
+            end_ms,
+        }
+    }
+
+    /// A random schedule for a store run: as [`Schedule::random`], with faults drawn by
+    /// [`Fault::random_store`].
+    pub fn random_store(rng: &mut Rng, nodes: u8, end_ms: u32) -> Schedule {
+        let heal_ms = end_ms.saturating_sub(QUIET_MS);
+        let mut faults = Vec::new();
+        let mut at_ms = FIRST_FAULT_MS + rng.range(0, 1_000) as u32;
+        while at_ms + 1_000 < heal_ms {
+            faults.push(Timed {
+                at_ms,
+                fault: Fault::random_store(rng, nodes),
             });
             at_ms += rng.range(300, 6_000) as u32;
         }
@@ -594,6 +701,7 @@ impl fmt::Display for Fault {
             Fault::MuteHeartbeats { target, ms } => write!(f, "{name}({target}, {ms})"),
             Fault::Hang { target } => write!(f, "{name}({target})"),
             Fault::Outage { ms } => write!(f, "{name}({ms})"),
+            Fault::StoreRestart { down_ms } => write!(f, "{name}({down_ms})"),
         }
     }
 }
@@ -785,6 +893,9 @@ impl FromStr for Fault {
             },
             FaultKind::Outage => Fault::Outage {
                 ms: number(argument(0)?)?,
+            },
+            FaultKind::StoreRestart => Fault::StoreRestart {
+                down_ms: number(argument(0)?)?,
             },
         };
         Ok(fault)

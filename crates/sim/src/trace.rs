@@ -3,6 +3,7 @@
 //! two runs of one seed; kept as text only when asked (reproducing a failure), because
 //! formatting every message would cost more than the rest of the simulation.
 
+use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
 use tenure_core::{CommandError, Instant};
@@ -27,12 +28,12 @@ impl Trace {
     }
 
     /// A driver step of `node`, at global time `at` and local time `local`.
-    pub fn observed(
+    pub fn observed<Out: Hash + Debug, In: Hash + Debug>(
         &mut self,
         at: SimTime,
         node: usize,
         local: Instant,
-        observation: &Observation,
+        observation: &Observation<Out, In>,
     ) {
         at.hash(&mut self.hasher);
         (node as u64).hash(&mut self.hasher);
@@ -65,7 +66,8 @@ impl Trace {
 
 /// Feeds every field of `observation` to `hasher`. Written out because `Observation` carries
 /// a `CommandError`, which does not implement `Hash`.
-fn hash_observation(hasher: &mut Fnv, observation: &Observation) {
+/// The quorum's envelopes and the store lease's requests and replies hash the same way.
+fn hash_observation<Out: Hash, In: Hash>(hasher: &mut Fnv, observation: &Observation<Out, In>) {
     match observation {
         Observation::Event(event) => (0u8, event).hash(hasher),
         Observation::Persisted(state) => (1u8, state).hash(hasher),

@@ -41,6 +41,8 @@ pub(crate) struct World {
     pub(crate) hung: Vec<u64>,
     /// Every daemon's health check fails (the outage fault).
     pub(crate) outage: bool,
+    /// The store of a store run; `None` in a quorum run.
+    pub(crate) store: Option<crate::store::StoreState>,
 }
 
 /// The most datagrams the adversary holds at once: a router's queue is bounded too.
@@ -182,6 +184,12 @@ impl World {
         } else {
             Fate::Sent
         }
+    }
+
+    /// Whether the loss fault takes a store request or reply about to be sent.
+    pub(crate) fn lost(&mut self) -> bool {
+        let permille = self.network.loss_permille;
+        permille > 0 && self.rng.chance(u64::from(permille), 1_000)
     }
 
     /// Until when host `node` is frozen, if it is at `now`.

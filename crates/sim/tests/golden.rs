@@ -8,7 +8,7 @@
 //! [--variant V] --trace FILE` prints the hash and writes the trace), and paste the table the
 //! failure prints over `GOLDEN` below. Debug and release builds give the same hashes.
 
-use tenure_sim::{run, Setup, Variant, DEFAULT_RUN_MS};
+use tenure_sim::{run, ExpiryJudge, Setup, StoreVariant, Variant, DEFAULT_RUN_MS};
 
 /// (seed, nodes, variant, trace hash): seeds whose schedules hold datagrams, hit crash points
 /// and pin clocks at ±ρ, and one run of a broken variant that the adversary catches.
@@ -46,6 +46,56 @@ fn golden_seeds_keep_their_trace_hashes() {
         panic!(
             "the trace hashes changed, so behaviour changed. If that is intended, re-pin:\n\
              const GOLDEN: &[(u64, u8, &str, u64)] = &[\n{}\n];",
+            table.join("\n")
+        );
+    }
+}
+
+/// Store runs (protocol: Store leases): (seed, judge, store variant, trace hash), two nodes, a
+/// minute each; the seed's own schedule of store faults. Re-pin as above, with `--core store
+/// --judge J [--variant V] --nodes 2`.
+const STORE_GOLDEN: &[(u64, &str, &str, u64)] = &[
+    (1, "contenders", "correct", 0xfeb3_8caf_d08e_358c),
+    (2, "store", "correct", 0x5b2a_f0f2_8fdf_76f4),
+    (
+        0,
+        "contenders",
+        "extend_on_ambiguous",
+        0x01e3_09d1_589b_981e,
+    ),
+];
+
+#[test]
+fn golden_store_seeds_keep_their_trace_hashes() {
+    let actual: Vec<(u64, &str, &str, u64)> = STORE_GOLDEN
+        .iter()
+        .map(|(seed, judge, variant, _)| {
+            let judge_of = match *judge {
+                "contenders" => ExpiryJudge::Contenders,
+                _ => ExpiryJudge::Store,
+            };
+            let store_variant: StoreVariant = variant.parse().expect("a known store variant");
+            let setup = Setup::store_from_seed(*seed, 2, judge_of, store_variant, DEFAULT_RUN_MS);
+            (*seed, *judge, *variant, run(&setup).trace_hash)
+        })
+        .collect();
+    if actual != STORE_GOLDEN {
+        let table: Vec<String> = actual
+            .iter()
+            .map(|(seed, judge, variant, hash)| {
+                let hex = format!("{hash:016x}");
+                format!(
+                    "    ({seed}, {judge:?}, {variant:?}, 0x{}_{}_{}_{}),",
+                    &hex[0..4],
+                    &hex[4..8],
+                    &hex[8..12],
+                    &hex[12..16]
+                )
+            })
+            .collect();
+        panic!(
+            "the store runs' trace hashes changed, so behaviour changed. If that is intended, \
+             re-pin:\nconst STORE_GOLDEN: &[(u64, &str, &str, u64)] = &[\n{}\n];",
             table.join("\n")
         );
     }
