@@ -182,3 +182,22 @@ enum Failure {
 fn failed(problem: impl Into<String>) -> Failure {
     Failure::Failed(problem.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_cluster_sizes_need_a_second_node() {
+        assert_eq!(parse_store_nodes("2"), Ok(2));
+        assert_eq!(parse_store_nodes("9"), Ok(9));
+        for refused in ["1", "0", "10", "two", ""] {
+            assert!(parse_store_nodes(refused).is_err(), "{refused}");
+        }
+        let args = Args::try_parse_from(["bench", "--backends", "etcd,postgres"]).unwrap();
+        assert_eq!(args.backends, [BackendKind::Etcd, BackendKind::Postgres]);
+        assert_eq!(args.store_nodes, [2, 3]);
+        assert_eq!(args.store_rounds, 10);
+        assert!(Args::try_parse_from(["bench", "--backends", "mysql"]).is_err());
+    }
+}
