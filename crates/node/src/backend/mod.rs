@@ -263,7 +263,9 @@ mod tests {
         for id in 100..100 + 2 * MAX_HOLDER_NAMES as u32 {
             names.record(NodeId(id), "n");
         }
-        let kept = (0..1000).filter(|&id| names.get(NodeId(id)).is_some()).count();
+        let kept = (0..1000)
+            .filter(|&id| names.get(NodeId(id)).is_some())
+            .count();
         assert_eq!(kept, MAX_HOLDER_NAMES);
     }
 
