@@ -61,8 +61,8 @@ pub(crate) fn etcd_ttl(lease: Duration) -> Duration {
     Duration::from_secs(seconds).max(ETCD_MINIMUM_TTL)
 }
 
-/// The timing measured with a store: `tenure run`'s store defaults for the lease (docs/
-/// backends.md: Timing and load): poll interval (`--heartbeat`) L/8, stop grace L/4.
+/// The timing measured with a store: `tenure run`'s store defaults for the lease
+/// (docs/backends.md: Timing and load): poll interval (`--heartbeat`) L/8, stop grace L/4.
 pub(crate) fn store_timing(lease: Duration) -> Timing {
     Timing {
         lease,
