@@ -10,14 +10,22 @@
 #   scripts/bench.sh --etcd false        # tenure only
 #   scripts/bench.sh --leases 250ms,2s   # a shorter sweep
 #   scripts/bench.sh --quick             # crash failover and graceful handover at 2s only
+#   scripts/bench.sh --backends postgres,etcd   # the store backends instead of the quorum
 #
 # It takes about 14 minutes at 15 rounds and 19 at 20, most of it at the 5 s lease. Keep the
 # machine otherwise idle for figures that mean something; the report records the load average
 # during the run.
+#
+# With --backends (docs/benchmarks.md: Store backends) the benchmark measures the store
+# backends, and `etcdctl lock` on the same etcd, in the PostgreSQL and etcd of
+# scripts/stores.sh: those the TENURE_TEST_* variables name (`eval "$(scripts/stores.sh env)"`
+# for servers already running), else `scripts/stores.sh start` installs and starts them. About
+# 5 minutes at the defaults (2 and 3 nodes, 10 rounds, 30 s of steady load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 wants_etcd=true
+wants_stores=false
 previous=""
 for argument in "$@"; do
     if [ "$previous" = "--etcd" ] && [ "$argument" = "false" ]; then
@@ -25,6 +33,9 @@ for argument in "$@"; do
     fi
     if [ "$argument" = "--etcd=false" ] || [ "$argument" = "--quick" ]; then
         wants_etcd=false
+    fi
+    if [ "$argument" = "--backends" ] || [ "${argument#--backends=}" != "$argument" ]; then
+        wants_stores=true
     fi
     previous="$argument"
 done
@@ -45,6 +56,11 @@ if [ "$wants_etcd" = true ]; then
     if pgrep -x etcd >/dev/null 2>&1; then
         echo "bench: note: an etcd is already running on this machine (pid $(pgrep -x etcd | tr '\n' ' ')); it adds load" >&2
     fi
+fi
+
+if [ "$wants_stores" = true ] && [ -z "${TENURE_TEST_POSTGRES_URL:-}" ]; then
+    echo "bench: starting the stores (scripts/stores.sh start)"
+    eval "$(scripts/stores.sh start)"
 fi
 
 cargo build --release -p tenure-node --bin tenure

@@ -39,6 +39,7 @@ mod bounds;
 mod check;
 mod children;
 mod clock;
+mod latch;
 mod model;
 mod network;
 mod properties;

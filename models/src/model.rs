@@ -1,7 +1,6 @@
 //! [`TenureModel`]: the stateright model that drives the real `tenure_core::Node`s.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use stateright::{Model, Property};
@@ -15,6 +14,7 @@ use crate::bounds::SearchBounds;
 use crate::children::supervise;
 use crate::clock::TICKS_PER_UNIT;
 use crate::clock::{global_instant, local_time, timing, Drift, DriftSpec, MAX_DRIFT};
+use crate::latch::SometimesLatch;
 use crate::network::Network;
 use crate::properties;
 use crate::state::{ClusterState, History, NodeSlot, Pending};
@@ -85,7 +85,7 @@ pub struct TenureModel {
     config: Arc<Config>,
     /// Which `Sometimes` properties were reached, when latching (see
     /// [`TenureModel::latch_sometimes`]).
-    reached: Option<Arc<[AtomicBool; properties::SOMETIMES.len()]>>,
+    reached: SometimesLatch<{ properties::SOMETIMES.len() }>,
 }
 
 impl TenureModel {
@@ -125,7 +125,7 @@ impl TenureModel {
         Ok(TenureModel {
             spec,
             config: Arc::new(config),
-            reached: None,
+            reached: SometimesLatch::off(),
         })
     }
 
@@ -137,21 +137,13 @@ impl TenureModel {
     /// result. A checker run wants this; the Explorer, which shows every property in every
     /// state, does not.
     pub fn latch_sometimes(mut self) -> TenureModel {
-        self.reached = Some(Arc::new(Default::default()));
+        self.reached = SometimesLatch::on();
         self
     }
 
     /// Evaluates `Sometimes` property number `index` through the latch, if any.
     pub(crate) fn sometimes(&self, index: usize, holds: impl FnOnce() -> bool) -> bool {
-        match &self.reached {
-            None => holds(),
-            Some(reached) => {
-                if reached[index].load(Ordering::Relaxed) || !holds() {
-                    return false;
-                }
-                !reached[index].swap(true, Ordering::Relaxed)
-            }
-        }
+        self.reached.check(index, holds)
     }
 
     /// What this model checks.

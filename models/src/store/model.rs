@@ -2,8 +2,6 @@
 //! against the real `tenure_core::ReferenceStore`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use stateright::{Model, Property};
 use tenure_core::{
@@ -13,6 +11,7 @@ use tenure_core::{
 
 use crate::children::supervise;
 use crate::clock::{global_instant, local_time, timing, Drift, DriftSpec, GRAIN, TICKS_PER_UNIT};
+use crate::latch::SometimesLatch;
 use crate::store::action::StoreAction;
 use crate::store::bounds::StoreBounds;
 use crate::store::properties;
@@ -114,7 +113,7 @@ pub struct StoreModel {
     spec: StoreSpec,
     config: StoreLeaseConfig,
     /// Which `Sometimes` properties were reached, when latching.
-    reached: Option<Arc<[AtomicBool; properties::SOMETIMES.len()]>>,
+    reached: SometimesLatch<{ properties::SOMETIMES.len() }>,
 }
 
 impl StoreModel {
@@ -161,28 +160,20 @@ impl StoreModel {
         Ok(StoreModel {
             spec,
             config,
-            reached: None,
+            reached: SometimesLatch::off(),
         })
     }
 
     /// Makes each `Sometimes` property report only the first state it holds in (see
     /// [`crate::TenureModel::latch_sometimes`]).
     pub fn latch_sometimes(mut self) -> StoreModel {
-        self.reached = Some(Arc::new(Default::default()));
+        self.reached = SometimesLatch::on();
         self
     }
 
     /// Evaluates `Sometimes` property number `index` through the latch, if any.
     pub(crate) fn sometimes(&self, index: usize, holds: impl FnOnce() -> bool) -> bool {
-        match &self.reached {
-            None => holds(),
-            Some(reached) => {
-                if reached[index].load(Ordering::Relaxed) || !holds() {
-                    return false;
-                }
-                !reached[index].swap(true, Ordering::Relaxed)
-            }
-        }
+        self.reached.check(index, holds)
     }
 
     /// What this model checks.

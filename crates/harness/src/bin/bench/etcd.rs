@@ -63,23 +63,7 @@ impl Bench<'_> {
             result.version
         ));
         let mut etcd = Etcd::start(ttl)?;
-        let endpoints = etcd.endpoints();
-        self.wait_for(STEP_LIMIT, "etcd to become healthy", || {
-            let status = etcdctl(&endpoints, &["endpoint", "health"]).ok()?;
-            status.status.success().then_some(())
-        })?;
-        let granted = etcdctl(&endpoints, &["lease", "grant", &ttl.to_string()])
-            .ok()
-            .and_then(|output| parse_granted_ttl(&String::from_utf8_lossy(&output.stdout)));
-        if granted != Some(ttl) {
-            let reason = match granted {
-                Some(granted) => format!(
-                    "etcd grants TTL({granted}s) when asked for {ttl} s: at its default Raft \
-                     timing (election timeout 1 s) its shortest lease is 1.5 election timeouts, \
-                     rounded up to whole seconds"
-                ),
-                None => format!("`etcdctl lease grant {ttl}` did not answer with a TTL"),
-            };
+        if let Some(reason) = self.refused_ttl(&etcd, ttl)? {
             self.say(&format!("etcd: not measured at {ttl} s: {reason}"));
             result.unmatched.push(unmatched(reason));
             return Ok(());
@@ -121,10 +105,33 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// Once `etcd` is healthy: why it does not grant a lease of `ttl` seconds, if it does not.
+    fn refused_ttl(&self, etcd: &Etcd, ttl: u64) -> Result<Option<String>, Failure> {
+        let endpoints = etcd.endpoints();
+        self.wait_for(STEP_LIMIT, "etcd to become healthy", || {
+            let status = etcdctl(&endpoints, &["endpoint", "health"]).ok()?;
+            status.status.success().then_some(())
+        })?;
+        let granted = etcdctl(&endpoints, &["lease", "grant", &ttl.to_string()])
+            .ok()
+            .and_then(|output| parse_granted_ttl(&String::from_utf8_lossy(&output.stdout)));
+        Ok(match granted {
+            Some(granted) if granted == ttl => None,
+            Some(granted) => Some(format!(
+                "etcd grants TTL({granted}s) when asked for {ttl} s: at its default Raft \
+                 timing (election timeout 1 s) its shortest lease is 1.5 election timeouts, \
+                 rounded up to whole seconds"
+            )),
+            None => Some(format!(
+                "`etcdctl lease grant {ttl}` did not answer with a TTL"
+            )),
+        })
+    }
+
     /// One failover: SIGKILL of the holding etcdctl until another contender's child starts.
     /// Returns how long it took and whether the old child still ran then; the orphan is then
     /// stopped (nothing else ever would) and its contender started again.
-    fn etcd_round(
+    pub(crate) fn etcd_round(
         &mut self,
         etcd: &mut Etcd,
         tail: &mut LedgerTail,
@@ -252,6 +259,14 @@ fn parse_granted_ttl(answer: &str) -> Option<u64> {
     seconds.trim().parse().ok()
 }
 
+/// The benchmark's temporary directory for one etcd run (ledger, logs, data).
+fn run_directory() -> Result<tempfile::TempDir, Failure> {
+    tempfile::Builder::new()
+        .prefix(&format!("{RUN_PREFIX}{}-etcd-", std::process::id()))
+        .tempdir()
+        .map_err(|error| failed(format!("no temporary directory: {error}")))
+}
+
 /// Runs `etcdctl --endpoints ENDPOINTS ARGUMENTS` (API 3) to completion.
 fn etcdctl(endpoints: &str, arguments: &[&str]) -> std::io::Result<std::process::Output> {
     Command::new("etcdctl")
@@ -262,25 +277,49 @@ fn etcdctl(endpoints: &str, arguments: &[&str]) -> std::io::Result<std::process:
         .output()
 }
 
-/// A 3-member etcd cluster on 127.0.0.1 and 3 lock contenders. Dropping it kills every
-/// process it started, including the children that killed contenders orphaned.
-struct Etcd {
+/// A 3-member etcd cluster on 127.0.0.1 and 3 lock contenders, or contenders on an etcd
+/// running already ([`Etcd::external`]). Dropping it kills every process it started,
+/// including the children that killed contenders orphaned.
+pub(crate) struct Etcd {
     /// The contenders' `--ttl`, in seconds.
     ttl: u64,
+    /// The lock's name (`etcdctl lock NAME`).
+    lock_name: String,
     directory: tempfile::TempDir,
     marker: String,
     members: Vec<Child>,
     client_urls: Vec<String>,
     contenders: Vec<Option<Child>>,
-    ledger: PathBuf,
+    pub(crate) ledger: PathBuf,
 }
 
 impl Etcd {
+    /// `contenders` lock contenders (none started yet) on the etcd at `endpoints`
+    /// (`HOST:PORT,…`), for the lock `lock_name`, which no one else may use.
+    pub(crate) fn external(
+        ttl: u64,
+        endpoints: &str,
+        lock_name: &str,
+        contenders: usize,
+    ) -> Result<Etcd, Failure> {
+        let directory = run_directory()?;
+        Ok(Etcd {
+            ttl,
+            lock_name: lock_name.to_string(),
+            ledger: directory.path().join("ledger"),
+            marker: directory.path().display().to_string(),
+            directory,
+            members: Vec::new(),
+            client_urls: endpoints
+                .split(',')
+                .map(|endpoint| format!("http://{endpoint}"))
+                .collect(),
+            contenders: (0..contenders).map(|_| None).collect(),
+        })
+    }
+
     fn start(ttl: u64) -> Result<Etcd, Failure> {
-        let directory = tempfile::Builder::new()
-            .prefix(&format!("{RUN_PREFIX}{}-etcd-", std::process::id()))
-            .tempdir()
-            .map_err(|error| failed(format!("no temporary directory: {error}")))?;
+        let directory = run_directory()?;
         let marker = directory.path().display().to_string();
         let port = || {
             free_tcp("127.0.0.1")
@@ -300,6 +339,7 @@ impl Etcd {
             .collect();
         let mut etcd = Etcd {
             ttl,
+            lock_name: "tenure-bench".to_string(),
             ledger: directory.path().join("ledger"),
             directory,
             marker,
@@ -356,7 +396,11 @@ impl Etcd {
 
     /// Starts (again) contender `index`: `etcdctl lock --ttl TTL tenure-bench -- CHILD`. Its
     /// stderr goes to `cN.log` in the directory.
-    fn start_contender(&mut self, index: usize, executable: &Path) -> Result<(), Failure> {
+    pub(crate) fn start_contender(
+        &mut self,
+        index: usize,
+        executable: &Path,
+    ) -> Result<(), Failure> {
         if let Some(mut old) = self.contenders[index].take() {
             let _ = old.kill();
             let _ = old.wait();
@@ -372,7 +416,13 @@ impl Etcd {
             .env("TENURE_NODE_ID", format!("c{}", index + 1))
             .env("TENURE_LEADER_ID", format!("c{}", index + 1))
             .args(["--endpoints", &self.endpoints()])
-            .args(["lock", "--ttl", &self.ttl.to_string(), "tenure-bench", "--"])
+            .args([
+                "lock",
+                "--ttl",
+                &self.ttl.to_string(),
+                &self.lock_name,
+                "--",
+            ])
             .arg(executable)
             .arg(CHILD_MODE)
             .arg(&self.ledger)

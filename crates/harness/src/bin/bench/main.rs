@@ -52,6 +52,10 @@ mod ranking;
 mod report;
 mod results;
 mod session;
+mod store_load;
+mod store_report;
+mod store_results;
+mod stores;
 mod targets;
 mod tenure;
 
@@ -63,6 +67,7 @@ use clap::Parser;
 use tenure_harness::interrupt_flag;
 
 use crate::session::Bench;
+use crate::store_results::BackendKind;
 
 /// The hidden first argument that makes this binary run as the supervised child.
 const CHILD_MODE: &str = "__child";
@@ -117,6 +122,18 @@ struct Args {
     /// Also measure etcd 3.4 (`etcd` and `etcdctl` on PATH).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     etcd: bool,
+    /// Measure these store backends (protocol: Store leases) instead of the quorum: crash
+    /// failover, graceful handover and the store's load at --lease, for every size of
+    /// --store-nodes, and `etcdctl lock` on the same etcd (unless --etcd false). The stores
+    /// are those of scripts/stores.sh, started if need be.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    backends: Vec<BackendKind>,
+    /// Cluster sizes measured with --backends (at least 2 nodes each).
+    #[arg(long, value_delimiter = ',', default_value = "2,3", value_parser = parse_store_nodes)]
+    store_nodes: Vec<usize>,
+    /// Rounds of every --backends measurement.
+    #[arg(long, default_value_t = 10)]
+    store_rounds: u32,
     /// Where to write report.md, samples.csv and failover.svg.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -146,6 +163,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A cluster size for --store-nodes: a failover needs a second node, and more than 9 only
+/// slows the run.
+fn parse_store_nodes(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(nodes) if (2..=9).contains(&nodes) => Ok(nodes),
+        _ => Err(format!("{text} is no cluster size from 2 to 9")),
+    }
+}
+
 /// Why the benchmark stopped early.
 #[derive(Debug)]
 enum Failure {
@@ -155,4 +181,23 @@ enum Failure {
 
 fn failed(problem: impl Into<String>) -> Failure {
     Failure::Failed(problem.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_cluster_sizes_need_a_second_node() {
+        assert_eq!(parse_store_nodes("2"), Ok(2));
+        assert_eq!(parse_store_nodes("9"), Ok(9));
+        for refused in ["1", "0", "10", "two", ""] {
+            assert!(parse_store_nodes(refused).is_err(), "{refused}");
+        }
+        let args = Args::try_parse_from(["bench", "--backends", "etcd,postgres"]).unwrap();
+        assert_eq!(args.backends, [BackendKind::Etcd, BackendKind::Postgres]);
+        assert_eq!(args.store_nodes, [2, 3]);
+        assert_eq!(args.store_rounds, 10);
+        assert!(Args::try_parse_from(["bench", "--backends", "mysql"]).is_err());
+    }
 }

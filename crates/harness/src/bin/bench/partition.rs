@@ -48,6 +48,8 @@ impl Bench<'_> {
             tail,
             healthy,
             lease: lease.clone(),
+            name: "tenure".to_string(),
+            backend: None,
         };
         let members = measured.members();
         for round in 1..=rounds {

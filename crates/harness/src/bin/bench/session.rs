@@ -14,6 +14,7 @@ use tenure_harness::{
 use crate::machine::{load_average, machine};
 use crate::ranking::first_ranked;
 use crate::results::{Results, Takeover};
+use crate::store_results::StoreResults;
 use crate::tenure::{timing_for, Extent};
 use crate::{failed, Args, Failure, CHILD_ALIVE, CHILD_MODE, POLL, RUN_PREFIX, STEP_LIMIT};
 
@@ -29,6 +30,8 @@ pub(crate) struct Bench<'a> {
     /// Lines for samples.csv (see `keep_sample`).
     pub(crate) samples: Vec<String>,
     pub(crate) results: Results,
+    /// What `--backends` measured.
+    pub(crate) stores: StoreResults,
     /// The random phase of each round against the heartbeats.
     pub(crate) rng: SplitMix64,
 }
@@ -43,6 +46,7 @@ impl<'a> Bench<'a> {
             loads: Vec::new(),
             samples: Vec::new(),
             results: Results::default(),
+            stores: StoreResults::default(),
             rng: SplitMix64::new(monotonic_nanos()),
         }
     }
@@ -56,6 +60,12 @@ impl<'a> Bench<'a> {
             ))
         })?;
         procfs::remove_stale_runs(RUN_PREFIX);
+        if !self.args.backends.is_empty() {
+            self.introduce(self.args.store_rounds.max(1));
+            self.store_backends()?;
+            self.sample_load();
+            return self.write_store_results();
+        }
         let rounds = self.args.rounds.max(1);
         self.introduce(rounds);
         self.measure(rounds)?;
@@ -145,8 +155,9 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
+    /// A progress line, on standard error (standard output carries the report).
     pub(crate) fn say(&self, text: &str) {
-        println!("[{:>7.1}s] {text}", self.started.elapsed().as_secs_f64());
+        eprintln!("[{:>7.1}s] {text}", self.started.elapsed().as_secs_f64());
     }
 
     /// Keeps the one-minute load average, for the report.

@@ -13,6 +13,7 @@ use tenure_harness::{intervals, read_ledger, Cluster, Healthy, LedgerEntry, Sign
 use crate::load::BackgroundLoad;
 use crate::results::{HandoverSeries, LeaseResult, Takeover};
 use crate::session::Bench;
+use crate::store_results::BackendKind;
 use crate::{failed, Failure, CHILD_ALIVE, STEP_LIMIT};
 
 /// The timing measured at each lease. From 2 s up it is `tenure run`'s own defaults (heartbeat
@@ -52,6 +53,11 @@ pub(crate) struct Measured {
     pub(crate) healthy: Healthy,
     /// The lease, for the progress lines and samples.csv.
     pub(crate) lease: String,
+    /// What is measured, for the progress lines and samples.csv: `tenure` for the quorum,
+    /// the backend and cluster size for a store.
+    pub(crate) name: String,
+    /// The store the election is held in; `None` for the quorum.
+    pub(crate) backend: Option<BackendKind>,
 }
 
 impl Measured {
@@ -106,6 +112,8 @@ impl Bench<'_> {
             tail,
             healthy,
             lease,
+            name: "tenure".to_string(),
+            backend: None,
         };
         let mut result = LeaseResult::new(timing);
         result.members = measured.members();
@@ -133,13 +141,13 @@ impl Bench<'_> {
     }
 
     /// SIGKILL of the acting node's tenure until the next child's start line.
-    fn crash_rounds(
+    pub(crate) fn crash_rounds(
         &mut self,
         measured: &mut Measured,
         rounds: u32,
     ) -> Result<Vec<Takeover>, Failure> {
         let heartbeat = measured.cluster.timing.heartbeat;
-        let lease = measured.lease.clone();
+        let (name, lease) = (measured.name.clone(), measured.lease.clone());
         let members = measured.members();
         let mut takeovers = Vec::new();
         for round in 1..=rounds {
@@ -152,7 +160,7 @@ impl Bench<'_> {
             let took = Duration::from_nanos(next.at.saturating_sub(killed_at));
             let takeover = measured.takeover(&next, took);
             self.say(&format!(
-                "tenure lease {lease}: crash failover {round:>2}/{rounds}: {} ms, {} -> {} \
+                "{name} lease {lease}: crash failover {round:>2}/{rounds}: {} ms, {} -> {} \
                  (token +{})",
                 millis(took),
                 takeover.from.as_deref().unwrap_or("?"),
@@ -160,7 +168,7 @@ impl Bench<'_> {
                 takeover.token_step
             ));
             self.keep_sample(
-                "tenure crash failover",
+                &format!("{name} crash failover"),
                 &lease,
                 round,
                 took,
@@ -168,32 +176,25 @@ impl Bench<'_> {
             );
             takeovers.push(takeover);
             measured.cluster.spawn(leader);
-            measured.healthy = self.wait_healthy(&measured.cluster, &mut measured.tail)?;
+            measured.healthy = self.wait_settled(measured)?;
         }
         Ok(takeovers)
     }
 
     /// SIGTERM to the acting node's tenure until the next child's start line, with the old
     /// child's stop apart; beside `busy` busy loops when not 0.
-    fn handover_rounds(
+    pub(crate) fn handover_rounds(
         &mut self,
         measured: &mut Measured,
         rounds: u32,
         busy: usize,
     ) -> Result<HandoverSeries, Failure> {
         let heartbeat = measured.cluster.timing.heartbeat;
-        let lease = measured.lease.clone();
+        let (name, lease) = (measured.name.clone(), measured.lease.clone());
         let members = measured.members();
-        let (what, measurement) = if busy == 0 {
-            ("graceful handover".to_string(), "tenure graceful handover")
-        } else {
-            (
-                format!("graceful handover beside {busy} busy loops"),
-                "tenure graceful handover under load",
-            )
-        };
+        let (what, measurement) = handover_labels(&name, busy);
         let mut load = if busy > 0 {
-            self.say(&format!("tenure lease {lease}: starting {busy} busy loops"));
+            self.say(&format!("{name} lease {lease}: starting {busy} busy loops"));
             Some(BackgroundLoad::start(busy)?)
         } else {
             None
@@ -205,25 +206,11 @@ impl Bench<'_> {
         for round in 1..=rounds {
             let phase = self.rng.duration(heartbeat);
             self.sleep(phase)?;
-            let Healthy {
-                leader, child_pid, ..
-            } = measured.healthy;
-            let terminated_at = measured.cluster.signal(leader, Signal::TERM);
-            let next = self.wait_start(
-                &mut measured.tail,
-                measured.healthy.token,
-                "the successor's child",
-            )?;
-            let stopped = measured
-                .tail
-                .stop_of(child_pid)
-                .map_or(next.at, |stop| stop.at);
-            let took = Duration::from_nanos(next.at.saturating_sub(terminated_at));
-            let child_stop = Duration::from_nanos(stopped.saturating_sub(terminated_at));
-            let after_stop = Duration::from_nanos(next.at.saturating_sub(stopped));
-            let takeover = measured.takeover(&next, took);
+            let leader = measured.healthy.leader;
+            let (takeover, child_stop, after_stop) = self.terminate_holder(measured)?;
+            let took = takeover.took;
             self.say(&format!(
-                "tenure lease {lease}: {what} {round:>2}/{rounds}: {} ms (old child stopped \
+                "{name} lease {lease}: {what} {round:>2}/{rounds}: {} ms (old child stopped \
                  after {} ms, the next one started {} ms later), {} -> {} (token +{})",
                 millis(took),
                 millis(child_stop),
@@ -233,7 +220,7 @@ impl Bench<'_> {
                 takeover.token_step
             ));
             self.keep_sample(
-                measurement,
+                &measurement,
                 &lease,
                 round,
                 took,
@@ -250,7 +237,7 @@ impl Bench<'_> {
                 return Err(failed("a node did not exit after SIGTERM"));
             }
             measured.cluster.spawn(leader);
-            measured.healthy = self.wait_healthy(&measured.cluster, &mut measured.tail)?;
+            measured.healthy = self.wait_settled(measured)?;
         }
         if let Some(load) = &mut load {
             let running = load.running();
@@ -262,6 +249,46 @@ impl Bench<'_> {
         }
         drop(load);
         Ok(series)
+    }
+
+    /// SIGTERM to the acting node's tenure, until the next child starts: the takeover, the
+    /// time until the old child recorded its stop, and from there until the next child's start.
+    fn terminate_holder(
+        &mut self,
+        measured: &mut Measured,
+    ) -> Result<(Takeover, Duration, Duration), Failure> {
+        let Healthy {
+            leader, child_pid, ..
+        } = measured.healthy;
+        let terminated_at = measured.cluster.signal(leader, Signal::TERM);
+        let next = self.wait_start(
+            &mut measured.tail,
+            measured.healthy.token,
+            "the successor's child",
+        )?;
+        let stopped = measured
+            .tail
+            .stop_of(child_pid)
+            .map_or(next.at, |stop| stop.at);
+        let took = Duration::from_nanos(next.at.saturating_sub(terminated_at));
+        let child_stop = Duration::from_nanos(stopped.saturating_sub(terminated_at));
+        let after_stop = Duration::from_nanos(next.at.saturating_sub(stopped));
+        Ok((measured.takeover(&next, took), child_stop, after_stop))
+    }
+}
+
+/// What a series of handovers is called in the progress lines and in samples.csv.
+fn handover_labels(name: &str, busy: usize) -> (String, String) {
+    if busy == 0 {
+        (
+            "graceful handover".to_string(),
+            format!("{name} graceful handover"),
+        )
+    } else {
+        (
+            format!("graceful handover beside {busy} busy loops"),
+            format!("{name} graceful handover under load"),
+        )
     }
 }
 
