@@ -178,6 +178,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, source: IpAddr, shared: &Shared)
         match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => {
+                // A read that was under way when the cut began may return bytes sent after
+                // it: they are held too, until the source is healed.
+                while shared.is_cut(source) && !shared.stopping() {
+                    thread::sleep(POLL);
+                }
                 if to.write_all(&buffer[..read]).is_err() {
                     break;
                 }
