@@ -18,6 +18,7 @@
 //! - `stores`: the PostgreSQL and etcd that store-backed clusters compete in;
 //! - `analysis`: the chaos runner's checks over ledger, acknowledgements and store log;
 //! - `netns` and `proxy`: partitions, through network namespaces or a UDP fault proxy;
+//! - `tcp_relay`: a TCP relay to a store that a test can cut for one node;
 //! - `procfs`, `prometheus`, `stats`: process inspection, `/metrics`, percentiles.
 //!
 //! # Rules every user follows
@@ -43,6 +44,7 @@ pub mod proxy;
 pub mod stats;
 pub mod store;
 pub mod stores;
+pub mod tcp_relay;
 pub mod timing;
 
 pub use binary::{run_tenure, tenure_binary};

@@ -408,6 +408,25 @@ async fn a_wrong_postgres_password_is_one_clear_error_at_connect() {
 }
 
 #[tokio::test]
+async fn a_wrong_postgres_password_is_the_error_even_when_a_login_outlasts_the_request_timeout() {
+    // A login takes far longer than a millisecond (TCP, SCRAM): bounded by the request timeout
+    // alone, the first connection timed out, the refusal was never seen, and the node ran on.
+    let Some(mut target) = postgres_target(POSTGRES_URL) else {
+        return;
+    };
+    target.config.password("not-the-password-9c1e");
+    let request_timeout = Duration::from_millis(1);
+    let error = Postgres::connect(&target, &fresh_election("password-slow"), request_timeout)
+        .await
+        .err()
+        .expect("a wrong password must not connect, however short the request timeout");
+    assert!(
+        matches!(&error, BackendError::Authentication { user, .. } if user == "tenure"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_postgres_user_without_create_rights_is_shown_the_table() {
     let Some(target) = postgres_target(POSTGRES_LIMITED_URL) else {
         return;

@@ -51,6 +51,12 @@ CREATE TABLE IF NOT EXISTS tenure_elections (
 /// How long a dropped connection's task may take to say goodbye to the server before it is
 /// aborted (a server that stopped answering would keep it forever).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// The least time the first connection, at start-up, is given. Nothing acts before it, so a
+/// longer wait costs only start-up time; bounded by the request timeout alone, a login slower
+/// than a request (TLS and SCRAM over a long round trip, a loaded machine, a debug build) was
+/// taken for an unreachable server, and a refused password never became the one error of a
+/// refused start: the node ran on, logging the refusal at debug level only.
+const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 // The casts to bigint let a table whose `holder` is an `integer` work too.
 const READ: &str = "SELECT holder::bigint, version::bigint, token::bigint, holder_name::text \
@@ -109,7 +115,8 @@ impl Postgres {
     /// statements. `timeout` bounds the connection (and every later one) and each request.
     ///
     /// A server that cannot be reached is no error: its requests fail until it answers. A
-    /// refused password, a missing database, missing rights or a TLS failure are.
+    /// refused password, a missing database, missing rights or a TLS failure are. This first
+    /// connection may take up to [`STARTUP_CONNECT_TIMEOUT`] if `timeout` is shorter.
     pub async fn connect(
         target: &PostgresTarget,
         election: &ElectionName,
@@ -128,9 +135,14 @@ impl Postgres {
             outage: Outage::new("postgres"),
             identity: None,
         };
+        let startup_timeout = timeout.max(STARTUP_CONNECT_TIMEOUT);
+        let mut startup_config = postgres.config.clone();
+        startup_config.connect_timeout(startup_timeout);
+        // `timeout` still sets the connection's statement timeout: the connection serves the
+        // requests that follow.
         let opened = tokio::time::timeout(
-            timeout,
-            open(&postgres.config, &postgres.tls, &postgres.election, timeout),
+            startup_timeout,
+            open(&startup_config, &postgres.tls, &postgres.election, timeout),
         )
         .await;
         match opened {
