@@ -189,6 +189,22 @@ fn new_store() -> Rc<RefCell<ReferenceStore>> {
     )))
 }
 
+/// Asks the driver to shut down and waits up to `seconds` (of paused time) for it to return
+/// `Ok`.
+async fn shut_down(harness: &mut Harness, seconds: u64) {
+    harness
+        .commands
+        .send(Command::Shutdown)
+        .await
+        .expect("driver alive");
+    let run = &mut harness.run;
+    let result = tokio::time::timeout(std::time::Duration::from_secs(seconds), run)
+        .await
+        .expect("the driver returns after a shutdown")
+        .expect("the driver task did not panic");
+    assert!(result.is_ok(), "{result:?}");
+}
+
 async fn advance(millis: u64) {
     tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
@@ -236,20 +252,11 @@ async fn a_shutdown_stops_the_child_before_releasing_the_record() {
     // protocol: Graceful handover
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(1, new_store(), Answers::AtOnce);
+            let mut harness = spawn(1, new_store(), Answers::AtOnce);
             advance(500).await;
             harness.log.borrow_mut().clear();
 
-            harness
-                .commands
-                .send(Command::Shutdown)
-                .await
-                .expect("driver alive");
-            let result = tokio::time::timeout(std::time::Duration::from_secs(5), harness.run)
-                .await
-                .expect("the driver returns after a shutdown")
-                .expect("the driver task did not panic");
-            assert!(result.is_ok(), "{result:?}");
+            shut_down(&mut harness, 5).await;
 
             // The child is stopped first, the release follows, and the record is vacant.
             let steps = harness.log.borrow().clone();
@@ -271,7 +278,7 @@ async fn a_shutdown_returns_only_once_a_slow_store_has_applied_the_release() {
     // protocol: Graceful handover
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(
+            let mut harness = spawn(
                 1,
                 new_store(),
                 Answers::After(std::time::Duration::from_millis(40)),
@@ -282,16 +289,7 @@ async fn a_shutdown_returns_only_once_a_slow_store_has_applied_the_release() {
                 Some(NodeId(1))
             );
 
-            harness
-                .commands
-                .send(Command::Shutdown)
-                .await
-                .expect("driver alive");
-            let result = tokio::time::timeout(std::time::Duration::from_secs(5), harness.run)
-                .await
-                .expect("the driver returns after a shutdown")
-                .expect("the driver task did not panic");
-            assert!(result.is_ok(), "{result:?}");
+            shut_down(&mut harness, 5).await;
 
             // Returning before the release reached the store would leave the record held for
             // a whole lease: the next node would wait for expiry instead of taking it at once.
@@ -306,21 +304,12 @@ async fn a_shutdown_gives_up_on_a_store_that_never_answers_the_release() {
     // protocol: Graceful handover
     tokio::task::LocalSet::new()
         .run_until(async {
-            let harness = spawn(1, new_store(), Answers::AtOnce);
+            let mut harness = spawn(1, new_store(), Answers::AtOnce);
             advance(500).await;
             harness.answers.set(Answers::Silent);
 
             let asked = TokioInstant::now();
-            harness
-                .commands
-                .send(Command::Shutdown)
-                .await
-                .expect("driver alive");
-            let result = tokio::time::timeout(std::time::Duration::from_secs(30), harness.run)
-                .await
-                .expect("the driver returns after a shutdown")
-                .expect("the driver task did not panic");
-            assert!(result.is_ok(), "{result:?}");
+            shut_down(&mut harness, 30).await;
 
             // The child went first; the release was sent and given up after its timeout.
             let waited = TokioInstant::now() - asked;
