@@ -60,9 +60,11 @@ pub struct HolderNames(Arc<Mutex<BTreeMap<NodeId, String>>>);
 const MAX_HOLDER_NAMES: usize = 64;
 
 impl HolderNames {
-    /// Notes that the store names `id` as `name`.
+    /// Notes that the store names `id` as `name`. A name that no node could have (anyone
+    /// with write access to the store can write anything) is ignored: it would go into the
+    /// status page and the logs as it is.
     pub fn record(&self, id: NodeId, name: &str) {
-        if name.is_empty() {
+        if crate::members::validate_name(name).is_err() {
             return;
         }
         let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -258,8 +260,16 @@ mod tests {
         names.record(NodeId(7), "n1");
         names.record(NodeId(7), "renamed");
         names.record(NodeId(8), "");
+        names.record(NodeId(9), "n9\nforged log line");
+        names.record(NodeId(10), &"x".repeat(1000));
         assert_eq!(names.get(NodeId(7)).as_deref(), Some("renamed"));
         assert_eq!(names.get(NodeId(8)), None, "an empty name is no name");
+        assert_eq!(
+            names.get(NodeId(9)),
+            None,
+            "no node has a newline in its name"
+        );
+        assert_eq!(names.get(NodeId(10)), None, "no node has a name that long");
         for id in 100..100 + 2 * MAX_HOLDER_NAMES as u32 {
             names.record(NodeId(id), "n");
         }
