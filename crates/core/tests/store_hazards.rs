@@ -59,27 +59,42 @@ fn answer(core: &mut StoreLease, now: Instant, outcome: StoreOutcome) {
     );
 }
 
+/// At most this many timer firings in one [`drive`]: a core whose timers stop moving fails the
+/// test instead of hanging it.
+const MAX_TIMEOUTS: usize = 10_000;
+
+/// At most this many requests answered at one instant: a core that asks again at once after
+/// every reply would hammer the store (and, with an immediate transport, never yield).
+const MAX_REQUESTS_AT_ONE_INSTANT: usize = 8;
+
 /// Drives `core` on its own timers up to `until`. Every request is answered at once with
 /// `script(now, op)`, or never (`None`: it times out). Returns `(now, is_acting)` after every
-/// input, so a test can see when the node acted.
+/// input, so a test can see when the node acted. Panics if the core sends more than
+/// [`MAX_REQUESTS_AT_ONE_INSTANT`] requests at one instant, or its timers fire more than
+/// [`MAX_TIMEOUTS`] times.
 fn drive(
     core: &mut StoreLease,
     until: Instant,
     mut script: impl FnMut(Instant, StoreOp) -> Option<StoreOutcome>,
 ) -> Vec<(Instant, bool)> {
     let mut trace = Vec::new();
-    loop {
+    for _ in 0..MAX_TIMEOUTS {
         let now = core.poll_timeout().expect("a timer");
         if now > until {
             return trace;
         }
         core.handle_timeout(now);
         trace.push((now, acting(core, now)));
-        loop {
+        for answered in 0.. {
             let requests = sends(core);
             let Some(request) = requests.last() else {
                 break;
             };
+            assert!(
+                answered < MAX_REQUESTS_AT_ONE_INSTANT,
+                "{answered} requests answered at {now} and the core asks again at once: {:?}",
+                request.op
+            );
             let Some(outcome) = script(now, request.op) else {
                 break;
             };
@@ -93,6 +108,7 @@ fn drive(
             trace.push((now, acting(core, now)));
         }
     }
+    panic!("the core's timers fired {MAX_TIMEOUTS} times before {until}");
 }
 
 fn acting(core: &StoreLease, now: Instant) -> bool {

@@ -48,6 +48,14 @@ fn requests(core: &mut StoreLease) -> Vec<StoreOp> {
         .collect()
 }
 
+/// The core's next timer, which must lie after `now` (the instant it last handled): a core
+/// whose timer stays put would spin the loops below for ever.
+fn next_timer(core: &StoreLease, now: Instant) -> Instant {
+    let next = core.poll_timeout().expect("a timer");
+    assert!(next > now, "the next timer, {next}, is not after {now}");
+    next
+}
+
 fn answer(core: &mut StoreLease, now: Instant, outcome: StoreOutcome) -> Received {
     let request = core.outstanding().expect("a request in flight");
     core.handle_reply(
@@ -231,7 +239,7 @@ fn a_closed_window_is_not_reopened_by_a_late_renewal() {
     // The renewal hangs; the retries hang too, until the window closes.
     let mut now = at(250);
     while now < window_until {
-        now = core.poll_timeout().expect("a timer").min(window_until);
+        now = next_timer(&core, now).min(window_until);
         core.handle_timeout(now);
         drain(&mut core);
     }
@@ -246,6 +254,40 @@ fn a_closed_window_is_not_reopened_by_a_late_renewal() {
     assert_eq!(core.leadership(now), None);
 }
 
+/// The same when the reply is the first input after the window closed: a paused driver
+/// handles a waiting reply before its due timer.
+#[test]
+fn a_renewal_answered_after_the_window_closed_reopens_nothing() {
+    // protocol: Lapse
+    let mut core = holder(0);
+    core.handle_timeout(at(250));
+    assert_eq!(
+        requests(&mut core),
+        [StoreOp::Renew {
+            token: FencingToken(1)
+        }]
+    );
+    let window_until = at(0) + hold() - STOP_MARGIN;
+    assert!(core
+        .leadership(window_until - Duration::from_nanos(1))
+        .is_some());
+    let received = answer(
+        &mut core,
+        window_until,
+        StoreOutcome::Applied(held_by(N1, 2, 1)),
+    );
+    assert_eq!(received, Received::Accepted);
+    assert_eq!(core.leadership(window_until), None);
+    assert_eq!(
+        drain(&mut core)[0],
+        Output::Event(Event::RoleChanged {
+            role: RoleKind::Follower,
+            term: Term(1),
+            leader: None,
+        })
+    );
+}
+
 #[test]
 fn a_contender_takes_a_version_over_only_a_lease_after_it_first_saw_it() {
     // protocol: Who judges expiry
@@ -257,7 +299,7 @@ fn a_contender_takes_a_version_over_only_a_lease_after_it_first_saw_it() {
     // Phase 1: the same version, read again and again, is timed from its first sighting.
     let mut now = at(10);
     while now < at(10) + LEASE {
-        now = core.poll_timeout().expect("a timer");
+        now = next_timer(&core, now);
         core.handle_timeout(now);
         let sent = requests(&mut core);
         if now < at(10) + LEASE {
@@ -283,7 +325,11 @@ fn a_contender_takes_a_version_over_only_a_lease_after_it_first_saw_it() {
     answer(&mut core, now, StoreOutcome::Applied(held_by(N1, 8, 3)));
     assert!(core.poll_timeout() < Some(first_sighting + LEASE));
     loop {
-        now = core.poll_timeout().expect("a timer");
+        now = next_timer(&core, now);
+        assert!(
+            now <= first_sighting + LEASE,
+            "no acquisition of version 8 a lease after its first sighting"
+        );
         core.handle_timeout(now);
         if requests(&mut core) == [StoreOp::Acquire { version: 8 }] {
             break;
@@ -356,7 +402,7 @@ fn a_resigning_holder_stops_acting_keeps_renewing_and_releases_when_the_child_is
     // Phase 3: the releaser does not take the vacant record back for two poll intervals.
     let mut now = at(310);
     while now < at(300) + INTERVAL.mul_ratio(2, 1) {
-        now = core.poll_timeout().expect("a timer");
+        now = next_timer(&core, now);
         core.handle_timeout(now);
         for op in requests(&mut core) {
             if now < at(300) + INTERVAL.mul_ratio(2, 1) {
@@ -424,6 +470,49 @@ fn a_reply_that_contradicts_its_request_never_makes_the_node_act() {
     assert_eq!(core.leadership(at(1)), None);
 }
 
+/// Every record an "applied" renewal could come back with, against the one a correct store
+/// returns: the renewal extends the tenure only if the record names this node, under the
+/// tenure's token, at a new version (where contenders judge expiry); any other is taken as
+/// unknown and extends nothing.
+#[test]
+fn a_renewal_reply_that_contradicts_its_request_extends_nothing() {
+    // protocol: Store leases
+    for holder_of_record in [None, Some(N1), Some(N2)] {
+        for version in 0..4 {
+            for token in 0..3 {
+                let record = Record {
+                    holder: holder_of_record,
+                    version,
+                    token: FencingToken(token),
+                };
+                // The holder's acquisition left version 1 and token 1.
+                let consistent = holder_of_record == Some(N1) && token == 1 && version != 1;
+                let mut core = holder(0);
+                core.handle_timeout(at(250));
+                assert_eq!(
+                    requests(&mut core),
+                    [StoreOp::Renew {
+                        token: FencingToken(1)
+                    }]
+                );
+                let received = answer(&mut core, at(260), StoreOutcome::Applied(record));
+                let lease_until = core.leadership(at(260)).map(|l| l.lease_until);
+                if consistent {
+                    assert_eq!(received, Received::Accepted, "{record:?}");
+                    assert_eq!(lease_until, Some(at(250) + hold()), "{record:?}");
+                } else {
+                    assert_eq!(
+                        received,
+                        Received::Dropped(DropReason::OutOfRange),
+                        "{record:?}"
+                    );
+                    assert_eq!(lease_until, Some(at(0) + hold()), "{record:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_campaign_hold_delays_the_acquisition_but_not_the_reads() {
     // protocol: Campaign holds
@@ -434,7 +523,7 @@ fn a_campaign_hold_delays_the_acquisition_but_not_the_reads() {
         core.handle_timeout(now);
         assert_eq!(requests(&mut core), [StoreOp::Read], "at {now}");
         answer(&mut core, now, StoreOutcome::Applied(vacant(0, 0)));
-        now = core.poll_timeout().expect("a timer");
+        now = next_timer(&core, now);
     }
     core.handle_timeout(now);
     assert_eq!(requests(&mut core), [StoreOp::Acquire { version: 0 }]);
