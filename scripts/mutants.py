@@ -16,11 +16,14 @@ Usage (from the repository root):
     scripts/mutants.py --checker sim             # the CI simulation campaign
     scripts/mutants.py --checker 'CMD ...'       # any command: non-zero exit = killed
     scripts/mutants.py --checker model --only promise_shortened_by_drift,persist_vote_after_reply
+    scripts/mutants.py --core store --checker store-core    # the store-lease core's mutants (CI)
+    scripts/mutants.py --core store --checker store-model   # ... against the store model suite
+    scripts/mutants.py --core store --checker store-sim     # ... against the store campaign
 
 Each mutant must apply exactly once, so a refactoring of the core that moves the mutated line
 fails this script loudly instead of silently testing nothing. The source is restored after each
 mutant, also on Ctrl-C. Prints a progress line per mutant and a Markdown table at the end; exits
-1 if any mutant survived (or failed to apply), so it can gate CI.
+1 if any mutant survived (or failed to apply, or did not compile), so it can gate CI.
 """
 
 import argparse
@@ -36,6 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODE = "crates/core/src/node.rs"
 LEADERSHIP = "crates/core/src/leadership.rs"
 CONFIG = "crates/core/src/config.rs"
+STORE = "crates/core/src/store_lease/mod.rs"
 
 # (name, class, file, old text, new text). `old` must occur exactly once in `file`. A mutant that
 # moves a line gives lists of old and new texts, applied in order.
@@ -186,6 +190,128 @@ MUTANTS = [
         "        self.members.len() / 2 + 1",
         "        self.members.len() / 2",
     ),
+    # The store-lease core (protocol: Store leases). The checkers: `store-model` and `store-sim`
+    # for the rules a correct store relies on, `core` for those that only a broken or hostile
+    # store exercises (crates/core/tests/store_hazards.rs).
+    (
+        "store_lapse_at_its_end",
+        "off-by-one time comparison",
+        STORE,
+        "            if now >= self.lapse_at(tenure) {",
+        "            if now > self.lapse_at(tenure) {",
+    ),
+    (
+        "store_timeout_at_its_end",
+        "off-by-one time comparison",
+        STORE,
+        "            if now >= outstanding.sent_at + self.config.params().request_timeout {",
+        "            if now > outstanding.sent_at + self.config.params().request_timeout {",
+    ),
+    (
+        "store_takeover_after_lease_hold",
+        "drift factor in the wrong place",
+        STORE,
+        "            (Some(_), ExpiryJudge::Contenders) => observed.seen_at + self.config.lease_duration(),",
+        "            (Some(_), ExpiryJudge::Contenders) => observed.seen_at + self.config.lease_hold(),",
+    ),
+    (
+        "store_sighting_timed_from_the_request",
+        "lease timed from the wrong instant",
+        STORE,
+        "            _ => now,",
+        "            _ => now - self.config.params().request_timeout,",
+    ),
+    (
+        "store_sighting_kept_while_the_holder_renews",
+        "lease timed from the wrong instant",
+        STORE,
+        "            Some(observed) if observed.record.version == record.version => observed.seen_at,",
+        "            Some(observed) if observed.record.holder == record.holder => observed.seen_at,",
+    ),
+    (
+        "store_acquisition_timed_from_its_reply",
+        "lease timed from the wrong instant",
+        STORE,
+        "        let lease_until = self.lease_basis(now, outstanding) + self.config.lease_hold();",
+        "        let lease_until = now + self.config.lease_hold();",
+    ),
+    (
+        "store_renewal_timed_from_its_reply",
+        "lease timed from the wrong instant",
+        STORE,
+        "        let basis = self.lease_basis(now, outstanding);",
+        "        let basis = now;",
+    ),
+    (
+        "store_stop_margin_zero",
+        "margin set to zero",
+        STORE,
+        "                .saturating_sub(self.config.stop_margin().as_nanos()),",
+        "                .saturating_sub(0),",
+    ),
+    (
+        "store_resigning_holder_keeps_acting",
+        "handover sent too early",
+        STORE,
+        "            Some(since) => self.window_until(tenure).min(since),",
+        "            Some(_) => self.window_until(tenure),",
+    ),
+    (
+        "store_release_sent_before_the_child_stopped",
+        "handover sent too early",
+        STORE,
+        "        self.resign(now);\n        self.check_invariants(now);\n        Ok(())",
+        "        self.resign(now);\n        let _ = self.handle_acting_stopped(now);\n        self.check_invariants(now);\n        Ok(())",
+    ),
+    (
+        "store_conflict_keeps_the_tenure",
+        "refusal ignored",
+        STORE,
+        "            if tenure.token == token {\n                // Someone else",
+        "            if tenure.token != token {\n                // Someone else",
+    ),
+    (
+        "store_late_reply_skips_the_lapse",
+        "lapse skipped",
+        STORE,
+        "        self.advance_now(now);\n        self.expire(now);\n        let Some(outstanding) = self.outstanding.filter",
+        "        self.advance_now(now);\n        let Some(outstanding) = self.outstanding.filter",
+    ),
+    (
+        "store_failed_acquisition_keeps_its_sighting",
+        "ambiguous outcome trusted",
+        STORE,
+        "                self.observed = None;\n                self.next_request_at = now + self.config.params().poll_interval;",
+        "                self.next_request_at = now + self.config.params().poll_interval;",
+    ),
+    (
+        "store_acquisition_on_a_pause_acts",
+        "campaign hold ignored",
+        STORE,
+        "                    if self.earliest_acquire_allowed() > now {",
+        "                    if false {",
+    ),
+    (
+        "store_smaller_token_accepted",
+        "hostile store trusted",
+        STORE,
+        "                    && record.token > self.highest_token",
+        "",
+    ),
+    (
+        "store_renewal_of_another_holder_accepted",
+        "hostile store trusted",
+        STORE,
+        "                record.holder == Some(self.id)\n                    && record.token == token\n                    && new_version(self.observed",
+        "                record.token == token\n                    && new_version(self.observed",
+    ),
+    (
+        "store_unchanged_version_accepted",
+        "hostile store trusted",
+        STORE,
+        "                    && new_version(self.observed.map(|observed| observed.record.version))",
+        "",
+    ),
     (
         "quarantine_only_on_first_boot",
         "boot quarantine",
@@ -199,7 +325,23 @@ CHECKERS = {
     "core": "cargo test -q -p tenure-core",
     "model": "cargo run -q --release -p tenure-models -- check",
     "sim": "cargo run -q --release -p tenure-sim -- --ci --jobs 2 --fail-fast",
+    "store-core": "cargo test -q -p tenure-core --test store_rules --test store_hazards",
+    "store-model": "cargo run -q --release -p tenure-models -- check --core store",
+    "store-sim": "cargo run -q --release -p tenure-sim -- --ci --core store --jobs 2 --fail-fast",
 }
+
+
+def build_command(command):
+    """The command that only builds what a cargo checker runs, so that a mutant that does not
+    compile is told apart from one the checker kills; None for any other checker."""
+    words = shlex.split(command)
+    head, _, _ = " ".join(words).partition(" -- ")
+    words = shlex.split(head)
+    if words[:2] == ["cargo", "test"]:
+        return words + ["--no-run"]
+    if words[:2] == ["cargo", "run"]:
+        return ["cargo", "build"] + words[2:]
+    return None
 
 
 def apply(mutant):
@@ -231,16 +373,23 @@ def main():
     parser.add_argument("--checker", default="core",
                         help="core, model, sim, or a shell command (non-zero exit = killed)")
     parser.add_argument("--only", default="", help="comma-separated mutant names")
+    parser.add_argument("--core", choices=["quorum", "store", "both"], default="both",
+                        help="mutants of the quorum core, of the store-lease core, or both")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=int, default=1800,
                         help="seconds per mutant; a checker still running then counts as survived")
     args = parser.parse_args()
 
+    def of_core(mutant):
+        store = mutant[2] == STORE
+        return args.core == "both" or (args.core == "store") == store
+
     if args.list:
-        for name, kind, path, _, _ in MUTANTS:
+        for name, kind, path, _, _ in filter(of_core, MUTANTS):
             print(f"{name:42} {kind:40} {path}")
         return 0
-    selected = [m for m in MUTANTS if not args.only or m[0] in args.only.split(",")]
+    selected = [m for m in MUTANTS
+                if of_core(m) and (not args.only or m[0] in args.only.split(","))]
     unknown = set(filter(None, args.only.split(","))) - {m[0] for m in MUTANTS}
     if unknown:
         print(f"unknown mutants: {', '.join(sorted(unknown))}", file=sys.stderr)
@@ -268,9 +417,17 @@ def main():
             continue
         started = time.monotonic()
         try:
-            run = subprocess.run(shlex.split(command), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 timeout=args.timeout, check=False)
-            verdict = "killed" if run.returncode != 0 else "SURVIVED"
+            build = build_command(command)
+            built = build is None or subprocess.run(
+                build, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=args.timeout, check=False).returncode == 0
+            if not built:
+                # A mutant that does not compile tests nothing: it is not counted as killed.
+                verdict = "DID NOT COMPILE"
+            else:
+                run = subprocess.run(shlex.split(command), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, timeout=args.timeout, check=False)
+                verdict = "killed" if run.returncode != 0 else "SURVIVED"
         except subprocess.TimeoutExpired:
             verdict = "SURVIVED (timeout)"
         finally:
