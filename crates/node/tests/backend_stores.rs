@@ -381,6 +381,92 @@ async fn etcd(endpoints: &[String], election: &ElectionName, lease: Duration) ->
         .unwrap_or_else(|error| panic!("connecting to etcd at {endpoints:?}: {error}"))
 }
 
+// ----- Warnings -------------------------------------------------------------------------------
+
+/// A deferred constraint trigger that raises, at commit, on this test's elections only, the
+/// warning PostgreSQL sends with the success of a commit whose wait for a synchronous standby
+/// was cancelled: the commit is visible on the primary and may be lost at a failover. A
+/// deferred trigger fires where that wait happens, after the statement's rows and before the
+/// server says it is ready again.
+const WARN_AT_COMMIT: &str = "
+CREATE OR REPLACE FUNCTION tenure_test_warn_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.election LIKE 'warned-at-commit-%' THEN
+        RAISE WARNING 'canceling wait for synchronous replication due to user request'
+            USING DETAIL = 'The transaction has already committed locally, but might not '
+                           'have been replicated to the standby.';
+    END IF;
+    RETURN NULL;
+END $$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'tenure_test_warn_at_commit') THEN
+        CREATE CONSTRAINT TRIGGER tenure_test_warn_at_commit AFTER UPDATE ON tenure_elections
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+            EXECUTE FUNCTION tenure_test_warn_at_commit();
+    END IF;
+END $$;";
+
+/// protocol: When the store fails over. A write that PostgreSQL applied but warned about is
+/// `Failed` (unknown), never `Applied`: the holder extends nothing on a renewal that a failover
+/// may lose, and a contender does not act on such an acquisition.
+#[tokio::test]
+async fn a_write_the_server_warns_about_at_commit_is_unknown_not_applied() {
+    let Some(target) = postgres_target(POSTGRES_URL) else {
+        return;
+    };
+    let election = fresh_election("warned-at-commit");
+    let mut client = postgres(&target, &election).await;
+    let (raw, connection) = target
+        .config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("a second connection, for the test's trigger");
+    let driving = tokio::spawn(connection);
+    raw.batch_execute(WARN_AT_COMMIT)
+        .await
+        .expect("the test's trigger is created");
+
+    let request = |id, op| StoreRequest {
+        id,
+        from: NodeId(1),
+        op,
+    };
+    let StoreOutcome::Applied(vacant) = client.execute(read(1)).await else {
+        panic!("the read is answered");
+    };
+    assert_eq!(vacant.holder, None);
+    let version = vacant.version;
+    let acquired = client
+        .execute(request(2, StoreOp::Acquire { version }))
+        .await;
+    assert_eq!(
+        acquired,
+        StoreOutcome::Failed,
+        "an acquisition warned about"
+    );
+
+    // The server did apply it: the record names node 1 under the next token.
+    let StoreOutcome::Applied(held) = client.execute(read(3)).await else {
+        panic!("the read after the warning is answered");
+    };
+    assert_eq!(held.holder, Some(NodeId(1)));
+    assert_eq!(held.token, FencingToken(vacant.token.0 + 1));
+    let token = held.token;
+    let renewed = client.execute(request(4, StoreOp::Renew { token })).await;
+    assert_eq!(renewed, StoreOutcome::Failed, "a renewal warned about");
+    let released = client.execute(request(5, StoreOp::Release { token })).await;
+    assert_eq!(released, StoreOutcome::Failed, "a release warned about");
+
+    // Reads are not writes: the warning is about nothing they did.
+    let StoreOutcome::Applied(after) = client.execute(read(6)).await else {
+        panic!("a read is answered");
+    };
+    assert_eq!(after.holder, None, "the release applied too");
+    drop(raw);
+    driving.abort();
+}
+
 // ----- Configuration errors -------------------------------------------------------------------
 
 #[tokio::test]

@@ -17,14 +17,21 @@
 //! under a stricter level it fails with a serialization error, which is `Failed`. The client
 //! only connects to a server that accepts writes (`target_session_attrs=read-write`): a hot
 //! standby would answer reads from the past.
+//!
+//! A write during which the server sent a `WARNING` is `Failed`, not `Applied`: PostgreSQL
+//! answers a commit whose wait for a synchronous standby was cancelled with success and a
+//! warning that it "might not have been replicated", and such a commit can be lost at a
+//! failover (protocol: When the store fails over).
 
 use std::io;
 use std::time::Duration;
 
 use tenure_core::{FencingToken, NodeId, Record, StoreOp, StoreOutcome, StoreRequest};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::TargetSessionAttrs;
-use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres::error::Severity;
+use tokio_postgres::{AsyncMessage, Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::backend::outage::Outage;
@@ -177,6 +184,8 @@ impl Postgres {
                     .map_err(Failure::Open)?,
             ),
         };
+        // Warnings from before this request are not about it.
+        while connection.session.warnings.try_recv().is_ok() {}
         let client = &connection.session.client;
         let statements = &connection.statements;
         let election = self.election.as_str();
@@ -205,6 +214,13 @@ impl Postgres {
             Some(Err(_)) => None,
         };
         if let Some(row) = row {
+            // The connection's task handled any notice before it passed on the end of the
+            // statement, so a warning about this write is in the channel now.
+            if request.op != StoreOp::Read {
+                if let Ok(warning) = connection.session.warnings.try_recv() {
+                    return Err(Failure::Warned(warning));
+                }
+            }
             return Ok(StoreOutcome::Applied(decode(&row, self.identity.as_ref())?));
         }
         // A read that finds no row, or a refused write followed by one: someone deleted the
@@ -262,6 +278,8 @@ struct Connection {
 struct Session {
     client: Client,
     task: JoinHandle<()>,
+    /// The `WARNING`s the server sent, in order, as text.
+    warnings: mpsc::UnboundedReceiver<String>,
 }
 
 struct Statements {
@@ -306,6 +324,8 @@ impl std::fmt::Display for OpenError {
 enum Failure {
     Open(OpenError),
     Query(tokio_postgres::Error),
+    /// The server warned during a write: it may have applied it, and may lose it.
+    Warned(String),
     RowMissing,
     Corrupt(&'static str),
 }
@@ -321,6 +341,11 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Open(error) => write!(f, "{error}"),
             Failure::Query(error) => f.write_str(&error_chain(error)),
+            Failure::Warned(warning) => write!(
+                f,
+                "the server warned during the write, which is therefore taken as unknown: \
+                 {warning}"
+            ),
             Failure::RowMissing => write!(
                 f,
                 "the election's row in {POSTGRES_TABLE} is gone (deleted by hand?); the next \
@@ -343,12 +368,13 @@ async fn open(
         .connect(tls.clone())
         .await
         .map_err(at("connecting"))?;
-    let task = tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(store = "postgres", "the connection ended: {error}");
-        }
-    });
-    let session = Session { client, task };
+    let (warned, warnings) = mpsc::unbounded_channel();
+    let task = tokio::spawn(drive_connection(connection, warned));
+    let session = Session {
+        client,
+        task,
+        warnings,
+    };
     let client = &session.client;
     // The server gives up on a statement the client has given up on.
     let milliseconds = timeout.as_millis().max(1);
@@ -380,6 +406,36 @@ async fn open(
         session,
         statements,
     })
+}
+
+/// Drives `connection` until it ends, passing each `WARNING` the server sends to `warned`
+/// before the messages that follow it (the notices of lower severity are dropped).
+async fn drive_connection<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    warned: mpsc::UnboundedSender<String>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                if notice.parsed_severity() == Some(Severity::Warning) {
+                    let mut text = notice.message().to_owned();
+                    if let Some(detail) = notice.detail() {
+                        text = format!("{text} ({detail})");
+                    }
+                    let _ = warned.send(text);
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                tracing::debug!(store = "postgres", "the connection ended: {error}");
+                return;
+            }
+            None => return,
+        }
+    }
 }
 
 /// Creates the table. Two nodes that create it at once may see PostgreSQL refuse the second
