@@ -107,6 +107,19 @@ fn holder(sent: u64) -> StoreLease {
     core
 }
 
+/// The holder of `holder(0)` with its first renewal, of token 1, sent at 250 and unanswered.
+fn renewing() -> StoreLease {
+    let mut core = holder(0);
+    core.handle_timeout(at(250));
+    assert_eq!(
+        requests(&mut core),
+        [StoreOp::Renew {
+            token: FencingToken(1)
+        }]
+    );
+    core
+}
+
 #[test]
 fn an_acquisition_counts_from_its_send_time_not_its_reply() {
     // protocol: The store-lease acting rule
@@ -259,14 +272,7 @@ fn a_closed_window_is_not_reopened_by_a_late_renewal() {
 #[test]
 fn a_renewal_answered_after_the_window_closed_reopens_nothing() {
     // protocol: Lapse
-    let mut core = holder(0);
-    core.handle_timeout(at(250));
-    assert_eq!(
-        requests(&mut core),
-        [StoreOp::Renew {
-            token: FencingToken(1)
-        }]
-    );
+    let mut core = renewing();
     let window_until = at(0) + hold() - STOP_MARGIN;
     assert!(core
         .leadership(window_until - Duration::from_nanos(1))
@@ -487,14 +493,7 @@ fn a_renewal_reply_that_contradicts_its_request_extends_nothing() {
                 };
                 // The holder's acquisition left version 1 and token 1.
                 let consistent = holder_of_record == Some(N1) && token == 1 && version != 1;
-                let mut core = holder(0);
-                core.handle_timeout(at(250));
-                assert_eq!(
-                    requests(&mut core),
-                    [StoreOp::Renew {
-                        token: FencingToken(1)
-                    }]
-                );
+                let mut core = renewing();
                 let received = answer(&mut core, at(260), StoreOutcome::Applied(record));
                 let lease_until = core.leadership(at(260)).map(|l| l.lease_until);
                 if consistent {
